@@ -1,0 +1,76 @@
+import type { JWTPayload } from 'jose';
+import { TENANT_ID_PATTERN } from '../manifest/types.js';
+import { authInvalid } from './auth-error.js';
+import type { TenantContext } from './context.js';
+import { ADMIN_PERMISSION, OPERATOR_PERMISSION } from './permissions.js';
+
+export const MAX_USER_ID_LENGTH = 256;
+
+/**
+ * Reads our own claims from a payload whose signature, exp, nbf, iss and aud
+ * jose has already checked. Anything unexpected is refused rather than
+ * guessed at: a token is either a tenant token or an operator token.
+ */
+export function contextFromClaims(payload: JWTPayload): TenantContext {
+  const permissions = readPermissions(payload.permissions);
+  const isOperatorPermission = permissions.includes(OPERATOR_PERMISSION);
+  const tenantId = readTenantId(payload.tenant_id);
+  if (tenantId === null && !isOperatorPermission) {
+    throw authInvalid('missing_tenant_id', 'token has no tenant_id claim');
+  }
+  if (tenantId !== null && isOperatorPermission) {
+    // Operators must never reach a tenant's tools; refuse the ambiguity.
+    throw authInvalid('invalid_claims', 'token has both a tenant_id and the operator permission');
+  }
+  const context: TenantContext = {
+    tenantId,
+    userId: readUserId(payload),
+    permissions,
+    isOperator: tenantId === null,
+    isAdmin: permissions.includes(ADMIN_PERMISSION),
+    // jose has checked exp is present and a number (requiredClaims).
+    expiresAt: payload.exp as number,
+  };
+  const jti = readJti(payload.jti);
+  if (jti !== undefined) context.jti = jti;
+  return context;
+}
+
+function readTenantId(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'string' || !TENANT_ID_PATTERN.test(value)) {
+    throw authInvalid('invalid_tenant_id', 'token tenant_id claim is not a valid tenant id');
+  }
+  return value;
+}
+
+function readUserId(payload: JWTPayload): string {
+  const claim = payload.user_id !== undefined ? 'user_id' : 'sub';
+  const value = payload[claim];
+  if (value === undefined) {
+    throw authInvalid('missing_user_id', 'token has no user_id or sub claim');
+  }
+  if (typeof value !== 'string' || value === '' || value.length > MAX_USER_ID_LENGTH) {
+    throw authInvalid(
+      'invalid_claims',
+      `token ${claim} claim must be a non-empty string of at most ${MAX_USER_ID_LENGTH} characters`,
+    );
+  }
+  return value;
+}
+
+function readPermissions(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
+    throw authInvalid('invalid_claims', 'token permissions claim must be an array of strings');
+  }
+  return [...(value as string[])];
+}
+
+function readJti(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') {
+    throw authInvalid('invalid_claims', 'token jti claim must be a string');
+  }
+  return value;
+}

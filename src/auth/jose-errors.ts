@@ -1,0 +1,59 @@
+import { errors } from 'jose';
+import type { McpTenantsError } from '../errors.js';
+import { authInvalid } from './auth-error.js';
+
+/** Expected settings, so mismatch messages can name what was wanted. */
+export interface ExpectedClaims {
+  issuer?: string | undefined;
+  audience?: string | undefined;
+}
+
+/**
+ * Turns whatever jose threw into one short AUTH_INVALID. jose's own messages
+ * are fine but generic; ours say which check failed. The jose error stays as
+ * `cause` for logs.
+ */
+export function fromJoseError(error: unknown, expected: ExpectedClaims): McpTenantsError {
+  if (error instanceof errors.JWTExpired) {
+    return authInvalid('expired', 'token expired', error);
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) {
+    return authInvalid('invalid_signature', 'token signature is invalid', error);
+  }
+  if (error instanceof errors.JOSEAlgNotAllowed) {
+    return authInvalid('algorithm_not_allowed', 'token algorithm must be HS256', error);
+  }
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return fromClaimError(error, expected);
+  }
+  // JWSInvalid, JWTInvalid, JOSENotSupported, and anything unforeseen: fail
+  // closed with the least specific (and least revealing) answer.
+  return authInvalid('malformed', 'token is malformed', error);
+}
+
+function fromClaimError(
+  error: InstanceType<typeof errors.JWTClaimValidationFailed>,
+  expected: ExpectedClaims,
+): McpTenantsError {
+  const missing = error.reason === 'missing';
+  switch (error.claim) {
+    case 'exp':
+      return missing
+        ? authInvalid('missing_exp', 'token has no exp claim', error)
+        : authInvalid('invalid_claims', 'token exp claim must be a number', error);
+    case 'nbf':
+      return error.reason === 'check_failed'
+        ? authInvalid('not_yet_valid', 'token is not yet valid', error)
+        : authInvalid('invalid_claims', 'token nbf claim must be a number', error);
+    case 'iss':
+      return authInvalid('issuer_mismatch', `token issuer is not ${expected.issuer ?? ''}`, error);
+    case 'aud':
+      return authInvalid(
+        'audience_mismatch',
+        `token audience is not ${expected.audience ?? ''}`,
+        error,
+      );
+    default:
+      return authInvalid('invalid_claims', `token ${error.claim} claim is invalid`, error);
+  }
+}

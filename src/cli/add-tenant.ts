@@ -1,0 +1,83 @@
+import { Command } from 'commander';
+import { addTenant } from '../manifest/edit.js';
+import type { Limits, Quotas } from '../manifest/types.js';
+import {
+  collect,
+  manifestOption,
+  parseKeyValue,
+  parsePositiveInt,
+  parsePositiveNumber,
+} from './options.js';
+
+interface AddTenantOptions {
+  manifest: string;
+  name?: string;
+  command?: string;
+  arg?: string[];
+  env?: Record<string, string>;
+  maxTools?: number;
+  maxResources?: number;
+  maxRequestsPerMinute?: number;
+  maxStorageMb?: number;
+  maxConcurrentRequests?: number;
+  memoryMb?: number;
+  cpu?: number;
+  pids?: number;
+  requestTimeoutMs?: number;
+}
+
+export function addTenantCommand(): Command {
+  return new Command('add-tenant')
+    .description('add a tenant to the manifest, keeping its comments and layout')
+    .argument('<id>', 'tenant id: [a-z0-9][a-z0-9_-]{0,62}')
+    .addOption(manifestOption())
+    .option('--name <name>', 'display name (default: the id)')
+    .option('--command <executable>', 'child MCP server (default: the built-in tenant server)')
+    .option('--arg <value>', 'argument for --command (repeatable)', collect)
+    .option('--env <KEY=VALUE>', 'environment variable for the child (repeatable)', parseKeyValue)
+    .option('--max-tools <n>', 'tools the tenant may expose', parsePositiveInt)
+    .option('--max-resources <n>', 'resources the tenant may expose', parsePositiveInt)
+    .option('--max-requests-per-minute <n>', 'request rate for the tenant', parsePositiveInt)
+    .option('--max-storage-mb <n>', 'storage for the tenant data', parsePositiveInt)
+    .option('--max-concurrent-requests <n>', 'requests in flight at once', parsePositiveInt)
+    .option('--memory-mb <n>', 'memory limit of the child', parsePositiveInt)
+    .option('--cpu <cores>', 'CPU limit of the child in cores (e.g. 0.5)', parsePositiveNumber)
+    .option('--pids <n>', 'process limit of the child', parsePositiveInt)
+    .option('--request-timeout-ms <n>', 'how long one request may take', parsePositiveInt)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mcp-tenants add-tenant acme -m tenants.yaml --name "Acme Corp" --max-requests-per-minute 600
+  $ mcp-tenants add-tenant files --command npx --arg -y --arg @modelcontextprotocol/server-filesystem --arg /srv/files`,
+    )
+    .action((id: string, options: AddTenantOptions) => {
+      const quotas: Partial<Quotas> = definedOnly({
+        max_tools: options.maxTools,
+        max_resources: options.maxResources,
+        max_requests_per_minute: options.maxRequestsPerMinute,
+        max_storage_mb: options.maxStorageMb,
+        max_concurrent_requests: options.maxConcurrentRequests,
+      });
+      const limits: Partial<Limits> = definedOnly({
+        memory_mb: options.memoryMb,
+        cpu: options.cpu,
+        pids: options.pids,
+      });
+      addTenant(options.manifest, {
+        id,
+        name: options.name,
+        command: options.command,
+        args: options.arg,
+        env: options.env,
+        quotas: Object.keys(quotas).length > 0 ? quotas : undefined,
+        limits: Object.keys(limits).length > 0 ? limits : undefined,
+        request_timeout_ms: options.requestTimeoutMs,
+      });
+      process.stdout.write(`added tenant ${id} to ${options.manifest}\n`);
+    });
+}
+
+function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

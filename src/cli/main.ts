@@ -1,0 +1,36 @@
+import { Command } from 'commander';
+import { addTenantCommand } from './add-tenant.js';
+import { childCommand } from './child.js';
+import { initCommand } from './init.js';
+import { exitWithError } from './output.js';
+import { serveCommand } from './serve.js';
+import { tokenCommand } from './token.js';
+
+export function buildProgram(): Command {
+  const program = new Command('mcp-tenants')
+    .description(
+      'Serve many tenants from one MCP endpoint, each in its own child MCP server process.',
+    )
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const command of [
+    initCommand(),
+    serveCommand(),
+    addTenantCommand(),
+    tokenCommand(),
+    childCommand(),
+  ]) {
+    program.addCommand(command.exitOverride());
+  }
+  return program;
+}
+
+/** CLI entry: parses `argv` (without node and script) and runs the command. */
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+  } catch (error) {
+    exitWithError(error);
+  }
+}

@@ -1,0 +1,97 @@
+import { Command, Option } from 'commander';
+import { ErrorCode, McpTenantsError } from '../errors.js';
+import { loadManifest } from '../manifest/load.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import { createLogger, type LogLevel } from '../telemetry/logger.js';
+import { manifestOption, parsePort } from './options.js';
+
+interface ServeOptions {
+  manifest: string;
+  port?: number;
+  host?: string;
+  stdio?: boolean;
+  logLevel: LogLevel;
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description(
+      'serve every tenant of the manifest: Streamable HTTP at /mcp, or one stdio connection with --stdio',
+    )
+    .addOption(manifestOption())
+    .option('-p, --port <port>', 'HTTP port (0 picks a free one; default: server.port)', parsePort)
+    .option('--host <address>', 'address to bind (default: server.host, 127.0.0.1)')
+    .option(
+      '--stdio',
+      'serve one MCP connection on stdin/stdout; the token comes from MCP_TENANT_TOKEN',
+    )
+    .addOption(
+      new Option('--log-level <level>', 'stderr log level')
+        .choices(['debug', 'info', 'warn', 'error', 'silent'])
+        .default('info'),
+    )
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ mcp-tenants serve -m tenants.yaml --port 0
+  $ MCP_TENANT_TOKEN=$(mcp-tenants token acme --user alice) mcp-tenants serve --stdio`,
+    )
+    .action((options: ServeOptions) => serve(options));
+}
+
+async function serve(options: ServeOptions): Promise<void> {
+  const log = createLogger({ level: options.logLevel });
+  const manifest = loadManifest(options.manifest);
+  const supervisor = new Supervisor({ manifest, log });
+  const stop = shutdownOnSignals(supervisor);
+
+  if (options.stdio) {
+    const token = process.env.MCP_TENANT_TOKEN;
+    if (!token) {
+      await supervisor.close();
+      throw new McpTenantsError(
+        ErrorCode.AUTH_MISSING,
+        'MCP_TENANT_TOKEN is not set; put a tenant token there (`mcp-tenants token <tenant> --user <you>`)',
+      );
+    }
+    try {
+      const front = await supervisor.startStdio(token, process.stdin, process.stdout);
+      log.info('serving one stdio connection');
+      await front.ended;
+    } finally {
+      await stop();
+    }
+    return;
+  }
+
+  const front = await supervisor.startHttp({ port: options.port, host: options.host });
+  const count = manifest.tenants.size;
+  process.stdout.write(
+    `mcp-tenants: serving ${count} tenant${count === 1 ? '' : 's'} at ${front.url}\n` +
+      `  get a token: mcp-tenants token <tenant> -m ${options.manifest} --user <you>\n` +
+      `  tenants: ${[...manifest.tenants.keys()].join(', ') || '(none yet: mcp-tenants add-tenant)'}\n`,
+  );
+}
+
+/**
+ * SIGINT/SIGTERM stop gracefully (fronts, then children) and exit 0; a second
+ * signal exits at once — the children still exit, on their stdin's EOF.
+ */
+function shutdownOnSignals(supervisor: Supervisor): () => Promise<void> {
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= supervisor.close();
+    return stopping;
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      process.exit(130);
+    }
+    process.stderr.write(`mcp-tenants: ${signal} received, stopping\n`);
+    void stop().then(() => process.exit(0));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return stop;
+}

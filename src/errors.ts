@@ -1,0 +1,125 @@
+/**
+ * The one error type of mcp-tenants. Every failure the supervisor can explain
+ * carries a code; the code decides, in one place, the HTTP status, the
+ * JSON-RPC error code and the CLI exit code. Only the fronts and the CLI entry
+ * turn these into output.
+ */
+
+export const ErrorCode = {
+  MANIFEST_INVALID: 'MANIFEST_INVALID',
+  MANIFEST_NOT_FOUND: 'MANIFEST_NOT_FOUND',
+  USAGE: 'USAGE',
+  AUTH_MISSING: 'AUTH_MISSING',
+  AUTH_INVALID: 'AUTH_INVALID',
+  TENANT_UNKNOWN: 'TENANT_UNKNOWN',
+  TENANT_EXISTS: 'TENANT_EXISTS',
+  FORBIDDEN: 'FORBIDDEN',
+  ORIGIN_FORBIDDEN: 'ORIGIN_FORBIDDEN',
+  SESSION_UNKNOWN: 'SESSION_UNKNOWN',
+  BAD_REQUEST: 'BAD_REQUEST',
+  PARSE_ERROR: 'PARSE_ERROR',
+  BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  NOT_ACCEPTABLE: 'NOT_ACCEPTABLE',
+  UNSUPPORTED_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  METHOD_NOT_ALLOWED: 'METHOD_NOT_ALLOWED',
+  NOT_FOUND: 'NOT_FOUND',
+  QUOTA_EXCEEDED: 'QUOTA_EXCEEDED',
+  STORAGE_QUOTA_EXCEEDED: 'STORAGE_QUOTA_EXCEEDED',
+  CHILD_UNAVAILABLE: 'CHILD_UNAVAILABLE',
+  CHILD_CRASHED: 'CHILD_CRASHED',
+  CHILD_TIMEOUT: 'CHILD_TIMEOUT',
+  SHUTTING_DOWN: 'SHUTTING_DOWN',
+  INTERNAL: 'INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** JSON-RPC 2.0 standard codes, plus the implementation-defined range we use. */
+export const JsonRpcCode = {
+  PARSE_ERROR: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL_ERROR: -32603,
+  /** Server errors (-32000..-32099) defined by mcp-tenants. */
+  FORBIDDEN: -32001,
+  QUOTA_EXCEEDED: -32002,
+  CHILD_UNAVAILABLE: -32003,
+  CHILD_TIMEOUT: -32004,
+  SESSION_UNKNOWN: -32005,
+  UNAUTHORIZED: -32006,
+} as const;
+
+interface CodeMapping {
+  http: number;
+  jsonRpc: number;
+  exit: number;
+}
+
+const mapping: Record<ErrorCode, CodeMapping> = {
+  MANIFEST_INVALID: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 3 },
+  MANIFEST_NOT_FOUND: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 3 },
+  USAGE: { http: 400, jsonRpc: JsonRpcCode.INVALID_PARAMS, exit: 2 },
+  AUTH_MISSING: { http: 401, jsonRpc: JsonRpcCode.UNAUTHORIZED, exit: 4 },
+  AUTH_INVALID: { http: 401, jsonRpc: JsonRpcCode.UNAUTHORIZED, exit: 4 },
+  TENANT_UNKNOWN: { http: 403, jsonRpc: JsonRpcCode.FORBIDDEN, exit: 5 },
+  TENANT_EXISTS: { http: 409, jsonRpc: JsonRpcCode.INVALID_PARAMS, exit: 5 },
+  FORBIDDEN: { http: 403, jsonRpc: JsonRpcCode.FORBIDDEN, exit: 4 },
+  ORIGIN_FORBIDDEN: { http: 403, jsonRpc: JsonRpcCode.FORBIDDEN, exit: 4 },
+  SESSION_UNKNOWN: { http: 404, jsonRpc: JsonRpcCode.SESSION_UNKNOWN, exit: 1 },
+  BAD_REQUEST: { http: 400, jsonRpc: JsonRpcCode.INVALID_REQUEST, exit: 1 },
+  PARSE_ERROR: { http: 400, jsonRpc: JsonRpcCode.PARSE_ERROR, exit: 1 },
+  BODY_TOO_LARGE: { http: 413, jsonRpc: JsonRpcCode.INVALID_REQUEST, exit: 1 },
+  NOT_ACCEPTABLE: { http: 406, jsonRpc: JsonRpcCode.INVALID_REQUEST, exit: 1 },
+  UNSUPPORTED_MEDIA_TYPE: { http: 415, jsonRpc: JsonRpcCode.INVALID_REQUEST, exit: 1 },
+  METHOD_NOT_ALLOWED: { http: 405, jsonRpc: JsonRpcCode.INVALID_REQUEST, exit: 1 },
+  NOT_FOUND: { http: 404, jsonRpc: JsonRpcCode.INVALID_REQUEST, exit: 1 },
+  QUOTA_EXCEEDED: { http: 429, jsonRpc: JsonRpcCode.QUOTA_EXCEEDED, exit: 6 },
+  STORAGE_QUOTA_EXCEEDED: { http: 507, jsonRpc: JsonRpcCode.QUOTA_EXCEEDED, exit: 6 },
+  CHILD_UNAVAILABLE: { http: 503, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 7 },
+  CHILD_CRASHED: { http: 502, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 7 },
+  CHILD_TIMEOUT: { http: 504, jsonRpc: JsonRpcCode.CHILD_TIMEOUT, exit: 7 },
+  SHUTTING_DOWN: { http: 503, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 1 },
+  INTERNAL: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 1 },
+};
+
+export interface McpTenantsErrorOptions {
+  cause?: unknown;
+  /** Extra machine-readable detail, sent as JSON-RPC `error.data`. */
+  data?: Record<string, unknown>;
+}
+
+export class McpTenantsError extends Error {
+  override readonly name = 'McpTenantsError';
+  readonly code: ErrorCode;
+  readonly data: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: McpTenantsErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.data = options.data;
+  }
+
+  get httpStatus(): number {
+    return mapping[this.code].http;
+  }
+
+  get jsonRpcCode(): number {
+    return mapping[this.code].jsonRpc;
+  }
+
+  get exitCode(): number {
+    return mapping[this.code].exit;
+  }
+}
+
+export function isMcpTenantsError(value: unknown): value is McpTenantsError {
+  return value instanceof McpTenantsError;
+}
+
+/** Wraps anything thrown into an McpTenantsError, keeping the original as cause. */
+export function toMcpTenantsError(value: unknown): McpTenantsError {
+  if (value instanceof McpTenantsError) return value;
+  const message = value instanceof Error ? value.message : String(value);
+  return new McpTenantsError(ErrorCode.INTERNAL, message, { cause: value });
+}

@@ -1,0 +1,44 @@
+import type { IncomingMessage } from 'node:http';
+import { ErrorCode, McpTenantsError } from '../../errors.js';
+
+const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
+
+export interface OriginPolicy {
+  /** Host names (with port) a request's Host header may carry; empty = any. */
+  allowedHosts: Set<string>;
+  /** Browser origins allowed to call us; our own origins always are. */
+  allowedOrigins: Set<string>;
+}
+
+/**
+ * Browsers can reach a server on 127.0.0.1 from any web page; checking Origin
+ * (and Host, against DNS rebinding) keeps a page from driving it.
+ */
+export function originPolicy(host: string, port: number, extraOrigins: string[]): OriginPolicy {
+  const names = isLoopback(host) ? LOOPBACK_NAMES : [host];
+  const hosts = new Set(names.map((name) => `${name}:${port}`));
+  const origins = new Set([...[...hosts].map((h) => `http://${h}`), ...extraOrigins]);
+  // A public bind address can be reached under names we cannot know: skip the Host check there.
+  return { allowedHosts: isLoopback(host) ? hosts : new Set(), allowedOrigins: origins };
+}
+
+export function checkOrigin(request: IncomingMessage, policy: OriginPolicy): void {
+  const origin = request.headers.origin;
+  if (origin !== undefined && !policy.allowedOrigins.has(origin)) {
+    throw new McpTenantsError(
+      ErrorCode.ORIGIN_FORBIDDEN,
+      `origin ${JSON.stringify(origin)} is not allowed; add it to server.allowed_origins`,
+    );
+  }
+  const host = request.headers.host;
+  if (policy.allowedHosts.size > 0 && (host === undefined || !policy.allowedHosts.has(host))) {
+    throw new McpTenantsError(
+      ErrorCode.ORIGIN_FORBIDDEN,
+      `host ${JSON.stringify(host ?? '')} is not allowed for this server`,
+    );
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === '127.0.0.1' || host === 'localhost' || host === '::1';
+}

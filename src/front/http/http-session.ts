@@ -1,0 +1,100 @@
+import type { ServerResponse } from 'node:http';
+import type {
+  JsonRpcId,
+  JsonRpcMessage,
+  JsonRpcRequest,
+  JsonRpcResponse,
+} from '../../relay/jsonrpc.js';
+import type { RelaySession, TenantRelay } from '../../relay/tenant-relay.js';
+import { sendJson } from './respond.js';
+import { SseStream } from './sse.js';
+
+/**
+ * A POST whose response is still owed. It answers with plain JSON unless
+ * something related (progress, a log line) arrives first and the client
+ * accepts event streams; then it turns into an SSE stream on the spot.
+ */
+class OpenPost {
+  private stream: SseStream | undefined;
+
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly acceptsSse: boolean,
+    private readonly headers: Record<string, string>,
+  ) {}
+
+  push(message: JsonRpcMessage): boolean {
+    if (!this.acceptsSse) return false;
+    this.stream ??= new SseStream(this.response, this.headers);
+    return this.stream.send(message);
+  }
+
+  finish(message: JsonRpcResponse): void {
+    if (this.stream) {
+      this.stream.send(message);
+      this.stream.end();
+      return;
+    }
+    if (this.response.writableEnded || this.response.destroyed) return;
+    sendJson(this.response, 200, message, this.headers);
+  }
+}
+
+/** One Streamable HTTP session, bound to the tenant and user that opened it. */
+export class HttpSession implements RelaySession {
+  lastActivity = Date.now();
+  private readonly posts = new Map<JsonRpcId, OpenPost>();
+  private standalone: SseStream | undefined;
+  private keepAliveTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly tenantId: string,
+    readonly userId: string,
+    readonly protocolVersion: string,
+    readonly relay: TenantRelay,
+  ) {}
+
+  get headers(): Record<string, string> {
+    return { 'mcp-session-id': this.id };
+  }
+
+  /** Forwards one request and answers the POST that carried it. */
+  async handleRequest(
+    response: ServerResponse,
+    request: JsonRpcRequest,
+    acceptsSse: boolean,
+  ): Promise<void> {
+    const post = new OpenPost(response, acceptsSse, this.headers);
+    this.posts.set(request.id, post);
+    try {
+      const answer = await this.relay.forward(this, request);
+      post.finish(answer);
+    } finally {
+      this.posts.delete(request.id);
+    }
+  }
+
+  deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): void {
+    if (relatedRequestId !== undefined && this.posts.get(relatedRequestId)?.push(message)) return;
+    // Unrelated, or the request's client does not take streams: the GET stream, if any.
+    this.standalone?.send(message);
+  }
+
+  /** The GET stream for messages not tied to a request; one per session. */
+  openStandalone(response: ServerResponse): boolean {
+    if (this.standalone?.isOpen) return false;
+    this.standalone = new SseStream(response, this.headers);
+    clearInterval(this.keepAliveTimer);
+    this.keepAliveTimer = setInterval(() => this.standalone?.keepAlive(), 25_000);
+    this.keepAliveTimer.unref();
+    response.once('close', () => clearInterval(this.keepAliveTimer));
+    return true;
+  }
+
+  close(): void {
+    clearInterval(this.keepAliveTimer);
+    this.standalone?.end();
+    this.relay.detach(this);
+  }
+}

@@ -1,0 +1,210 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TenantContext } from '../../auth/context.js';
+import { ErrorCode, McpTenantsError } from '../../errors.js';
+import {
+  classifyMessage,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from '../../relay/jsonrpc.js';
+import { isSupportedProtocolVersion, negotiateProtocolVersion } from '../../relay/protocol.js';
+import { errorFrom } from '../../relay/tenant-relay.js';
+import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
+import type { HttpSession } from './http-session.js';
+import { drainThenClose, readBody } from './read-body.js';
+import { sendJson } from './respond.js';
+import type { SessionStore } from './session-store.js';
+
+export interface McpEndpointOptions {
+  registry: TenantRegistry;
+  sessions: SessionStore;
+  authenticate: (request: IncomingMessage) => Promise<TenantContext>;
+  maxBodyBytes: number;
+}
+
+/**
+ * `/mcp`: the Streamable HTTP transport of MCP 2025-06-18 / 2025-11-25.
+ * POST carries one JSON-RPC message, GET opens the session's event stream,
+ * DELETE ends the session. Every request is authenticated, and a session
+ * answers only to the tenant and user that opened it.
+ */
+export function createMcpEndpoint(options: McpEndpointOptions) {
+  const { registry, sessions } = options;
+
+  function sessionFor(request: IncomingMessage, context: TenantContext): HttpSession {
+    const id = request.headers['mcp-session-id'];
+    if (typeof id !== 'string' || id === '') {
+      throw new McpTenantsError(
+        ErrorCode.BAD_REQUEST,
+        'missing Mcp-Session-Id header: send initialize first and echo the session id it returns',
+      );
+    }
+    const session = sessions.get(id);
+    // Another tenant's or user's session is reported exactly like an unknown one.
+    if (!session || session.tenantId !== context.tenantId || session.userId !== context.userId) {
+      throw new McpTenantsError(
+        ErrorCode.SESSION_UNKNOWN,
+        'unknown or expired session: initialize a new one',
+      );
+    }
+    const version = request.headers['mcp-protocol-version'];
+    if (typeof version === 'string' && !isSupportedProtocolVersion(version)) {
+      throw new McpTenantsError(
+        ErrorCode.BAD_REQUEST,
+        `unsupported MCP-Protocol-Version "${version}"`,
+      );
+    }
+    session.lastActivity = Date.now();
+    return session;
+  }
+
+  function tenantOf(context: TenantContext): string {
+    if (context.tenantId === null) {
+      throw new McpTenantsError(
+        ErrorCode.FORBIDDEN,
+        'operator tokens cannot call tenant tools; use a tenant token (`mcp-tenants token <tenant>`)',
+      );
+    }
+    return context.tenantId;
+  }
+
+  async function post(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const context = await options.authenticate(request);
+    const contentType = request.headers['content-type'] ?? '';
+    if (!/^application\/json\b/i.test(contentType)) {
+      throw new McpTenantsError(
+        ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+        'Content-Type must be application/json',
+      );
+    }
+    const accept = request.headers.accept ?? '';
+    if (accept !== '' && !/application\/json|\*\/\*|application\/\*/i.test(accept)) {
+      throw new McpTenantsError(
+        ErrorCode.NOT_ACCEPTABLE,
+        'Accept must include application/json and text/event-stream',
+      );
+    }
+    const acceptsSse = /text\/event-stream/i.test(accept);
+
+    let body: Buffer;
+    try {
+      body = await readBody(request, options.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof McpTenantsError && error.code === ErrorCode.BODY_TOO_LARGE) {
+        drainThenClose(request, options.maxBodyBytes * 2);
+      }
+      throw error;
+    }
+    const message = parseMessage(body);
+
+    if ('method' in message && message.method === 'initialize' && 'id' in message) {
+      await initialize(request, response, context, message as JsonRpcRequest);
+      return;
+    }
+    const session = sessionFor(request, context);
+    if (!('method' in message)) {
+      // A client's answer to a server-to-client request: nothing asks yet.
+      response.writeHead(202, session.headers).end();
+      return;
+    }
+    if (!('id' in message)) {
+      session.relay.notify(session, message as JsonRpcNotification);
+      response.writeHead(202, session.headers).end();
+      return;
+    }
+    await session.handleRequest(response, message as JsonRpcRequest, acceptsSse);
+  }
+
+  async function initialize(
+    request: IncomingMessage,
+    response: ServerResponse,
+    context: TenantContext,
+    message: JsonRpcRequest,
+  ): Promise<void> {
+    if (request.headers['mcp-session-id'] !== undefined) {
+      throw new McpTenantsError(
+        ErrorCode.BAD_REQUEST,
+        'initialize must not carry an Mcp-Session-Id: this session is already initialized',
+      );
+    }
+    const tenantId = tenantOf(context);
+    const relay = registry.relayFor(tenantId);
+    let result: Awaited<ReturnType<typeof relay.initialize>>;
+    try {
+      result = await relay.initialize(message.params);
+    } catch (error) {
+      const failure = errorFrom(message.id, error);
+      const status = error instanceof McpTenantsError ? error.httpStatus : 500;
+      sendJson(response, status, failure);
+      return;
+    }
+    const version = negotiateProtocolVersion(message.params?.protocolVersion);
+    const session = sessions.create(tenantId, context.userId, version, relay);
+    sendJson(response, 200, { jsonrpc: '2.0', id: message.id, result }, session.headers);
+  }
+
+  async function get(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const context = await options.authenticate(request);
+    if (!/text\/event-stream/i.test(request.headers.accept ?? '')) {
+      throw new McpTenantsError(ErrorCode.NOT_ACCEPTABLE, 'Accept must include text/event-stream');
+    }
+    const session = sessionFor(request, context);
+    if (!session.openStandalone(response)) {
+      sendJson(response, 409, {
+        jsonrpc: '2.0',
+        id: null,
+        error: { code: -32600, message: 'this session already has an open event stream' },
+      });
+    }
+  }
+
+  async function remove(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const context = await options.authenticate(request);
+    const session = sessionFor(request, context);
+    sessions.delete(session.id);
+    response.writeHead(200).end();
+  }
+
+  return async function handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    switch (request.method) {
+      case 'POST':
+        return post(request, response);
+      case 'GET':
+        return get(request, response);
+      case 'DELETE':
+        return remove(request, response);
+      default:
+        throw new McpTenantsError(
+          ErrorCode.METHOD_NOT_ALLOWED,
+          `method ${request.method} is not allowed on /mcp; use POST, GET or DELETE`,
+        );
+    }
+  };
+}
+
+/** Parses one JSON-RPC message, refusing batches and anything malformed. */
+export function parseMessage(body: Buffer): JsonRpcMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new McpTenantsError(ErrorCode.PARSE_ERROR, 'request body is not valid JSON', {
+      cause: error,
+    });
+  }
+  if (Array.isArray(value)) {
+    throw new McpTenantsError(
+      ErrorCode.BAD_REQUEST,
+      'JSON-RPC batches are not supported (removed in MCP 2025-06-18); send one message per request',
+    );
+  }
+  const kind = classifyMessage(value);
+  if (typeof kind !== 'string') {
+    const id = (value as { id?: unknown } | null)?.id;
+    throw new McpTenantsError(ErrorCode.BAD_REQUEST, `invalid JSON-RPC message: ${kind.invalid}`, {
+      data: typeof id === 'string' || typeof id === 'number' ? { id: id as JsonRpcId } : {},
+    });
+  }
+  return value as JsonRpcMessage;
+}

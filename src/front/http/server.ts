@@ -1,0 +1,126 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { TenantContext } from '../../auth/context.js';
+import { ErrorCode, McpTenantsError, toMcpTenantsError } from '../../errors.js';
+import type { ServerConfig } from '../../manifest/types.js';
+import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { checkOrigin, originPolicy } from './guards.js';
+import { createMcpEndpoint } from './mcp-endpoint.js';
+import { sendError, sendJson } from './respond.js';
+import { SessionStore } from './session-store.js';
+
+export interface HttpFrontOptions {
+  server: ServerConfig;
+  registry: TenantRegistry;
+  authenticate: (authorization: string | undefined) => Promise<TenantContext>;
+  /** `iss` of the tokens, announced as authorization server (RFC 9728). */
+  issuer?: string | undefined;
+  log: Logger;
+}
+
+export interface HttpFront {
+  /** `http://<host>:<port>/mcp`, with the port actually bound. */
+  readonly url: string;
+  readonly port: number;
+  readonly sessions: SessionStore;
+  /** Stops accepting, ends every session and stream. Idempotent. */
+  close(): Promise<void>;
+}
+
+const METADATA_PATH = '/.well-known/oauth-protected-resource';
+
+export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFront> {
+  const { server: config, log } = options;
+  const sessions = new SessionStore(config.session_idle_timeout_ms);
+  const endpoint = createMcpEndpoint({
+    registry: options.registry,
+    sessions,
+    authenticate: (request) => options.authenticate(request.headers.authorization),
+    maxBodyBytes: config.max_body_bytes,
+  });
+  let policy = originPolicy(config.host, config.port, config.allowed_origins);
+  let baseUrl = '';
+
+  const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
+    const path = (request.url ?? '/').split('?', 1)[0];
+    if (path === '/mcp') {
+      checkOrigin(request, policy);
+      if (/[?&](access_)?token=/.test(request.url ?? '')) {
+        throw new McpTenantsError(
+          ErrorCode.AUTH_INVALID,
+          'tokens are not accepted in the query string; send Authorization: Bearer <token>',
+        );
+      }
+      await endpoint(request, response);
+      return;
+    }
+    if (request.method !== 'GET') {
+      throw new McpTenantsError(ErrorCode.NOT_FOUND, `no route for ${request.method} ${path}`);
+    }
+    if (path === '/healthz') {
+      sendJson(response, 200, {
+        status: 'ok',
+        tenants: options.registry.tenantIds.length,
+        sessions: sessions.size,
+      });
+      return;
+    }
+    if (path === METADATA_PATH || path === `${METADATA_PATH}/mcp`) {
+      sendJson(response, 200, {
+        resource: `${baseUrl}/mcp`,
+        authorization_servers: options.issuer ? [options.issuer] : [],
+        bearer_methods_supported: ['header'],
+        resource_name: 'mcp-tenants',
+      });
+      return;
+    }
+    throw new McpTenantsError(ErrorCode.NOT_FOUND, `no route for GET ${path}; MCP is at /mcp`);
+  };
+
+  const httpServer = createServer((request, response) => {
+    handle(request, response).catch((error: unknown) => {
+      const failure = toMcpTenantsError(error);
+      if (failure.code === ErrorCode.INTERNAL) {
+        log.error('request failed', { error: failure.message });
+      }
+      sendError(response, failure, { resourceMetadataUrl: `${baseUrl}${METADATA_PATH}/mcp` });
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', (error: NodeJS.ErrnoException) =>
+      reject(
+        new McpTenantsError(
+          ErrorCode.USAGE,
+          error.code === 'EADDRINUSE'
+            ? `port ${config.port} on ${config.host} is already in use; pick another with --port`
+            : `cannot listen on ${config.host}:${config.port}: ${error.message}`,
+          { cause: error },
+        ),
+      ),
+    );
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  policy = originPolicy(config.host, port, config.allowed_origins);
+  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+  baseUrl = `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `${baseUrl}/mcp`,
+    port,
+    sessions,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        httpServer.close(() => resolve());
+        sessions.closeAll();
+        httpServer.closeIdleConnections();
+        // Requests still open after a moment are cut; their children are stopping anyway.
+        setTimeout(() => httpServer.closeAllConnections(), 1_000).unref();
+      });
+      return closing;
+    },
+  };
+}

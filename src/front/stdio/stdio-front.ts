@@ -1,0 +1,120 @@
+import type { Readable, Writable } from 'node:stream';
+import type { TenantContext } from '../../auth/context.js';
+import { ErrorCode, JsonRpcCode, McpTenantsError } from '../../errors.js';
+import {
+  classifyMessage,
+  errorResponse,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcNotification,
+  type JsonRpcRequest,
+} from '../../relay/jsonrpc.js';
+import { LineSplitter } from '../../relay/line-splitter.js';
+import { errorFrom, type RelaySession } from '../../relay/tenant-relay.js';
+import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
+import type { Logger } from '../../telemetry/logger.js';
+
+export interface StdioFrontOptions {
+  registry: TenantRegistry;
+  context: TenantContext;
+  input: Readable;
+  output: Writable;
+  maxLineBytes: number;
+  log: Logger;
+}
+
+export interface StdioFront {
+  /** Resolves when the input ends (the host closed the connection). */
+  readonly ended: Promise<void>;
+  close(): void;
+}
+
+/**
+ * One MCP connection over stdin/stdout for desktop hosts. The tenant and user
+ * come from the token checked at start; stdout carries nothing but protocol.
+ */
+export function startStdioFront(options: StdioFrontOptions): StdioFront {
+  const { context, output, log } = options;
+  if (context.tenantId === null) {
+    throw new McpTenantsError(
+      ErrorCode.FORBIDDEN,
+      'MCP_TENANT_TOKEN is an operator token; stdio needs a tenant token (`mcp-tenants token <tenant>`)',
+    );
+  }
+  const relay = options.registry.relayFor(context.tenantId);
+  const write = (message: JsonRpcMessage): void => {
+    if (!output.writableEnded) output.write(`${JSON.stringify(message)}\n`);
+  };
+  const session: RelaySession = {
+    id: 'stdio',
+    userId: context.userId,
+    deliver: (message) => write(message),
+  };
+  relay.attach(session);
+
+  const answer = async (request: JsonRpcRequest): Promise<void> => {
+    if (request.method === 'initialize') {
+      try {
+        write({ jsonrpc: '2.0', id: request.id, result: await relay.initialize(request.params) });
+      } catch (error) {
+        write(errorFrom(request.id, error));
+      }
+      return;
+    }
+    write(await relay.forward(session, request));
+  };
+
+  const onLine = (line: string): void => {
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      write(errorResponse(null, JsonRpcCode.PARSE_ERROR, 'line is not valid JSON'));
+      return;
+    }
+    if (Array.isArray(value)) {
+      write(errorResponse(null, JsonRpcCode.INVALID_REQUEST, 'JSON-RPC batches are not supported'));
+      return;
+    }
+    const kind = classifyMessage(value);
+    if (typeof kind !== 'string') {
+      const id = (value as { id?: unknown } | null)?.id;
+      const echo = typeof id === 'string' || typeof id === 'number' ? (id as JsonRpcId) : null;
+      write(
+        errorResponse(
+          echo,
+          JsonRpcCode.INVALID_REQUEST,
+          `invalid JSON-RPC message: ${kind.invalid}`,
+        ),
+      );
+      return;
+    }
+    if (kind === 'request') void answer(value as JsonRpcRequest);
+    else if (kind === 'notification') relay.notify(session, value as JsonRpcNotification);
+  };
+
+  const splitter = new LineSplitter(options.maxLineBytes, onLine, (bytes) => {
+    log.warn('message on stdin too long; skipped', { bytes });
+    write(
+      errorResponse(
+        null,
+        JsonRpcCode.INVALID_REQUEST,
+        `message longer than ${options.maxLineBytes} bytes`,
+      ),
+    );
+  });
+  const onData = (chunk: Buffer): void => splitter.push(chunk);
+  options.input.on('data', onData);
+  const ended = new Promise<void>((resolve) => {
+    options.input.once('end', resolve);
+    options.input.once('close', resolve);
+  });
+
+  return {
+    ended,
+    close() {
+      options.input.off('data', onData);
+      relay.detach(session);
+    },
+  };
+}

@@ -1,0 +1,90 @@
+/**
+ * Raw (as written) → resolved manifest: defaults applied key by key
+ * (built-in < `defaults:` < tenant), paths made absolute against the
+ * manifest's directory, the secret read from `secret_file` if used.
+ */
+
+import { resolve as resolvePath } from 'node:path';
+import { manifestInvalid } from './problems.js';
+import type { RawManifest, RawTenant } from './schema.js';
+import { readOrCreateSecretFile } from './secret-file.js';
+import {
+  type AuthConfig,
+  DEFAULT_QUOTAS,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  DEFAULT_SERVER,
+  type Manifest,
+  type ServerConfig,
+  type TenantConfig,
+} from './types.js';
+import type { SourceIndex } from './yaml-tree.js';
+
+export interface ResolveContext {
+  /** Absolute path of the manifest file. */
+  path: string;
+  manifestDir: string;
+  fileLabel: string;
+  index: SourceIndex;
+}
+
+export function resolveManifest(raw: RawManifest, context: ResolveContext): Manifest {
+  const tenants = new Map<string, TenantConfig>();
+  for (const [id, tenant] of Object.entries(raw.tenants)) {
+    tenants.set(id, resolveTenant(id, tenant, raw.defaults, context.index));
+  }
+  return {
+    path: context.path,
+    server: resolveServer(raw.server, context.manifestDir),
+    auth: resolveAuth(raw.auth, context),
+    tenants,
+  };
+}
+
+function resolveServer(server: RawManifest['server'], manifestDir: string): ServerConfig {
+  const merged = { ...DEFAULT_SERVER, ...server };
+  return {
+    ...merged,
+    allowed_origins: [...merged.allowed_origins],
+    data_dir: resolvePath(manifestDir, merged.data_dir),
+  };
+}
+
+function resolveAuth(auth: RawManifest['auth'], context: ResolveContext): AuthConfig {
+  const base = { issuer: auth.issuer, audience: auth.audience };
+  if (auth.secret !== undefined) return { ...base, secret: auth.secret };
+  // The schema guarantees exactly one of secret / secret_file.
+  const file = resolvePath(context.manifestDir, auth.secret_file ?? '');
+  const result = readOrCreateSecretFile(file);
+  if (!result.ok) {
+    const path = ['auth', 'secret_file'];
+    throw manifestInvalid(context.fileLabel, [
+      { line: context.index.lineOf(path), path, message: result.message },
+    ]);
+  }
+  return { ...base, secret: result.secret };
+}
+
+function resolveTenant(
+  id: string,
+  tenant: RawTenant,
+  defaults: RawManifest['defaults'],
+  index: SourceIndex,
+): TenantConfig {
+  // Numbers and booleans keep their spelling from the file (`1.10` stays "1.10").
+  const asText = (value: string | number | boolean, path: (string | number)[]): string =>
+    typeof value === 'string' ? value : (index.sourceOf(['tenants', id, ...path]) ?? String(value));
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(tenant.env ?? {}))
+    env[key] = asText(value, ['env', key]);
+  return {
+    id,
+    name: tenant.name === undefined ? id : asText(tenant.name, ['name']),
+    command: tenant.command,
+    args: (tenant.args ?? []).map((arg, i) => asText(arg, ['args', i])),
+    env,
+    quotas: { ...DEFAULT_QUOTAS, ...defaults?.quotas, ...tenant.quotas },
+    limits: { ...defaults?.limits, ...tenant.limits },
+    request_timeout_ms:
+      tenant.request_timeout_ms ?? defaults?.request_timeout_ms ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  };
+}

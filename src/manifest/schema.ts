@@ -1,0 +1,168 @@
+/**
+ * The manifest as users write it (before defaults and path resolution).
+ * Every object is strict: an unknown key is a typo until proven otherwise.
+ * Messages are written for the person editing the YAML file.
+ */
+
+import { z } from 'zod';
+import { TENANT_ID_PATTERN } from './types.js';
+
+export const SECRET_MIN_BYTES = 32;
+
+// `port: ${PORT:-7800}` expands to the string "7800": numeric fields accept
+// text that is exactly a decimal number, and nothing looser.
+const NUMBER_TEXT = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const numberFromText = (value: unknown): unknown =>
+  typeof value === 'string' && NUMBER_TEXT.test(value) ? Number(value) : value;
+
+// An empty section (`server:` with everything commented out) means "all defaults".
+const nullAsEmpty = (value: unknown): unknown => (value === null ? {} : value);
+
+const positiveInt = () => {
+  const error = 'expected a positive integer';
+  return z.preprocess(numberFromText, z.int({ error }).positive({ error }));
+};
+
+const positiveNumber = () => {
+  const error = 'expected a positive number';
+  return z.preprocess(numberFromText, z.number({ error }).positive({ error }));
+};
+
+const port = () => {
+  const error = 'expected a port number, an integer from 0 to 65535 (0 picks a free port)';
+  return z.preprocess(numberFromText, z.int({ error }).min(0, { error }).max(65535, { error }));
+};
+
+const text = () => z.string({ error: 'expected a string' }).min(1, { error: 'must not be empty' });
+
+// Friendlier than a type error: `args: [--port, 8080]` means the text "8080".
+const scalarText = () =>
+  z.union([z.string(), z.number(), z.boolean()], {
+    error: 'expected a string (numbers and booleans are also accepted)',
+  });
+
+const section = <Shape extends z.ZodRawShape>(shape: Shape) =>
+  z.preprocess(nullAsEmpty, z.strictObject(shape));
+
+const origin = () =>
+  text().refine(isOrigin, {
+    error: 'expected an origin like https://app.example.com (scheme://host[:port], no path)',
+  });
+
+function isOrigin(value: string): boolean {
+  try {
+    return new URL(value).origin === value;
+  } catch {
+    return false;
+  }
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+export const quotasSchema = section({
+  max_tools: positiveInt().optional(),
+  max_resources: positiveInt().optional(),
+  max_requests_per_minute: positiveInt().optional(),
+  max_storage_mb: positiveInt().optional(),
+  max_concurrent_requests: positiveInt().optional(),
+});
+
+export const limitsSchema = section({
+  memory_mb: positiveInt().optional(),
+  cpu: positiveNumber().optional(),
+  pids: positiveInt().optional(),
+});
+
+const serverSchema = section({
+  host: text().optional(),
+  port: port().optional(),
+  data_dir: text().optional(),
+  max_body_bytes: positiveInt().optional(),
+  max_line_bytes: positiveInt().optional(),
+  allowed_origins: z.array(origin(), { error: 'expected a list of origins' }).optional(),
+  session_idle_timeout_ms: positiveInt().optional(),
+});
+
+const secret = () =>
+  z.string({ error: 'expected a string' }).superRefine((value, ctx) => {
+    const bytes = Buffer.byteLength(value, 'utf8');
+    if (bytes >= SECRET_MIN_BYTES) return;
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        `secret is ${bytes} bytes; it must be at least ${SECRET_MIN_BYTES}. ` +
+        'Run `mcp-tenants init` to generate a manifest with a strong secret, ' +
+        'or use a longer one (e.g. `openssl rand -base64 48`)',
+    });
+  });
+
+const authSchema = section({
+  secret: secret().optional(),
+  secret_file: text().optional(),
+  issuer: text().optional(),
+  audience: text().optional(),
+}).superRefine((auth, ctx) => {
+  const both = auth.secret !== undefined && auth.secret_file !== undefined;
+  const neither = auth.secret === undefined && auth.secret_file === undefined;
+  if (both || neither) {
+    ctx.addIssue({
+      code: 'custom',
+      message: both
+        ? 'set either secret or secret_file, not both'
+        : // biome-ignore lint/suspicious/noTemplateCurlyInString: the manifest's own ${VAR} syntax
+          'set exactly one of secret (e.g. secret: ${MCP_TENANTS_SECRET}) or secret_file',
+    });
+  }
+});
+
+export const tenantSchema = z.preprocess(
+  nullAsEmpty,
+  z
+    .strictObject({
+      name: scalarText().optional(),
+      command: text().optional(),
+      args: z.array(scalarText(), { error: 'expected a list of strings' }).optional(),
+      env: z
+        .preprocess(
+          nullAsEmpty,
+          z.record(
+            z.string().regex(ENV_NAME, {
+              error:
+                'environment variable names are letters, digits and _, not starting with a digit',
+            }),
+            scalarText(),
+          ),
+        )
+        .optional(),
+      quotas: quotasSchema.optional(),
+      limits: limitsSchema.optional(),
+      request_timeout_ms: positiveInt().optional(),
+    })
+    .superRefine((tenant, ctx) => {
+      if (tenant.args !== undefined && tenant.command === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['args'],
+          message: 'args is only allowed together with command (the built-in server takes none)',
+        });
+      }
+    }),
+);
+
+const tenantId = z.string().regex(TENANT_ID_PATTERN, {
+  error: `invalid tenant id: ids must match ${TENANT_ID_PATTERN.source} (lowercase letters, digits, - and _, at most 63 characters)`,
+});
+
+export const manifestSchema = z.strictObject({
+  server: serverSchema.optional(),
+  auth: authSchema,
+  defaults: section({
+    quotas: quotasSchema.optional(),
+    limits: limitsSchema.optional(),
+    request_timeout_ms: positiveInt().optional(),
+  }).optional(),
+  tenants: z.preprocess(nullAsEmpty, z.record(tenantId, tenantSchema)),
+});
+
+export type RawManifest = z.output<typeof manifestSchema>;
+export type RawTenant = z.output<typeof tenantSchema>;

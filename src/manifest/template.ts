@@ -1,0 +1,87 @@
+/**
+ * `mcp-tenants init`: a commented manifest that runs as written. The secret
+ * is inline (the file is written 0600) so it loads with no environment set.
+ */
+
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ErrorCode, McpTenantsError } from '../errors.js';
+import { atomicReplace } from './atomic-replace.js';
+import { generateSecret } from './secret-file.js';
+
+export interface InitialManifestOptions {
+  secret: string;
+}
+
+/** Double-quoted YAML; `${` is escaped so the secret is never read as a variable. */
+function yamlString(value: string): string {
+  // A function replacer: in a replacement string, `$$` would mean a single `$`.
+  return JSON.stringify(value.replaceAll('${', () => '$${'));
+}
+
+export function renderInitialManifest(options: InitialManifestOptions): string {
+  return `# mcp-tenants manifest: one MCP endpoint, one child MCP server per tenant.
+# Any string value may use \${VAR} or \${VAR:-default} from the environment
+# (write $\${ for a literal \${). Unknown keys are errors, so typos show up.
+
+# The HTTP front (Streamable HTTP at /mcp). Every key is optional.
+server:
+  host: 127.0.0.1          # listen address; 0.0.0.0 to accept remote hosts
+  port: 7800               # 0 picks a free port
+  data_dir: ./data         # per-tenant folders, relative to this file
+  # allowed_origins: [https://app.example.com]   # browser origins allowed to call /mcp
+  # max_body_bytes: 4194304                      # largest accepted HTTP request body
+  # session_idle_timeout_ms: 1800000             # close sessions idle this long
+
+# Tokens are HS256 JWTs signed with this secret (at least 32 bytes).
+# Keep this file private (it was written with mode 0600), or move the secret
+# out of it: secret: \${MCP_TENANTS_SECRET}  or  secret_file: ./.mcp-tenants/secret
+auth:
+  secret: ${yamlString(options.secret)}
+  # issuer: https://issuer.example   # required \`iss\` claim, if set
+  # audience: mcp-tenants            # required \`aud\` claim, if set
+
+# Applied to every tenant; a tenant's own values override them key by key.
+defaults:
+  quotas:
+    max_tools: 100                 # tools a tenant's listing may show
+    max_resources: 1000            # resources a tenant's listing may show
+    max_requests_per_minute: 1000
+    max_storage_mb: 1024           # built-in server's SQLite data
+    max_concurrent_requests: 64
+  limits:                          # per child process, enforced by cgroups or rlimits
+    memory_mb: 512
+    cpu: 1                         # cores; fractions such as 0.5 are fine
+    pids: 64
+  request_timeout_ms: 60000        # how long one request may wait for the child
+
+# One entry per tenant, keyed by id ([a-z0-9][a-z0-9_-]{0,62}).
+# Add more with: mcp-tenants add-tenant <id> -m <this file>
+tenants:
+  example:
+    name: Example Tenant           # shown in reports; defaults to the id
+    # No command: the built-in tenant server (SQLite key-value tools).
+    quotas: { max_requests_per_minute: 120 }
+
+  # Any stdio MCP server can be a tenant's child instead:
+  # files:
+  #   command: npx
+  #   args: [-y, "@modelcontextprotocol/server-filesystem", /srv/files]
+  #   env: { API_KEY: \${FILES_API_KEY} }
+  #   limits: { memory_mb: 256, cpu: 0.5 }
+`;
+}
+
+/** Writes a fresh manifest with a random secret (mode 0600); returns its absolute path. */
+export function writeInitialManifest(path: string, options: { force?: boolean } = {}): string {
+  const absolute = resolve(path);
+  if (existsSync(absolute) && options.force !== true) {
+    throw new McpTenantsError(
+      ErrorCode.USAGE,
+      `${path} already exists; pass --force to overwrite it (its secret and tenants would be lost)`,
+    );
+  }
+  mkdirSync(dirname(absolute), { recursive: true });
+  atomicReplace(absolute, renderInitialManifest({ secret: generateSecret() }), 0o600);
+  return absolute;
+}

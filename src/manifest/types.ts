@@ -1,0 +1,87 @@
+/**
+ * The resolved manifest: what the rest of the supervisor reads. Field names
+ * mirror the YAML keys (snake_case) so the docs, the file and the code use
+ * the same words. Defaults are already applied and paths are absolute.
+ */
+
+export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+export interface Quotas {
+  max_tools: number;
+  max_resources: number;
+  max_requests_per_minute: number;
+  max_storage_mb: number;
+  max_concurrent_requests: number;
+}
+
+export interface Limits {
+  /** Memory cap for the child, in MiB. */
+  memory_mb?: number | undefined;
+  /** CPU cap in cores (may be fractional, e.g. 0.5). */
+  cpu?: number | undefined;
+  /** Maximum number of processes/threads in the child's tree. */
+  pids?: number | undefined;
+}
+
+export interface TenantConfig {
+  id: string;
+  name: string;
+  /** Executable of the child; undefined means the built-in tenant server. */
+  command?: string | undefined;
+  args: string[];
+  /** Environment given to the child, on top of the minimal allow-list. */
+  env: Record<string, string>;
+  quotas: Quotas;
+  limits: Limits;
+  /** How long one request may wait for the child's answer. */
+  request_timeout_ms: number;
+}
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  /** Absolute; tenant folders live below it (`<data_dir>/<tenant>/`). */
+  data_dir: string;
+  max_body_bytes: number;
+  /** Longest line a child may print on stdout before it is killed. */
+  max_line_bytes: number;
+  /** Extra browser origins allowed to call the HTTP front. */
+  allowed_origins: string[];
+  /** Sessions with no traffic for this long are closed. */
+  session_idle_timeout_ms: number;
+}
+
+export interface AuthConfig {
+  /** HS256 shared secret, at least 32 bytes. */
+  secret: string;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+}
+
+export interface Manifest {
+  /** Absolute path of the file this was loaded from. */
+  path: string;
+  server: ServerConfig;
+  auth: AuthConfig;
+  tenants: Map<string, TenantConfig>;
+}
+
+export const DEFAULT_QUOTAS: Quotas = {
+  max_tools: 100,
+  max_resources: 1000,
+  max_requests_per_minute: 1000,
+  max_storage_mb: 1024,
+  max_concurrent_requests: 64,
+};
+
+export const DEFAULT_SERVER = {
+  host: '127.0.0.1',
+  port: 7800,
+  data_dir: './data',
+  max_body_bytes: 4 * 1024 * 1024,
+  max_line_bytes: 16 * 1024 * 1024,
+  allowed_origins: [] as string[],
+  session_idle_timeout_ms: 30 * 60 * 1000,
+};
+
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;

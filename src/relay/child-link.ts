@@ -1,0 +1,187 @@
+import { ErrorCode, McpTenantsError } from '../errors.js';
+import { type ChildExit, ChildProcess, type SpawnPlan } from '../supervisor/child-process.js';
+import type { Logger } from '../telemetry/logger.js';
+import {
+  classifyMessage,
+  type JsonObject,
+  type JsonRpcMessage,
+  type JsonRpcResponse,
+} from './jsonrpc.js';
+import { LineSplitter } from './line-splitter.js';
+import { LATEST_SESSION_PROTOCOL_VERSION, SUPERVISOR_INFO } from './protocol.js';
+
+export interface ChildLinkOptions {
+  plan: SpawnPlan;
+  maxLineBytes: number;
+  initializeTimeoutMs: number;
+  log: Logger;
+  /** Every message the child sends once initialized. */
+  onMessage: (message: JsonRpcMessage) => void;
+  /** Called once when the child has exited, for whatever reason. */
+  onExit: (exit: ChildExit, reason: string) => void;
+}
+
+/** Id of the supervisor's own `initialize`; relayed ids start at 1. */
+const INITIALIZE_ID = 0;
+
+/**
+ * A started and initialized child: the stdio framing, the one `initialize`
+ * handshake the supervisor does on behalf of every front session, and the
+ * child's stderr forwarded to the log. Knows nothing about sessions.
+ */
+export class ChildLink {
+  private exitReason: string | undefined;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly initializeResult: JsonObject,
+  ) {}
+
+  static async open(options: ChildLinkOptions): Promise<ChildLink> {
+    const { log } = options;
+    const child = await ChildProcess.start(options.plan);
+    let link: ChildLink | undefined;
+    let onInitialized: ((result: JsonRpcResponse) => void) | undefined;
+    let exitReason: string | undefined;
+
+    const splitter = new LineSplitter(
+      options.maxLineBytes,
+      (line) => {
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          log.warn('child printed a non-JSON line on stdout; dropped', {
+            line: line.slice(0, 200),
+          });
+          return;
+        }
+        const kind = classifyMessage(parsed);
+        if (typeof kind !== 'string') {
+          log.warn('child sent an invalid JSON-RPC message; dropped', { reason: kind.invalid });
+          return;
+        }
+        const message = parsed as JsonRpcMessage;
+        if (kind === 'response' && 'id' in message && message.id === INITIALIZE_ID && !link) {
+          onInitialized?.(message as JsonRpcResponse);
+          return;
+        }
+        if (link) options.onMessage(message);
+      },
+      (bytes) => {
+        exitReason = `child printed a line longer than ${options.maxLineBytes} bytes (${bytes}+ bytes); killed`;
+        log.error(exitReason);
+        child.kill('SIGKILL');
+      },
+    );
+    child.stdout.on('data', (chunk: Buffer) => splitter.push(chunk));
+    forwardStderr(child, log);
+
+    const exitedEarly = child.exited.then((exit) => {
+      throw new McpTenantsError(
+        ErrorCode.CHILD_UNAVAILABLE,
+        `the tenant's server exited during initialize (${describeExit(exit)}); check its command and its log`,
+      );
+    });
+    const initialized = new Promise<JsonRpcResponse>((resolve) => {
+      onInitialized = resolve;
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new McpTenantsError(
+              ErrorCode.CHILD_TIMEOUT,
+              `the tenant's server did not answer initialize within ${options.initializeTimeoutMs} ms`,
+            ),
+          ),
+        options.initializeTimeoutMs,
+      );
+      timer.unref();
+    });
+    // Prevent an unhandled rejection once the race below has been decided.
+    exitedEarly.catch(() => {});
+
+    writeLine(child, {
+      jsonrpc: '2.0',
+      id: INITIALIZE_ID,
+      method: 'initialize',
+      params: {
+        protocolVersion: LATEST_SESSION_PROTOCOL_VERSION,
+        capabilities: {},
+        clientInfo: SUPERVISOR_INFO,
+      },
+    });
+
+    let response: JsonRpcResponse;
+    try {
+      response = await Promise.race([initialized, exitedEarly, timedOut]);
+    } catch (error) {
+      void child.stop({ afterStdinEndMs: 200, afterSigtermMs: 1_000 });
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    if ('error' in response) {
+      void child.stop();
+      throw new McpTenantsError(
+        ErrorCode.CHILD_UNAVAILABLE,
+        `the tenant's server refused initialize: ${response.error.message}`,
+      );
+    }
+    link = new ChildLink(child, response.result);
+    void child.exited.then((exit) => {
+      const reason = exitReason ?? link?.exitReason ?? describeExit(exit);
+      options.onExit(exit, reason);
+    });
+    writeLine(child, { jsonrpc: '2.0', method: 'notifications/initialized' });
+    log.info('child ready', { pid: child.pid });
+    return link;
+  }
+
+  get pid(): number {
+    return this.child.pid;
+  }
+
+  get alive(): boolean {
+    return this.child.state === 'running';
+  }
+
+  send(message: JsonRpcMessage): void {
+    writeLine(this.child, message);
+  }
+
+  /** Graceful stop: stdin EOF, SIGTERM, SIGKILL. */
+  stop(reason: string): Promise<ChildExit> {
+    this.exitReason ??= reason;
+    return this.child.stop();
+  }
+
+  kill(reason: string): void {
+    this.exitReason ??= reason;
+    this.child.kill('SIGKILL');
+  }
+}
+
+function writeLine(child: ChildProcess, message: JsonRpcMessage): void {
+  if (child.state === 'exited') return;
+  child.stdin.write(`${JSON.stringify(message)}\n`);
+}
+
+function forwardStderr(child: ChildProcess, log: Logger): void {
+  let partial = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop() ?? '';
+    // Bound what one unterminated line can hold.
+    if (partial.length > 64 * 1024) partial = partial.slice(0, 64 * 1024);
+    for (const line of lines) if (line.trim()) log.info(line, { stream: 'stderr' });
+  });
+}
+
+export function describeExit(exit: ChildExit): string {
+  if (exit.signal) return `killed by ${exit.signal}`;
+  return `exit code ${exit.code}`;
+}

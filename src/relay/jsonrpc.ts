@@ -1,0 +1,107 @@
+/**
+ * JSON-RPC 2.0 message shapes as they cross the relay. The relay reads only
+ * what it must route (id, method, a few params) and passes the rest through
+ * untouched, so messages of MCP revisions it does not know still work.
+ */
+
+export type JsonRpcId = string | number;
+export type JsonObject = Record<string, unknown>;
+
+export interface JsonRpcRequest {
+  jsonrpc: '2.0';
+  id: JsonRpcId;
+  method: string;
+  params?: JsonObject;
+}
+
+export interface JsonRpcNotification {
+  jsonrpc: '2.0';
+  method: string;
+  params?: JsonObject;
+}
+
+export interface JsonRpcErrorObject {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+
+export interface JsonRpcSuccess {
+  jsonrpc: '2.0';
+  id: JsonRpcId;
+  result: JsonObject;
+}
+
+export interface JsonRpcFailure {
+  jsonrpc: '2.0';
+  id: JsonRpcId | null;
+  error: JsonRpcErrorObject;
+}
+
+export type JsonRpcResponse = JsonRpcSuccess | JsonRpcFailure;
+export type JsonRpcMessage = JsonRpcRequest | JsonRpcNotification | JsonRpcResponse;
+
+export type MessageKind = 'request' | 'notification' | 'response';
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isId(value: unknown): value is JsonRpcId {
+  return typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value));
+}
+
+/**
+ * Classifies a parsed value, or returns a reason why it is not a JSON-RPC 2.0
+ * message. Only shape is checked; method names are the child's business.
+ */
+export function classifyMessage(value: unknown): MessageKind | { invalid: string } {
+  if (!isObject(value)) return { invalid: 'a JSON-RPC message must be a JSON object' };
+  if (value.jsonrpc !== '2.0') return { invalid: 'jsonrpc must be "2.0"' };
+  if ('method' in value) {
+    if (typeof value.method !== 'string' || value.method === '') {
+      return { invalid: 'method must be a non-empty string' };
+    }
+    if ('params' in value && value.params !== undefined && !isObject(value.params)) {
+      return { invalid: 'params must be an object' };
+    }
+    if (!('id' in value)) return 'notification';
+    if (!isId(value.id)) return { invalid: 'id must be a string or an integer' };
+    return 'request';
+  }
+  if ('result' in value || 'error' in value) {
+    if (!(isId(value.id) || (value.id === null && 'error' in value))) {
+      return { invalid: 'id must be a string or an integer' };
+    }
+    if ('error' in value && !isObject(value.error)) return { invalid: 'error must be an object' };
+    if ('result' in value && !isObject(value.result))
+      return { invalid: 'result must be an object' };
+    return 'response';
+  }
+  return { invalid: 'a JSON-RPC message needs a method, a result or an error' };
+}
+
+export function errorResponse(
+  id: JsonRpcId | null,
+  code: number,
+  message: string,
+  data?: unknown,
+): JsonRpcFailure {
+  const error: JsonRpcErrorObject = { code, message };
+  if (data !== undefined) error.data = data;
+  return { jsonrpc: '2.0', id, error };
+}
+
+export function isResponse(message: JsonRpcMessage): message is JsonRpcResponse {
+  return !('method' in message);
+}
+
+export function isRequest(message: JsonRpcMessage): message is JsonRpcRequest {
+  return 'method' in message && 'id' in message;
+}
+
+/** `params._meta`, created on demand, for progress tokens and identity. */
+export function metaOf(params: JsonObject | undefined): JsonObject | undefined {
+  const meta = params?._meta;
+  return isObject(meta) ? meta : undefined;
+}

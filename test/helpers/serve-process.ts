@@ -1,0 +1,129 @@
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { signToken } from '../../src/auth/sign.js';
+import { descendants, waitGone } from './processes.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const CLI = join(REPO_ROOT, 'bin', 'mcp-tenants.js');
+export const FIXTURES = join(REPO_ROOT, 'test', 'fixtures');
+
+export interface TenantSpec {
+  command?: string;
+  args?: string[];
+  request_timeout_ms?: number;
+  quotas?: Record<string, number>;
+}
+
+/** A temp folder with a manifest in it; `cleanup()` removes it all. */
+export interface TestWorkspace {
+  dir: string;
+  manifestPath: string;
+  secret: string;
+  token(tenant: string, user?: string, ttlSeconds?: number): Promise<string>;
+  operatorToken(): Promise<string>;
+  cleanup(): void;
+}
+
+export function createWorkspace(
+  tenants: Record<string, TenantSpec>,
+  server: Record<string, unknown> = {},
+): TestWorkspace {
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-test-'));
+  const secret = randomBytes(32).toString('base64url');
+  const manifest = {
+    server: { data_dir: './data', ...server },
+    auth: { secret },
+    tenants: Object.fromEntries(Object.entries(tenants).map(([id, spec]) => [id, { ...spec }])),
+  };
+  const manifestPath = join(dir, 'tenants.yaml');
+  // JSON is valid YAML, and keeps the helper free of formatting concerns.
+  writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
+  const auth = { secret };
+  return {
+    dir,
+    manifestPath,
+    secret,
+    token: (tenant, user = 'alice', ttlSeconds = 600) =>
+      signToken(auth, { tenantId: tenant, userId: user, ttlSeconds }),
+    operatorToken: () => signToken(auth, { operator: true, ttlSeconds: 600 }),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+export function fixture(name: string): TenantSpec {
+  return { command: process.execPath, args: [join(FIXTURES, name)] };
+}
+
+export interface ServeProcess {
+  url: string;
+  process: ChildProcessWithoutNullStreams;
+  stderr(): string;
+  /** Live descendants of the supervisor (its children and theirs). */
+  childPids(): number[];
+  /** SIGTERM, then waits; asserts nothing is left behind by returning survivors. */
+  stop(): Promise<{ code: number | null; survivors: number[] }>;
+}
+
+/** Runs `mcp-tenants serve --port 0` and waits for the line with its URL. */
+export async function startServe(
+  manifestPath: string,
+  extraArgs: string[] = [],
+): Promise<ServeProcess> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '-m', manifestPath, '--port', '0', ...extraArgs],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: withoutManifestEnv(),
+    },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 15_000);
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      const match = /http:\/\/127\.0\.0\.1:\d+\/mcp/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[0]);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}:\n${stderr}`));
+    });
+  });
+  const pid = child.pid as number;
+  const exited = new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) resolve(child.exitCode);
+    child.once('exit', (code) => resolve(code));
+  });
+  return {
+    url,
+    process: child,
+    stderr: () => stderr,
+    childPids: () => descendants(pid),
+    async stop() {
+      const before = descendants(pid);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return { code, survivors: await waitGone(before) };
+    },
+  };
+}
+
+function withoutManifestEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.MCP_TENANTS_MANIFEST;
+  return env;
+}
