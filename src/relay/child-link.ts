@@ -109,7 +109,9 @@ export class ChildLink {
       method: 'initialize',
       params: {
         protocolVersion: LATEST_SESSION_PROTOCOL_VERSION,
-        capabilities: {},
+        // Declared so children may ask; the relay routes each such request
+        // to a session whose own client declared the capability.
+        capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } },
         clientInfo: SUPERVISOR_INFO,
       },
     });

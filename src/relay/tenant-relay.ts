@@ -15,25 +15,38 @@ import {
   type JsonRpcResponse,
   metaOf,
 } from './jsonrpc.js';
+import { isLogLevel, LogLevels } from './log-levels.js';
 import { negotiateProtocolVersion } from './protocol.js';
+import {
+  capabilityFor,
+  type OutstandingServerRequest,
+  RELATED_REQUEST_META_KEY,
+  ServerRequestIds,
+  supports,
+} from './server-requests.js';
+import { SubscriptionRegistry } from './subscriptions.js';
 
 /** What a front gives the relay for each of its sessions. */
 export interface RelaySession {
   readonly id: string;
   readonly userId: string;
+  /** The client's capabilities from its `initialize` (sampling, roots, ...). */
+  readonly capabilities: JsonObject | undefined;
   /**
    * Messages for this session that are not the direct answer to a forwarded
    * request: notifications, and server-to-client requests. `relatedRequestId`
    * names the session's own request they belong to, when there is one.
+   * Returns false when the session had no way to take it.
    */
-  deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): void;
+  deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): boolean;
 }
 
 interface PendingRequest {
-  session: RelaySession;
+  /** Null for the supervisor's own requests (subscriptions, log level). */
+  session: RelaySession | null;
   clientId: JsonRpcId;
   progressToken: string | number | undefined;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
   resolve: (response: JsonRpcResponse) => void;
 }
 
@@ -50,7 +63,8 @@ export interface TenantRelayOptions {
  * One tenant's child, shared by all of the tenant's sessions. Ids (and
  * progress tokens) are rewritten to a counter of the relay's own on the way
  * in and restored on the way out, so sessions that reuse the same ids never
- * see each other's answers. Everything else passes through unchanged.
+ * see each other's answers; notifications and the child's own requests are
+ * routed to the session(s) they concern. Everything else passes through.
  */
 export class TenantRelay {
   private link: ChildLink | undefined;
@@ -59,6 +73,12 @@ export class TenantRelay {
   private readonly pending = new Map<number, PendingRequest>();
   /** Per session: its own request id → the id the child saw. */
   private readonly inflight = new Map<RelaySession, Map<JsonRpcId, number>>();
+  private readonly subscriptions = new SubscriptionRegistry<RelaySession>();
+  private readonly logLevels = new LogLevels<RelaySession>();
+  private readonly serverRequestIds = new ServerRequestIds();
+  private readonly serverRequests = new Map<string, OutstandingServerRequest<RelaySession>>();
+  /** Sessions by recency of their last request, for best-effort routing. */
+  private lastActive: RelaySession | undefined;
   private closed = false;
 
   constructor(private readonly options: TenantRelayOptions) {}
@@ -75,45 +95,154 @@ export class TenantRelay {
     return this.link?.alive ? this.link.pid : undefined;
   }
 
+  /** Sizes of the routing tables, to check that nothing grows without bound. */
+  get tableSizes(): Record<string, number> {
+    return {
+      sessions: this.inflight.size,
+      pending: this.pending.size,
+      subscriptions: this.subscriptions.size,
+      serverRequests: this.serverRequests.size,
+    };
+  }
+
   attach(session: RelaySession): void {
     if (!this.inflight.has(session)) this.inflight.set(session, new Map());
   }
 
-  /** Forgets a session; its requests still in the child are cancelled there. */
+  /** Forgets a session and everything routed for it. */
   detach(session: RelaySession): void {
     const own = this.inflight.get(session);
     if (!own) return;
     this.inflight.delete(session);
+    if (this.lastActive === session) this.lastActive = undefined;
     for (const childId of own.values()) {
       const entry = this.pending.get(childId);
       if (!entry) continue;
       this.settle(childId, entry, errorResponse(entry.clientId, -32800, 'session closed'));
-      this.link?.send(cancelled(childId, 'session closed'));
+      this.sendToChild(cancelled(childId, 'session closed'));
     }
+    for (const [id, outstanding] of this.serverRequests) {
+      if (outstanding.session !== session) continue;
+      this.answerServerRequest(id, outstanding, errorResponse(null, -32603, 'the session closed'));
+    }
+    for (const uri of this.subscriptions.removeSession(session)) {
+      this.internal('resources/unsubscribe', { uri });
+    }
+    const before = this.logLevels.childLevel();
+    this.logLevels.delete(session);
+    const after = this.logLevels.childLevel();
+    if (after !== before && after !== undefined)
+      this.internal('logging/setLevel', { level: after });
   }
 
   /** Answers a session's `initialize` from the child's one handshake. */
   async initialize(params: JsonObject | undefined): Promise<JsonObject> {
     const link = await this.ensureLink();
-    const child = link.initializeResult;
-    const result: JsonObject = {
-      ...child,
+    return {
+      ...link.initializeResult,
       protocolVersion: negotiateProtocolVersion(params?.protocolVersion),
     };
-    return result;
   }
 
   /** Sends a request to the child; resolves with its response, an error, or a timeout. */
   async forward(session: RelaySession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+    this.lastActive = session;
+    const local = this.answerLocally(session, request);
+    if (local) return local;
+    const response = await this.forwardToChild(session, request);
+    if (request.method === 'resources/subscribe' && 'error' in response) {
+      this.subscriptions.remove(session, String(request.params?.uri));
+    }
+    return response;
+  }
+
+  /** Client-to-child notifications; only those naming a request need rewriting. */
+  notify(session: RelaySession, notification: JsonRpcNotification): void {
+    if (notification.method === 'notifications/initialized') return; // the supervisor sent its own
+    if (notification.method === 'notifications/cancelled') {
+      const requestId = notification.params?.requestId as JsonRpcId | undefined;
+      const childId =
+        requestId === undefined ? undefined : this.inflight.get(session)?.get(requestId);
+      if (childId === undefined) return;
+      const entry = this.pending.get(childId);
+      if (entry) this.settle(childId, entry, errorResponse(entry.clientId, -32800, 'cancelled'));
+      this.sendToChild({ ...notification, params: { ...notification.params, requestId: childId } });
+      return;
+    }
+    if (this.link?.alive) this.link.send(notification);
+  }
+
+  /** A client's answer to a request the child sent it (sampling, elicitation, roots). */
+  respond(session: RelaySession, response: JsonRpcResponse): void {
+    const id = typeof response.id === 'string' ? response.id : undefined;
+    const outstanding = id === undefined ? undefined : this.serverRequests.get(id);
+    if (!outstanding || outstanding.session !== session || id === undefined) {
+      this.options.log.warn('client answered a request it was never sent; dropped');
+      return;
+    }
+    this.answerServerRequest(id, outstanding, response);
+  }
+
+  /** Stops the child gracefully and fails whatever is still pending. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const link = this.link ?? (await this.starting?.catch(() => undefined));
+    this.failAll('the supervisor is shutting down', ErrorCode.SHUTTING_DOWN);
+    await link?.stop('supervisor shutdown');
+  }
+
+  /** Kills the child at once (tests, limits). */
+  killChild(reason: string): void {
+    this.link?.kill(reason);
+  }
+
+  /** Requests the relay answers itself, to keep per-session state per session. */
+  private answerLocally(
+    session: RelaySession,
+    request: JsonRpcRequest,
+  ): JsonRpcResponse | undefined {
+    const ok = { jsonrpc: '2.0' as const, id: request.id, result: {} };
+    switch (request.method) {
+      case 'logging/setLevel': {
+        const level = request.params?.level;
+        if (!isLogLevel(level)) return errorResponse(request.id, -32602, 'invalid log level');
+        const before = this.logLevels.childLevel();
+        this.logLevels.set(session, level);
+        const after = this.logLevels.childLevel();
+        if (after !== before && after !== undefined)
+          this.internal('logging/setLevel', { level: after });
+        return ok;
+      }
+      case 'resources/subscribe': {
+        const uri = request.params?.uri;
+        if (typeof uri !== 'string') return errorResponse(request.id, -32602, 'uri is required');
+        return this.subscriptions.add(session, uri) ? undefined : ok;
+      }
+      case 'resources/unsubscribe': {
+        const uri = request.params?.uri;
+        if (typeof uri !== 'string') return errorResponse(request.id, -32602, 'uri is required');
+        if (!this.subscriptions.isSubscribed(session, uri)) return ok;
+        return this.subscriptions.remove(session, uri) ? undefined : ok;
+      }
+      default:
+        return undefined;
+    }
+  }
+
+  private async forwardToChild(
+    session: RelaySession | null,
+    request: JsonRpcRequest,
+  ): Promise<JsonRpcResponse> {
     let link: ChildLink;
     try {
       link = await this.ensureLink();
     } catch (error) {
       return errorFrom(request.id, error);
     }
-    const own = this.inflight.get(session);
-    if (!own) return errorResponse(request.id, -32600, 'session is closed');
-    if (own.has(request.id)) {
+    const own = session ? this.inflight.get(session) : undefined;
+    if (session && !own) return errorResponse(request.id, -32600, 'session is closed');
+    if (own?.has(request.id)) {
       return errorResponse(
         request.id,
         -32600,
@@ -129,48 +258,27 @@ export class TenantRelay {
 
     return new Promise<JsonRpcResponse>((resolve) => {
       const timeoutMs = this.options.tenant.request_timeout_ms;
-      const timer = setTimeout(() => this.timeOut(childId), timeoutMs);
-      timer.unref();
-      this.pending.set(childId, {
-        session,
-        clientId: request.id,
-        progressToken,
-        timer,
-        resolve,
-      });
-      own.set(request.id, childId);
+      const timer = session ? setTimeout(() => this.timeOut(childId), timeoutMs) : undefined;
+      timer?.unref();
+      this.pending.set(childId, { session, clientId: request.id, progressToken, timer, resolve });
+      own?.set(request.id, childId);
       link.send({ ...request, id: childId });
     });
   }
 
-  /** Client-to-child notifications; only those naming a request need rewriting. */
-  notify(session: RelaySession, notification: JsonRpcNotification): void {
-    if (notification.method === 'notifications/initialized') return; // the supervisor already sent its own
-    if (notification.method === 'notifications/cancelled') {
-      const requestId = notification.params?.requestId as JsonRpcId | undefined;
-      const childId =
-        requestId === undefined ? undefined : this.inflight.get(session)?.get(requestId);
-      if (childId === undefined) return;
-      const entry = this.pending.get(childId);
-      if (entry) this.settle(childId, entry, errorResponse(entry.clientId, -32800, 'cancelled'));
-      this.link?.send({ ...notification, params: { ...notification.params, requestId: childId } });
-      return;
-    }
-    if (this.link?.alive) this.link.send(notification);
-  }
-
-  /** Stops the child gracefully and fails whatever is still pending. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const link = this.link ?? (await this.starting?.catch(() => undefined));
-    this.failAll('the supervisor is shutting down', ErrorCode.SHUTTING_DOWN);
-    await link?.stop('supervisor shutdown');
-  }
-
-  /** Kills the child at once (tests, limits). */
-  killChild(reason: string): void {
-    this.link?.kill(reason);
+  /** The supervisor's own request to the child; its answer only matters in the log. */
+  private internal(method: string, params: JsonObject): void {
+    if (!this.link?.alive) return; // re-applied when the child (re)starts
+    void this.forwardToChild(null, {
+      jsonrpc: '2.0',
+      id: `internal:${method}`,
+      method,
+      params,
+    }).then((response) => {
+      if ('error' in response) {
+        this.options.log.warn(`child refused ${method}`, { error: response.error.message });
+      }
+    });
   }
 
   private ensureLink(): Promise<ChildLink> {
@@ -198,6 +306,7 @@ export class TenantRelay {
           throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
         }
         this.link = link;
+        this.restoreChildState();
         return link;
       },
       (error: unknown) => {
@@ -209,6 +318,13 @@ export class TenantRelay {
       },
     );
     return this.starting;
+  }
+
+  /** A restarted child learns again what the sessions asked of the old one. */
+  private restoreChildState(): void {
+    const level = this.logLevels.childLevel();
+    if (level !== undefined) this.internal('logging/setLevel', { level });
+    for (const uri of this.subscriptions.uris()) this.internal('resources/subscribe', { uri });
   }
 
   private fromChild(message: JsonRpcMessage): void {
@@ -231,50 +347,159 @@ export class TenantRelay {
     this.childNotification(message);
   }
 
+  /** Routes a child's request to the session that caused it (see server-requests.ts). */
   private childRequest(request: JsonRpcRequest): void {
     if (request.method === 'ping') {
-      this.link?.send({ jsonrpc: '2.0', id: request.id, result: {} });
+      this.sendToChild({ jsonrpc: '2.0', id: request.id, result: {} });
       return;
     }
-    this.link?.send(
-      errorResponse(
-        request.id,
-        -32601,
-        `mcp-tenants does not relay server-to-client ${request.method} requests yet`,
-      ),
-    );
-  }
-
-  private childNotification(notification: JsonRpcNotification): void {
-    if (notification.method === 'notifications/progress') {
-      const token = notification.params?.progressToken;
-      const entry = typeof token === 'number' ? this.pending.get(token) : undefined;
-      if (!entry || entry.progressToken === undefined) return;
-      entry.session.deliver(
-        { ...notification, params: { ...notification.params, progressToken: entry.progressToken } },
-        entry.clientId,
+    const capability = capabilityFor(request.method);
+    const target = this.pickSessionFor(request, capability);
+    if (!target) {
+      this.sendToChild(
+        errorResponse(
+          request.id,
+          -32601,
+          capability
+            ? `no connected client of this tenant supports ${capability}`
+            : `no connected client of this tenant can answer ${request.method}`,
+        ),
       );
       return;
     }
-    if (notification.method === 'notifications/cancelled') {
-      const requestId = notification.params?.requestId;
-      const entry = typeof requestId === 'number' ? this.pending.get(requestId) : undefined;
-      if (entry) {
-        const reason = notification.params?.reason;
+    const id = this.serverRequestIds.mint();
+    const timer = setTimeout(() => {
+      const outstanding = this.serverRequests.get(id);
+      if (outstanding) {
+        this.answerServerRequest(
+          id,
+          outstanding,
+          errorResponse(null, -32001, 'the client did not answer in time'),
+        );
+      }
+    }, this.options.tenant.request_timeout_ms);
+    timer.unref();
+    this.serverRequests.set(id, { session: target.session, childRequestId: request.id, timer });
+    const delivered = target.session.deliver({ ...request, id }, target.relatedClientId);
+    if (!delivered) {
+      const outstanding = this.serverRequests.get(id);
+      if (outstanding) {
+        this.answerServerRequest(
+          id,
+          outstanding,
+          errorResponse(null, -32603, 'the client has no open stream to receive this request'),
+        );
+      }
+    }
+  }
+
+  /**
+   * Exact when the child names the request it is working on; otherwise the
+   * session with the newest request in flight, else the most recently active
+   * session — always one whose client declared the needed capability.
+   */
+  private pickSessionFor(
+    request: JsonRpcRequest,
+    capability: string | undefined,
+  ): { session: RelaySession; relatedClientId: JsonRpcId | undefined } | undefined {
+    const related = metaOf(request.params)?.[RELATED_REQUEST_META_KEY];
+    if (typeof related === 'number') {
+      const entry = this.pending.get(related);
+      if (entry?.session && supports(entry.session.capabilities, capability)) {
+        return { session: entry.session, relatedClientId: entry.clientId };
+      }
+      return undefined;
+    }
+    let newest: { childId: number; entry: PendingRequest } | undefined;
+    for (const [childId, entry] of this.pending) {
+      if (!entry.session || !supports(entry.session.capabilities, capability)) continue;
+      if (!newest || childId > newest.childId) newest = { childId, entry };
+    }
+    if (newest?.entry.session) {
+      return { session: newest.entry.session, relatedClientId: newest.entry.clientId };
+    }
+    const recent = this.lastActive;
+    if (recent && this.inflight.has(recent) && supports(recent.capabilities, capability)) {
+      return { session: recent, relatedClientId: undefined };
+    }
+    for (const session of this.inflight.keys()) {
+      if (supports(session.capabilities, capability))
+        return { session, relatedClientId: undefined };
+    }
+    return undefined;
+  }
+
+  private answerServerRequest(
+    id: string,
+    outstanding: OutstandingServerRequest<RelaySession>,
+    response: JsonRpcResponse,
+  ): void {
+    clearTimeout(outstanding.timer);
+    this.serverRequests.delete(id);
+    this.sendToChild({ ...response, id: outstanding.childRequestId } as JsonRpcResponse);
+  }
+
+  private childNotification(notification: JsonRpcNotification): void {
+    const params = notification.params;
+    switch (notification.method) {
+      case 'notifications/progress': {
+        const token = params?.progressToken;
+        const entry = typeof token === 'number' ? this.pending.get(token) : undefined;
+        if (!entry?.session || entry.progressToken === undefined) return;
+        entry.session.deliver(
+          { ...notification, params: { ...params, progressToken: entry.progressToken } },
+          entry.clientId,
+        );
+        return;
+      }
+      case 'notifications/cancelled': {
+        const requestId = params?.requestId;
+        const entry = typeof requestId === 'number' ? this.pending.get(requestId) : undefined;
+        if (!entry) return;
+        const reason = typeof params?.reason === 'string' ? `: ${params.reason}` : '';
         this.settle(
           requestId as number,
           entry,
           errorResponse(
             entry.clientId,
             -32800,
-            `the tenant's server cancelled the request${typeof reason === 'string' ? `: ${reason}` : ''}`,
+            `the tenant's server cancelled the request${reason}`,
           ),
         );
+        return;
       }
-      return;
+      case 'notifications/message': {
+        const level = params?.level;
+        if (!isLogLevel(level)) return;
+        const related = this.relatedEntry(notification);
+        if (related?.session) {
+          if (this.logLevels.wants(related.session, level)) {
+            related.session.deliver(notification, related.clientId);
+          }
+          return;
+        }
+        for (const session of this.inflight.keys()) {
+          if (this.logLevels.wants(session, level)) session.deliver(notification, undefined);
+        }
+        return;
+      }
+      case 'notifications/resources/updated': {
+        const uri = typeof params?.uri === 'string' ? params.uri : '';
+        for (const session of this.subscriptions.subscribers(uri)) {
+          session.deliver(notification, undefined);
+        }
+        return;
+      }
+      default:
+        // List changes and anything newer concern the whole tenant.
+        for (const session of this.inflight.keys()) session.deliver(notification, undefined);
     }
-    // Everything else concerns the whole tenant (list changes, logs, updates).
-    for (const session of this.inflight.keys()) session.deliver(notification, undefined);
+  }
+
+  /** The pending request a cooperating child's notification names, if any. */
+  private relatedEntry(message: JsonRpcNotification): PendingRequest | undefined {
+    const related = metaOf(message.params)?.[RELATED_REQUEST_META_KEY];
+    return typeof related === 'number' ? this.pending.get(related) : undefined;
   }
 
   private timeOut(childId: number): void {
@@ -292,18 +517,26 @@ export class TenantRelay {
         ),
       ),
     );
-    this.link?.send(cancelled(childId, `timed out after ${ms} ms`));
+    this.sendToChild(cancelled(childId, `timed out after ${ms} ms`));
   }
 
   private settle(childId: number, entry: PendingRequest, response: JsonRpcResponse): void {
     clearTimeout(entry.timer);
     this.pending.delete(childId);
-    this.inflight.get(entry.session)?.delete(entry.clientId);
+    if (entry.session) this.inflight.get(entry.session)?.delete(entry.clientId);
     entry.resolve(response);
+  }
+
+  private sendToChild(message: JsonRpcMessage): void {
+    if (this.link?.alive) this.link.send(message);
   }
 
   private childExited(reason: string): void {
     this.link = undefined;
+    for (const [id, outstanding] of this.serverRequests) {
+      clearTimeout(outstanding.timer);
+      this.serverRequests.delete(id);
+    }
     if (this.closed) return;
     this.options.log.warn('child exited', { reason });
     this.failAll(

@@ -199,6 +199,17 @@ describe('serve over Streamable HTTP', () => {
       expect(malformed.body).toMatchObject({ error: { code: -32700 } });
       const huge = await rawPost(serve.url, `"${'x'.repeat(5 * 1024 * 1024)}"`, auth);
       expect(huge.status).toBe(413);
+      expect(JSON.stringify(huge.body)).toMatch(/larger than 4194304 bytes/);
+      const chunks = (async function* () {
+        for (let i = 0; i < 5; i += 1) yield new TextEncoder().encode('x'.repeat(1024 * 1024));
+      })();
+      const chunked = await fetch(serve.url, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', accept: 'application/json' },
+        body: ReadableStream.from(chunks),
+        duplex: 'half',
+      } as RequestInit);
+      expect(chunked.status).toBe(413);
       const foreign = await rawPost(serve.url, INITIALIZE, {
         ...auth,
         origin: 'https://evil.example',

@@ -16,8 +16,12 @@ function recordingSession(
   return {
     id,
     userId: id,
+    capabilities: {},
     received,
-    deliver: (message, related) => received.push([message, related]),
+    deliver: (message, related) => {
+      received.push([message, related]);
+      return true;
+    },
   };
 }
 

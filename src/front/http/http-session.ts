@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type {
+  JsonObject,
   JsonRpcId,
   JsonRpcMessage,
   JsonRpcRequest,
@@ -24,7 +25,7 @@ class OpenPost {
   ) {}
 
   push(message: JsonRpcMessage): boolean {
-    if (!this.acceptsSse) return false;
+    if (!this.acceptsSse || this.response.writableEnded || this.response.destroyed) return false;
     this.stream ??= new SseStream(this.response, this.headers);
     return this.stream.send(message);
   }
@@ -40,11 +41,15 @@ class OpenPost {
   }
 }
 
+/** Messages kept for a session whose GET stream is not open. */
+const MAX_BACKLOG = 256;
+
 /** One Streamable HTTP session, bound to the tenant and user that opened it. */
 export class HttpSession implements RelaySession {
   lastActivity = Date.now();
   private readonly posts = new Map<JsonRpcId, OpenPost>();
   private standalone: SseStream | undefined;
+  private readonly backlog: JsonRpcMessage[] = [];
   private keepAliveTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -52,6 +57,7 @@ export class HttpSession implements RelaySession {
     readonly tenantId: string,
     readonly userId: string,
     readonly protocolVersion: string,
+    readonly capabilities: JsonObject | undefined,
     readonly relay: TenantRelay,
   ) {}
 
@@ -75,16 +81,22 @@ export class HttpSession implements RelaySession {
     }
   }
 
-  deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): void {
-    if (relatedRequestId !== undefined && this.posts.get(relatedRequestId)?.push(message)) return;
-    // Unrelated, or the request's client does not take streams: the GET stream, if any.
-    this.standalone?.send(message);
+  deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): boolean {
+    if (relatedRequestId !== undefined && this.posts.get(relatedRequestId)?.push(message))
+      return true;
+    // Unrelated, or the request's client does not take streams: the GET stream.
+    if (this.standalone?.send(message)) return true;
+    // Not open (yet): clients open it right after initialize, so keep a few.
+    if (this.backlog.length >= MAX_BACKLOG) this.backlog.shift();
+    this.backlog.push(message);
+    return true;
   }
 
   /** The GET stream for messages not tied to a request; one per session. */
   openStandalone(response: ServerResponse): boolean {
     if (this.standalone?.isOpen) return false;
     this.standalone = new SseStream(response, this.headers);
+    for (const message of this.backlog.splice(0)) this.standalone.send(message);
     clearInterval(this.keepAliveTimer);
     this.keepAliveTimer = setInterval(() => this.standalone?.keepAlive(), 25_000);
     this.keepAliveTimer.unref();

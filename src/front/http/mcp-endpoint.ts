@@ -3,10 +3,12 @@ import type { TenantContext } from '../../auth/context.js';
 import { ErrorCode, McpTenantsError } from '../../errors.js';
 import {
   classifyMessage,
+  type JsonObject,
   type JsonRpcId,
   type JsonRpcMessage,
   type JsonRpcNotification,
   type JsonRpcRequest,
+  type JsonRpcResponse,
 } from '../../relay/jsonrpc.js';
 import { isSupportedProtocolVersion, negotiateProtocolVersion } from '../../relay/protocol.js';
 import { errorFrom } from '../../relay/tenant-relay.js';
@@ -104,7 +106,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
     }
     const session = sessionFor(request, context);
     if (!('method' in message)) {
-      // A client's answer to a server-to-client request: nothing asks yet.
+      // A client's answer to a request the child sent it (sampling, elicitation, roots).
+      session.relay.respond(session, message as JsonRpcResponse);
       response.writeHead(202, session.headers).end();
       return;
     }
@@ -140,7 +143,14 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       return;
     }
     const version = negotiateProtocolVersion(message.params?.protocolVersion);
-    const session = sessions.create(tenantId, context.userId, version, relay);
+    const capabilities = message.params?.capabilities;
+    const session = sessions.create(
+      tenantId,
+      context.userId,
+      version,
+      isObject(capabilities) ? capabilities : undefined,
+      relay,
+    );
     sendJson(response, 200, { jsonrpc: '2.0', id: message.id, result }, session.headers);
   }
 
@@ -207,4 +217,8 @@ export function parseMessage(body: Buffer): JsonRpcMessage {
     });
   }
   return value as JsonRpcMessage;
+}
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -36,7 +36,6 @@ export function sendError(
     headers['www-authenticate'] = wwwAuthenticate(failure, context.resourceMetadataUrl);
   }
   if (failure.code === ErrorCode.METHOD_NOT_ALLOWED) headers.allow = 'GET, POST, DELETE';
-  if (failure.code === ErrorCode.BODY_TOO_LARGE) headers.connection = 'close';
   sendJson(
     response,
     failure.httpStatus,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { JsonObject } from '../../relay/jsonrpc.js';
 import type { TenantRelay } from '../../relay/tenant-relay.js';
 import { HttpSession } from './http-session.js';
 
@@ -20,9 +21,17 @@ export class SessionStore {
     tenantId: string,
     userId: string,
     protocolVersion: string,
+    capabilities: JsonObject | undefined,
     relay: TenantRelay,
   ): HttpSession {
-    const session = new HttpSession(randomUUID(), tenantId, userId, protocolVersion, relay);
+    const session = new HttpSession(
+      randomUUID(),
+      tenantId,
+      userId,
+      protocolVersion,
+      capabilities,
+      relay,
+    );
     this.sessions.set(session.id, session);
     relay.attach(session);
     return session;

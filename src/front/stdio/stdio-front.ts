@@ -4,10 +4,12 @@ import { ErrorCode, JsonRpcCode, McpTenantsError } from '../../errors.js';
 import {
   classifyMessage,
   errorResponse,
+  type JsonObject,
   type JsonRpcId,
   type JsonRpcMessage,
   type JsonRpcNotification,
   type JsonRpcRequest,
+  type JsonRpcResponse,
 } from '../../relay/jsonrpc.js';
 import { LineSplitter } from '../../relay/line-splitter.js';
 import { errorFrom, type RelaySession } from '../../relay/tenant-relay.js';
@@ -45,15 +47,27 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   const write = (message: JsonRpcMessage): void => {
     if (!output.writableEnded) output.write(`${JSON.stringify(message)}\n`);
   };
-  const session: RelaySession = {
+  const session: RelaySession & { capabilities: JsonObject | undefined } = {
     id: 'stdio',
     userId: context.userId,
-    deliver: (message) => write(message),
+    capabilities: undefined,
+    deliver: (message) => {
+      write(message);
+      return true;
+    },
   };
   relay.attach(session);
 
   const answer = async (request: JsonRpcRequest): Promise<void> => {
     if (request.method === 'initialize') {
+      const capabilities = request.params?.capabilities;
+      if (
+        typeof capabilities === 'object' &&
+        capabilities !== null &&
+        !Array.isArray(capabilities)
+      ) {
+        session.capabilities = capabilities as JsonObject;
+      }
       try {
         write({ jsonrpc: '2.0', id: request.id, result: await relay.initialize(request.params) });
       } catch (error) {
@@ -91,6 +105,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     }
     if (kind === 'request') void answer(value as JsonRpcRequest);
     else if (kind === 'notification') relay.notify(session, value as JsonRpcNotification);
+    else relay.respond(session, value as JsonRpcResponse);
   };
 
   const splitter = new LineSplitter(options.maxLineBytes, onLine, (bytes) => {

@@ -1,0 +1,42 @@
+import type { JsonObject, JsonRpcId } from './jsonrpc.js';
+
+/**
+ * `_meta` key a cooperating child puts on a server-to-client request to name
+ * the (relayed) id of the client request that caused it. With it, routing is
+ * exact; without it, the relay falls back to a documented best effort.
+ */
+export const RELATED_REQUEST_META_KEY = 'io.mcp-tenants/related-request-id';
+
+/** The client capability a server-to-client request needs. */
+export function capabilityFor(method: string): string | undefined {
+  switch (method) {
+    case 'sampling/createMessage':
+      return 'sampling';
+    case 'elicitation/create':
+      return 'elicitation';
+    case 'roots/list':
+      return 'roots';
+    default:
+      return undefined;
+  }
+}
+
+export function supports(capabilities: JsonObject | undefined, capability: string | undefined) {
+  return capability === undefined || capabilities?.[capability] !== undefined;
+}
+
+/** A child's request, forwarded to one session under an id of the relay's own. */
+export interface OutstandingServerRequest<Session> {
+  session: Session;
+  childRequestId: JsonRpcId;
+  timer: NodeJS.Timeout;
+}
+
+/** Ids for server-to-client requests; unique per relay, never reused. */
+export class ServerRequestIds {
+  private next = 1;
+
+  mint(): string {
+    return `mcp-tenants-${this.next++}`;
+  }
+}
