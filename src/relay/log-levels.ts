@@ -34,6 +34,10 @@ export class LogLevels<Session> {
     this.levels.set(session, level);
   }
 
+  has(session: Session): boolean {
+    return this.levels.has(session);
+  }
+
   delete(session: Session): void {
     this.levels.delete(session);
   }

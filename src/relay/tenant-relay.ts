@@ -15,7 +15,7 @@ import {
   type JsonRpcResponse,
   metaOf,
 } from './jsonrpc.js';
-import { isLogLevel, LogLevels } from './log-levels.js';
+import { isLogLevel, LogLevels, type McpLogLevel } from './log-levels.js';
 import { negotiateProtocolVersion } from './protocol.js';
 import {
   capabilityFor,
@@ -32,6 +32,8 @@ export interface RelaySession {
   readonly userId: string;
   /** The client's capabilities from its `initialize` (sampling, roots, ...). */
   readonly capabilities: JsonObject | undefined;
+  /** False for sessions that get logs only after asking for a level (2026-07-28). */
+  readonly logsByDefault?: boolean;
   /**
    * Messages for this session that are not the direct answer to a forwarded
    * request: notifications, and server-to-client requests. `relatedRequestId`
@@ -473,13 +475,13 @@ export class TenantRelay {
         if (!isLogLevel(level)) return;
         const related = this.relatedEntry(notification);
         if (related?.session) {
-          if (this.logLevels.wants(related.session, level)) {
+          if (this.wantsLog(related.session, level)) {
             related.session.deliver(notification, related.clientId);
           }
           return;
         }
         for (const session of this.inflight.keys()) {
-          if (this.logLevels.wants(session, level)) session.deliver(notification, undefined);
+          if (this.wantsLog(session, level)) session.deliver(notification, undefined);
         }
         return;
       }
@@ -494,6 +496,11 @@ export class TenantRelay {
         // List changes and anything newer concern the whole tenant.
         for (const session of this.inflight.keys()) session.deliver(notification, undefined);
     }
+  }
+
+  private wantsLog(session: RelaySession, level: McpLogLevel): boolean {
+    if (session.logsByDefault === false && !this.logLevels.has(session)) return false;
+    return this.logLevels.wants(session, level);
   }
 
   /** The pending request a cooperating child's notification names, if any. */

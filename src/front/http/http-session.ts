@@ -1,45 +1,8 @@
 import type { ServerResponse } from 'node:http';
-import type {
-  JsonObject,
-  JsonRpcId,
-  JsonRpcMessage,
-  JsonRpcRequest,
-  JsonRpcResponse,
-} from '../../relay/jsonrpc.js';
+import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../../relay/jsonrpc.js';
 import type { RelaySession, TenantRelay } from '../../relay/tenant-relay.js';
-import { sendJson } from './respond.js';
+import { ResponseChannel } from './response-channel.js';
 import { SseStream } from './sse.js';
-
-/**
- * A POST whose response is still owed. It answers with plain JSON unless
- * something related (progress, a log line) arrives first and the client
- * accepts event streams; then it turns into an SSE stream on the spot.
- */
-class OpenPost {
-  private stream: SseStream | undefined;
-
-  constructor(
-    private readonly response: ServerResponse,
-    private readonly acceptsSse: boolean,
-    private readonly headers: Record<string, string>,
-  ) {}
-
-  push(message: JsonRpcMessage): boolean {
-    if (!this.acceptsSse || this.response.writableEnded || this.response.destroyed) return false;
-    this.stream ??= new SseStream(this.response, this.headers);
-    return this.stream.send(message);
-  }
-
-  finish(message: JsonRpcResponse): void {
-    if (this.stream) {
-      this.stream.send(message);
-      this.stream.end();
-      return;
-    }
-    if (this.response.writableEnded || this.response.destroyed) return;
-    sendJson(this.response, 200, message, this.headers);
-  }
-}
 
 /** Messages kept for a session whose GET stream is not open. */
 const MAX_BACKLOG = 256;
@@ -47,7 +10,7 @@ const MAX_BACKLOG = 256;
 /** One Streamable HTTP session, bound to the tenant and user that opened it. */
 export class HttpSession implements RelaySession {
   lastActivity = Date.now();
-  private readonly posts = new Map<JsonRpcId, OpenPost>();
+  private readonly posts = new Map<JsonRpcId, ResponseChannel>();
   private standalone: SseStream | undefined;
   private readonly backlog: JsonRpcMessage[] = [];
   private keepAliveTimer: NodeJS.Timeout | undefined;
@@ -71,7 +34,7 @@ export class HttpSession implements RelaySession {
     request: JsonRpcRequest,
     acceptsSse: boolean,
   ): Promise<void> {
-    const post = new OpenPost(response, acceptsSse, this.headers);
+    const post = new ResponseChannel(response, acceptsSse, this.headers);
     this.posts.set(request.id, post);
     try {
       const answer = await this.relay.forward(this, request);

@@ -10,6 +10,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../relay/jsonrpc.js';
+import { isModernRequest, isModernVersion } from '../../relay/modern.js';
 import { isSupportedProtocolVersion, negotiateProtocolVersion } from '../../relay/protocol.js';
 import { errorFrom } from '../../relay/tenant-relay.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
@@ -17,6 +18,7 @@ import type { HttpSession } from './http-session.js';
 import { drainThenClose, readBody } from './read-body.js';
 import { sendJson } from './respond.js';
 import type { SessionStore } from './session-store.js';
+import { handleStatelessRequest } from './stateless-endpoint.js';
 
 export interface McpEndpointOptions {
   registry: TenantRegistry;
@@ -99,6 +101,29 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       throw error;
     }
     const message = parseMessage(body);
+
+    if (
+      request.headers['mcp-session-id'] === undefined &&
+      !('id' in message) &&
+      'method' in message &&
+      isModernVersion(String(request.headers['mcp-protocol-version']))
+    ) {
+      // 2026-07-28 defines no client notifications over HTTP (closing a stream cancels).
+      response.writeHead(202).end();
+      return;
+    }
+    if (request.headers['mcp-session-id'] === undefined && isModernRequest(message)) {
+      const relay = registry.relayFor(tenantOf(context));
+      await handleStatelessRequest(
+        request,
+        response,
+        message as JsonRpcRequest,
+        relay,
+        context.userId,
+        acceptsSse,
+      );
+      return;
+    }
 
     if ('method' in message && message.method === 'initialize' && 'id' in message) {
       await initialize(request, response, context, message as JsonRpcRequest);

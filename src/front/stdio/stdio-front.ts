@@ -12,6 +12,12 @@ import {
   type JsonRpcResponse,
 } from '../../relay/jsonrpc.js';
 import { LineSplitter } from '../../relay/line-splitter.js';
+import { isModernRequest } from '../../relay/modern.js';
+import {
+  checkModernVersion,
+  openListenStream,
+  serveModernRequest,
+} from '../../relay/modern-request.js';
 import { errorFrom, type RelaySession } from '../../relay/tenant-relay.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -58,7 +64,56 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   };
   relay.attach(session);
 
+  // Stateless (2026-07-28) requests in flight, and open listen streams, by request id.
+  const modernInflight = new Map<JsonRpcId, AbortController>();
+  const listens = new Map<JsonRpcId, { close(): void }>();
+  const sink = (message: JsonRpcMessage): boolean => {
+    write(message);
+    return true;
+  };
+
+  const answerModern = async (request: JsonRpcRequest): Promise<void> => {
+    if (request.method === 'subscriptions/listen') {
+      const refused = checkModernVersion(request);
+      if (refused) return write(refused);
+      listens.set(request.id, await openListenStream(relay, request, context.userId, sink));
+      return;
+    }
+    const cancel = new AbortController();
+    modernInflight.set(request.id, cancel);
+    try {
+      const response = await serveModernRequest(
+        relay,
+        request,
+        context.userId,
+        sink,
+        cancel.signal,
+      );
+      // A cancelled request gets no answer.
+      if (!cancel.signal.aborted) write(response);
+    } catch (error) {
+      write(errorFrom(request.id, error));
+    } finally {
+      modernInflight.delete(request.id);
+    }
+  };
+
+  const cancelModern = (notification: JsonRpcNotification): boolean => {
+    const requestId = notification.params?.requestId as JsonRpcId | undefined;
+    if (requestId === undefined) return false;
+    const listen = listens.get(requestId);
+    if (listen) {
+      listens.delete(requestId);
+      listen.close();
+      return true;
+    }
+    const inflight = modernInflight.get(requestId);
+    inflight?.abort();
+    return inflight !== undefined;
+  };
+
   const answer = async (request: JsonRpcRequest): Promise<void> => {
+    if (isModernRequest(request)) return answerModern(request);
     if (request.method === 'initialize') {
       const capabilities = request.params?.capabilities;
       if (
@@ -104,8 +159,11 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       return;
     }
     if (kind === 'request') void answer(value as JsonRpcRequest);
-    else if (kind === 'notification') relay.notify(session, value as JsonRpcNotification);
-    else relay.respond(session, value as JsonRpcResponse);
+    else if (kind === 'notification') {
+      const notification = value as JsonRpcNotification;
+      if (notification.method === 'notifications/cancelled' && cancelModern(notification)) return;
+      relay.notify(session, notification);
+    } else relay.respond(session, value as JsonRpcResponse);
   };
 
   const splitter = new LineSplitter(options.maxLineBytes, onLine, (bytes) => {
@@ -129,6 +187,8 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     ended,
     close() {
       options.input.off('data', onData);
+      for (const listen of listens.values()) listen.close();
+      for (const inflight of modernInflight.values()) inflight.abort();
       relay.detach(session);
     },
   };

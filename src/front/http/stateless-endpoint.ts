@@ -1,0 +1,116 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { errorResponse, type JsonRpcRequest, type JsonRpcResponse } from '../../relay/jsonrpc.js';
+import { ModernErrorCode, requestedVersion } from '../../relay/modern.js';
+import {
+  checkModernVersion,
+  openListenStream,
+  serveModernRequest,
+} from '../../relay/modern-request.js';
+import type { TenantRelay } from '../../relay/tenant-relay.js';
+import { sendJson } from './respond.js';
+import { ResponseChannel } from './response-channel.js';
+import { SseStream } from './sse.js';
+
+/** Proxies must not hold back event streams (2026-07-28 asks for this header). */
+const STREAM_HEADERS = { 'x-accel-buffering': 'no' };
+
+/**
+ * One POST of the stateless revision 2026-07-28: no session; the request's
+ * `_meta` says who and what, and its mirrored headers must agree with the body.
+ */
+export async function handleStatelessRequest(
+  request: IncomingMessage,
+  response: ServerResponse,
+  message: JsonRpcRequest,
+  relay: TenantRelay,
+  userId: string,
+  acceptsSse: boolean,
+): Promise<void> {
+  const refused = checkModernVersion(message) ?? headerMismatch(request, message);
+  if (refused) {
+    sendJson(response, 400, refused);
+    return;
+  }
+  if (message.method === 'subscriptions/listen') {
+    const stream = new SseStream(response, STREAM_HEADERS);
+    const listen = await openListenStream(relay, message, userId, (note) => stream.send(note));
+    const keepAlive = setInterval(() => stream.keepAlive(), 25_000);
+    keepAlive.unref();
+    response.once('close', () => {
+      clearInterval(keepAlive);
+      listen.close();
+    });
+    return;
+  }
+  const channel = new ResponseChannel(response, acceptsSse, STREAM_HEADERS);
+  // Closing the response stream is this revision's cancellation.
+  const cancel = new AbortController();
+  response.once('close', () => {
+    if (!response.writableEnded) cancel.abort();
+  });
+  const answer = await serveModernRequest(
+    relay,
+    message,
+    userId,
+    (note) => channel.push(note),
+    cancel.signal,
+  );
+  channel.finish(answer, statusFor(answer));
+}
+
+function statusFor(answer: JsonRpcResponse): number {
+  return 'error' in answer && answer.error.code === -32601 ? 404 : 200;
+}
+
+/**
+ * Intermediaries route on `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name`,
+ * so a request whose headers disagree with its body is refused (HeaderMismatch).
+ */
+function headerMismatch(
+  request: IncomingMessage,
+  message: JsonRpcRequest,
+): JsonRpcResponse | undefined {
+  const mismatch = (text: string) =>
+    errorResponse(message.id, ModernErrorCode.HEADER_MISMATCH, `Header mismatch: ${text}`);
+  const version = header(request, 'mcp-protocol-version');
+  const bodyVersion = requestedVersion(message);
+  if (version === undefined) return mismatch('the MCP-Protocol-Version header is required');
+  if (bodyVersion !== undefined && version !== bodyVersion) {
+    return mismatch(
+      `MCP-Protocol-Version header "${version}" does not match _meta "${bodyVersion}"`,
+    );
+  }
+  const method = header(request, 'mcp-method');
+  if (method !== message.method) {
+    return mismatch(
+      `Mcp-Method header "${method ?? ''}" does not match body method "${message.method}"`,
+    );
+  }
+  const nameSource =
+    message.method === 'resources/read'
+      ? message.params?.uri
+      : message.method === 'tools/call' || message.method === 'prompts/get'
+        ? message.params?.name
+        : undefined;
+  if (nameSource !== undefined) {
+    const name = decodeHeaderValue(header(request, 'mcp-name'));
+    if (name !== nameSource) {
+      return mismatch(
+        `Mcp-Name header does not match the body's ${message.method === 'resources/read' ? 'uri' : 'name'}`,
+      );
+    }
+  }
+  return undefined;
+}
+
+function header(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** `=?base64?...?=` carries values that are not plain header-safe ASCII. */
+export function decodeHeaderValue(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const match = /^=\?base64\?([A-Za-z0-9+/=]*)\?=$/.exec(value);
+  return match ? Buffer.from(match[1] ?? '', 'base64').toString('utf8') : value;
+}

@@ -1,0 +1,199 @@
+import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.js';
+import { metaOf } from './jsonrpc.js';
+import { isLogLevel, type McpLogLevel } from './log-levels.js';
+import type { RelaySession } from './tenant-relay.js';
+
+/**
+ * The stateless MCP revision 2026-07-28: no `initialize`, no sessions; every
+ * request carries its protocol version and client capabilities in `_meta`.
+ * This file holds what both fronts need to serve it over the same relay as
+ * the session-based revisions.
+ */
+export const MODERN_PROTOCOL_VERSIONS = ['2026-07-28'] as const;
+
+export const META = {
+  protocolVersion: 'io.modelcontextprotocol/protocolVersion',
+  clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
+  clientInfo: 'io.modelcontextprotocol/clientInfo',
+  serverInfo: 'io.modelcontextprotocol/serverInfo',
+  logLevel: 'io.modelcontextprotocol/logLevel',
+  subscriptionId: 'io.modelcontextprotocol/subscriptionId',
+} as const;
+
+/** Error codes the 2026-07-28 revision defines. */
+export const ModernErrorCode = {
+  HEADER_MISMATCH: -32020,
+  MISSING_REQUIRED_CLIENT_CAPABILITY: -32021,
+  UNSUPPORTED_PROTOCOL_VERSION: -32022,
+} as const;
+
+/** Methods whose results are cacheable (`ttlMs`, `cacheScope` required). */
+const CACHEABLE = new Set([
+  'tools/list',
+  'prompts/list',
+  'resources/list',
+  'resources/templates/list',
+  'resources/read',
+]);
+
+/** A request of the stateless revision: `server/discover` or one carrying its version in `_meta`. */
+export function isModernRequest(message: JsonRpcMessage): boolean {
+  if (!('method' in message) || !('id' in message)) return false;
+  if (message.method === 'server/discover') return true;
+  return typeof metaOf(message.params)?.[META.protocolVersion] === 'string';
+}
+
+export function requestedVersion(request: JsonRpcRequest): string | undefined {
+  const version = metaOf(request.params)?.[META.protocolVersion];
+  return typeof version === 'string' ? version : undefined;
+}
+
+export function isModernVersion(version: string): boolean {
+  return (MODERN_PROTOCOL_VERSIONS as readonly string[]).includes(version);
+}
+
+/** The `server/discover` answer, built from the child's one `initialize`. */
+export function discoverResult(initializeResult: JsonObject, legacyVersions: readonly string[]) {
+  const result: JsonObject = {
+    resultType: 'complete',
+    supportedVersions: [...MODERN_PROTOCOL_VERSIONS, ...legacyVersions],
+    capabilities: initializeResult.capabilities ?? {},
+    ttlMs: 0,
+    cacheScope: 'private',
+    _meta: { [META.serverInfo]: initializeResult.serverInfo },
+  };
+  if (typeof initializeResult.instructions === 'string') {
+    result.instructions = initializeResult.instructions;
+  }
+  return result;
+}
+
+/**
+ * Fills in what a 2026-07-28 client requires of a result that a child of an
+ * earlier revision does not send. A tenant's lists are never shareable
+ * between callers, so they are `private`, and not cached (`ttlMs: 0`).
+ */
+export function modernizeResult(
+  method: string,
+  result: JsonObject,
+  serverInfo: unknown,
+): JsonObject {
+  const meta = typeof result._meta === 'object' && result._meta !== null ? result._meta : {};
+  const modern: JsonObject = {
+    ...result,
+    resultType: result.resultType ?? 'complete',
+    _meta: { ...meta, [META.serverInfo]: serverInfo },
+  };
+  if (CACHEABLE.has(method) && modern.resultType === 'complete') {
+    if (!Number.isInteger(modern.ttlMs)) modern.ttlMs = 0;
+    if (modern.cacheScope !== 'public' && modern.cacheScope !== 'private') {
+      modern.cacheScope = 'private';
+    }
+  }
+  return modern;
+}
+
+/**
+ * The relay session of one stateless request: it lives as long as the
+ * request, takes only what relates to it (progress, and logs when the
+ * request asked for them), and never server-to-client requests, which this
+ * revision replaced by multi round-trip results.
+ */
+export class ModernRequestSession implements RelaySession {
+  readonly capabilities: JsonObject | undefined;
+  readonly logLevel: McpLogLevel | undefined;
+  /** Logs only when the request asked for them (`io.modelcontextprotocol/logLevel`). */
+  readonly logsByDefault = false;
+
+  constructor(
+    readonly id: string,
+    readonly userId: string,
+    request: JsonRpcRequest,
+    private readonly sink: (message: JsonRpcMessage) => boolean,
+  ) {
+    const meta = metaOf(request.params);
+    const capabilities = meta?.[META.clientCapabilities];
+    this.capabilities =
+      typeof capabilities === 'object' && capabilities !== null
+        ? (capabilities as JsonObject)
+        : undefined;
+    const level = meta?.[META.logLevel];
+    this.logLevel = isLogLevel(level) ? level : undefined;
+  }
+
+  deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): boolean {
+    if (relatedRequestId === undefined || 'id' in message) return false;
+    return this.sink(message);
+  }
+}
+
+export interface SubscriptionFilter {
+  toolsListChanged?: boolean;
+  promptsListChanged?: boolean;
+  resourcesListChanged?: boolean;
+  resourceSubscriptions?: string[];
+}
+
+const LIST_CHANGED: Record<string, keyof SubscriptionFilter> = {
+  'notifications/tools/list_changed': 'toolsListChanged',
+  'notifications/prompts/list_changed': 'promptsListChanged',
+  'notifications/resources/list_changed': 'resourcesListChanged',
+};
+
+export function parseSubscriptionFilter(params: JsonObject | undefined): SubscriptionFilter {
+  const raw = params?.notifications;
+  const filter: SubscriptionFilter = {};
+  if (typeof raw !== 'object' || raw === null) return filter;
+  const value = raw as JsonObject;
+  for (const key of ['toolsListChanged', 'promptsListChanged', 'resourcesListChanged'] as const) {
+    if (value[key] === true) filter[key] = true;
+  }
+  if (Array.isArray(value.resourceSubscriptions)) {
+    filter.resourceSubscriptions = value.resourceSubscriptions.filter(
+      (uri): uri is string => typeof uri === 'string',
+    );
+  }
+  return filter;
+}
+
+/**
+ * The relay session behind a `subscriptions/listen` stream: it receives the
+ * tenant's change notifications the client opted in to, each tagged with the
+ * listen request's id.
+ */
+export class ListenSession implements RelaySession {
+  readonly capabilities = undefined;
+  readonly logsByDefault = false;
+
+  constructor(
+    readonly id: string,
+    readonly userId: string,
+    readonly listenId: JsonRpcId,
+    readonly filter: SubscriptionFilter,
+    private readonly sink: (message: JsonRpcMessage) => boolean,
+  ) {}
+
+  /** The stream's first message. */
+  acknowledgement(): JsonRpcMessage {
+    return {
+      jsonrpc: '2.0',
+      method: 'notifications/subscriptions/acknowledged',
+      params: { notifications: this.filter, _meta: { [META.subscriptionId]: this.listenId } },
+    };
+  }
+
+  deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): boolean {
+    if (relatedRequestId !== undefined || !('method' in message) || 'id' in message) return false;
+    const flag = LIST_CHANGED[message.method];
+    // Resource updates reach this session only for URIs it subscribed to.
+    const wanted = flag
+      ? this.filter[flag] === true
+      : message.method === 'notifications/resources/updated';
+    if (!wanted) return false;
+    const meta = metaOf(message.params) ?? {};
+    return this.sink({
+      ...message,
+      params: { ...message.params, _meta: { ...meta, [META.subscriptionId]: this.listenId } },
+    });
+  }
+}

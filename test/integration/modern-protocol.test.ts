@@ -1,0 +1,235 @@
+import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rawPost } from '../helpers/mcp-client.js';
+import { waitFor } from '../helpers/processes.js';
+import {
+  CLI,
+  createWorkspace,
+  fixture,
+  type ServeProcess,
+  startServe,
+  type TestWorkspace,
+} from '../helpers/serve-process.js';
+
+const MODERN = '2026-07-28';
+
+/** A 2.x SDK client pinned to the stateless revision: no fallback to initialize. */
+function modernClient(): Client {
+  return new Client(
+    { name: 'modern-test', version: '1.0.0' },
+    { versionNegotiation: { mode: { pin: MODERN } } },
+  );
+}
+
+function firstText(result: unknown): string {
+  const content = (result as { content?: { type: string; text?: string }[] }).content ?? [];
+  return content[0]?.text ?? '';
+}
+
+describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
+  let workspace: TestWorkspace;
+  let serve: ServeProcess;
+
+  beforeAll(async () => {
+    workspace = createWorkspace({
+      acme: {},
+      features: fixture('features-server.mjs'),
+      echo: fixture('echo-server.mjs'),
+    });
+    serve = await startServe(workspace.manifestPath);
+  });
+
+  afterAll(async () => {
+    expect((await serve.stop()).survivors).toEqual([]);
+    workspace.cleanup();
+  });
+
+  async function connect(tenant: string, user = 'alice'): Promise<Client> {
+    const client = modernClient();
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(serve.url), {
+        requestInit: {
+          headers: { Authorization: `Bearer ${await workspace.token(tenant, user)}` },
+        },
+      }),
+    );
+    return client;
+  }
+
+  it('serves tools, resources and prompts of the built-in child over HTTP', async () => {
+    const client = await connect('acme');
+    try {
+      expect(client.getServerVersion()?.name).toBe('mcp-tenants-child');
+      const tools = await client.listTools();
+      expect(tools.tools.map((tool) => tool.name).sort()).toEqual([
+        'data_delete',
+        'data_get',
+        'data_list',
+        'data_set',
+      ]);
+      await client.callTool({ name: 'data_set', arguments: { key: 'modern', value: 'yes' } });
+      expect(
+        firstText(await client.callTool({ name: 'data_get', arguments: { key: 'modern' } })),
+      ).toBe('yes');
+      const resources = await client.listResources();
+      expect(resources.resources.map((resource) => resource.uri)).toContain(
+        'tenant://acme/data/modern',
+      );
+      const read = await client.readResource({ uri: 'tenant://acme/data/modern' });
+      expect(read.contents[0]).toMatchObject({ text: 'yes' });
+      const prompt = await client.getPrompt({ name: 'summarize_data', arguments: {} });
+      expect(JSON.stringify(prompt.messages)).toContain('modern');
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('streams progress of a request on its own response', async () => {
+    const client = await connect('echo');
+    try {
+      const progress: unknown[] = [];
+      const result = await client.callTool(
+        { name: 'slow', arguments: { ms: 10, text: 'p' } },
+        {
+          onprogress: (event) => progress.push(event),
+        },
+      );
+      expect(firstText(result)).toBe('p');
+      expect(progress).toEqual([{ progress: 1, total: 2, message: 'p' }]);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('delivers opted-in list changes on a subscriptions/listen stream', async () => {
+    const listener = await connect('features', 'ann');
+    const actor = await connect('features', 'bob');
+    try {
+      let changes = 0;
+      listener.setNotificationHandler('notifications/tools/list_changed', () => {
+        changes += 1;
+      });
+      const subscription = await listener.listen({ toolsListChanged: true });
+      expect(subscription.honoredFilter).toMatchObject({ toolsListChanged: true });
+      await actor.callTool({ name: 'add_tool', arguments: { name: 'brand_new' } });
+      await waitFor(() => changes === 1 || undefined, 5_000, 'tools/list_changed');
+      await subscription.close();
+    } finally {
+      await Promise.all([listener.close(), actor.close()]);
+    }
+  });
+
+  it('refuses mismatched headers and unsupported versions with the revision’s errors', async () => {
+    const token = await workspace.token('acme');
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': MODERN,
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    const call = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'data_list', arguments: {}, _meta: meta },
+    };
+    const headers = {
+      authorization: `Bearer ${token}`,
+      'mcp-protocol-version': MODERN,
+      'mcp-method': 'tools/call',
+      'mcp-name': 'data_list',
+    };
+    const ok = await rawPost(serve.url, call, headers);
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ id: 1, result: { resultType: 'complete' } });
+
+    const wrongName = await rawPost(serve.url, call, { ...headers, 'mcp-name': 'data_get' });
+    expect(wrongName.status).toBe(400);
+    expect(wrongName.body).toMatchObject({ id: 1, error: { code: -32020 } });
+
+    const encodedName = await rawPost(serve.url, call, {
+      ...headers,
+      'mcp-name': `=?base64?${Buffer.from('data_list').toString('base64')}?=`,
+    });
+    expect(encodedName.status).toBe(200);
+
+    const old = {
+      ...call,
+      params: {
+        ...call.params,
+        _meta: { ...meta, 'io.modelcontextprotocol/protocolVersion': '1900-01-01' },
+      },
+    };
+    const unsupported = await rawPost(serve.url, old, {
+      ...headers,
+      'mcp-protocol-version': '1900-01-01',
+    });
+    expect(unsupported.status).toBe(400);
+    expect(unsupported.body).toMatchObject({
+      error: {
+        code: -32022,
+        data: {
+          requested: '1900-01-01',
+          supported: expect.arrayContaining([MODERN, '2025-11-25']),
+        },
+      },
+    });
+
+    const discover = await rawPost(
+      serve.url,
+      { jsonrpc: '2.0', id: 2, method: 'server/discover', params: { _meta: meta } },
+      { ...headers, 'mcp-method': 'server/discover' },
+    );
+    expect(discover.body).toMatchObject({
+      result: { supportedVersions: expect.arrayContaining([MODERN]), capabilities: { tools: {} } },
+    });
+  });
+
+  it('lets a legacy and a modern client share one tenant child', async () => {
+    const modern = await connect('echo', 'modern-user');
+    const { Client: LegacyClient } = await import('@modelcontextprotocol/sdk/client/index.js');
+    const { StreamableHTTPClientTransport: LegacyTransport } = await import(
+      '@modelcontextprotocol/sdk/client/streamableHttp.js'
+    );
+    const legacy = new LegacyClient({ name: 'legacy', version: '1' });
+    await legacy.connect(
+      new LegacyTransport(new URL(serve.url), {
+        requestInit: {
+          headers: { Authorization: `Bearer ${await workspace.token('echo', 'old-user')}` },
+        },
+      }),
+    );
+    try {
+      const [a, b] = await Promise.all([
+        modern.callTool({ name: 'pid', arguments: {} }),
+        legacy.callTool({ name: 'pid', arguments: {} }),
+      ]);
+      expect(firstText(a)).toBe(firstText(b));
+    } finally {
+      await Promise.all([modern.close(), legacy.close()]);
+    }
+  });
+});
+
+describe('MCP 2026-07-28 over stdio', () => {
+  it('serves a pinned modern client on serve --stdio', async () => {
+    const workspace = createWorkspace({ acme: {} });
+    const client = modernClient();
+    try {
+      await client.connect(
+        new StdioClientTransport({
+          command: process.execPath,
+          args: [CLI, 'serve', '--stdio', '-m', workspace.manifestPath, '--log-level', 'warn'],
+          env: { PATH: process.env.PATH ?? '', MCP_TENANT_TOKEN: await workspace.token('acme') },
+        }),
+      );
+      expect((await client.listTools()).tools).toHaveLength(4);
+      await client.callTool({ name: 'data_set', arguments: { key: 'k', value: 'v' } });
+      expect(firstText(await client.callTool({ name: 'data_get', arguments: { key: 'k' } }))).toBe(
+        'v',
+      );
+    } finally {
+      await client.close();
+      workspace.cleanup();
+    }
+  });
+});
