@@ -10,6 +10,7 @@ import type { RawManifest, RawTenant } from './schema.js';
 import { readOrCreateSecretFile } from './secret-file.js';
 import {
   type AuthConfig,
+  DEFAULT_MAX_SESSIONS,
   DEFAULT_QUOTAS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SERVER,
@@ -86,5 +87,7 @@ function resolveTenant(
     limits: { ...defaults?.limits, ...tenant.limits },
     request_timeout_ms:
       tenant.request_timeout_ms ?? defaults?.request_timeout_ms ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    isolation: tenant.isolation ?? 'tenant',
+    max_sessions: tenant.max_sessions ?? DEFAULT_MAX_SESSIONS,
   };
 }

@@ -137,6 +137,13 @@ export const tenantSchema = z.preprocess(
       quotas: quotasSchema.optional(),
       limits: limitsSchema.optional(),
       request_timeout_ms: positiveInt().optional(),
+      isolation: z
+        .enum(['tenant', 'session'], {
+          error:
+            'expected "tenant" (one child shared by all sessions) or "session" (one child per session)',
+        })
+        .optional(),
+      max_sessions: positiveInt().optional(),
     })
     .superRefine((tenant, ctx) => {
       if (tenant.args !== undefined && tenant.command === undefined) {

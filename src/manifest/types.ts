@@ -35,6 +35,13 @@ export interface TenantConfig {
   limits: Limits;
   /** How long one request may wait for the child's answer. */
   request_timeout_ms: number;
+  /**
+   * `tenant`: one child shared by all of the tenant's sessions (default).
+   * `session`: one child per session, for servers that keep per-connection
+   * state; at most `max_sessions` at once.
+   */
+  isolation: 'tenant' | 'session';
+  max_sessions: number;
 }
 
 export interface ServerConfig {
@@ -85,3 +92,6 @@ export const DEFAULT_SERVER = {
 };
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/** Sessions (and so children) at once for an `isolation: session` tenant. */
+export const DEFAULT_MAX_SESSIONS = 16;

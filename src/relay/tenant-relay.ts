@@ -48,7 +48,7 @@ interface PendingRequest {
   session: RelaySession | null;
   clientId: JsonRpcId;
   progressToken: string | number | undefined;
-  timer: NodeJS.Timeout | undefined;
+  timer: NodeJS.Timeout;
   resolve: (response: JsonRpcResponse) => void;
 }
 
@@ -260,8 +260,8 @@ export class TenantRelay {
 
     return new Promise<JsonRpcResponse>((resolve) => {
       const timeoutMs = this.options.tenant.request_timeout_ms;
-      const timer = session ? setTimeout(() => this.timeOut(childId), timeoutMs) : undefined;
-      timer?.unref();
+      const timer = setTimeout(() => this.timeOut(childId), timeoutMs);
+      timer.unref();
       this.pending.set(childId, { session, clientId: request.id, progressToken, timer, resolve });
       own?.set(request.id, childId);
       link.send({ ...request, id: childId });

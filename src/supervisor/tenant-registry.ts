@@ -1,8 +1,14 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { Manifest } from '../manifest/types.js';
+import type { Manifest, TenantConfig } from '../manifest/types.js';
 import { TenantRelay } from '../relay/tenant-relay.js';
-import type { Logger } from '../telemetry/logger.js';
+import type { LogFields, Logger } from '../telemetry/logger.js';
 import { spawnPlan } from './spawn-plan.js';
+
+/** A relay held by one session; `release()` when the session ends. */
+export interface RelayLease {
+  relay: TenantRelay;
+  release(): void;
+}
 
 /**
  * The tenants of the running manifest and their relays. A relay (and so a
@@ -10,6 +16,9 @@ import { spawnPlan } from './spawn-plan.js';
  */
 export class TenantRegistry {
   private readonly relays = new Map<string, TenantRelay>();
+  /** Children of `isolation: session` tenants, one per live session. */
+  private readonly sessionRelays = new Map<string, Set<TenantRelay>>();
+  private nextSession = 1;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -25,10 +34,52 @@ export class TenantRegistry {
     return this.manifest.tenants.has(tenantId);
   }
 
-  /** The tenant's relay, created on first use; unknown tenants are refused. */
+  /**
+   * The tenant's shared relay, created on first use, for requests that have
+   * no session of their own (the stateless revision). Unknown tenants are refused.
+   */
   relayFor(tenantId: string): TenantRelay {
     const existing = this.relays.get(tenantId);
     if (existing) return existing;
+    const tenant = this.tenant(tenantId);
+    if (tenant.isolation === 'session') {
+      throw new McpTenantsError(
+        ErrorCode.BAD_REQUEST,
+        `tenant "${tenantId}" runs one child per session (isolation: session); connect with a session (initialize) instead of stateless requests`,
+      );
+    }
+    const relay = this.newRelay(tenant, { tenant: tenantId });
+    this.relays.set(tenantId, relay);
+    return relay;
+  }
+
+  /** The relay a new session uses: the shared one, or a child of its own. */
+  lease(tenantId: string): RelayLease {
+    const tenant = this.tenant(tenantId);
+    if (tenant.isolation === 'tenant') return { relay: this.relayFor(tenantId), release: () => {} };
+    const live = this.sessionRelays.get(tenantId) ?? new Set<TenantRelay>();
+    if (live.size >= tenant.max_sessions) {
+      throw new McpTenantsError(
+        ErrorCode.QUOTA_EXCEEDED,
+        `tenant "${tenantId}" already has ${tenant.max_sessions} sessions, each with its own child (max_sessions); close one first`,
+      );
+    }
+    const relay = this.newRelay(tenant, { tenant: tenantId, child: this.nextSession++ });
+    live.add(relay);
+    this.sessionRelays.set(tenantId, live);
+    let released = false;
+    return {
+      relay,
+      release: () => {
+        if (released) return;
+        released = true;
+        live.delete(relay);
+        void relay.close();
+      },
+    };
+  }
+
+  private tenant(tenantId: string): TenantConfig {
     if (this.closing) {
       throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
     }
@@ -39,24 +90,27 @@ export class TenantRegistry {
         `tenant "${tenantId}" is not in the manifest; add it with \`mcp-tenants add-tenant ${tenantId}\``,
       );
     }
-    const relay = new TenantRelay({
+    return tenant;
+  }
+
+  private newRelay(tenant: TenantConfig, fields: LogFields): TenantRelay {
+    return new TenantRelay({
       tenant,
       plan: () => spawnPlan(tenant, this.manifest.server.data_dir),
       maxLineBytes: this.manifest.server.max_line_bytes,
-      log: this.log.with({ tenant: tenantId }),
+      log: this.log.with(fields),
     });
-    this.relays.set(tenantId, relay);
-    return relay;
   }
 
   /** Running relays, for status and tests. */
   activeRelays(): TenantRelay[] {
-    return [...this.relays.values()];
+    const perSession = [...this.sessionRelays.values()].flatMap((relays) => [...relays]);
+    return [...this.relays.values(), ...perSession];
   }
 
   /** Stops every child in parallel. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= Promise.all([...this.relays.values()].map((relay) => relay.close())).then(
+    this.closing ??= Promise.all(this.activeRelays().map((relay) => relay.close())).then(
       () => undefined,
     );
     return this.closing;

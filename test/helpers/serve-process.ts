@@ -16,6 +16,8 @@ export interface TenantSpec {
   args?: string[];
   request_timeout_ms?: number;
   quotas?: Record<string, number>;
+  isolation?: 'tenant' | 'session';
+  max_sessions?: number;
 }
 
 /** A temp folder with a manifest in it; `cleanup()` removes it all. */

@@ -210,6 +210,58 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
   });
 });
 
+describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client', () => {
+  let workspace: TestWorkspace;
+  let serve: ServeProcess;
+
+  beforeAll(async () => {
+    workspace = createWorkspace({ modern: fixture('modern-server.mjs') });
+    serve = await startServe(workspace.manifestPath);
+  });
+
+  afterAll(async () => {
+    expect((await serve.stop()).survivors).toEqual([]);
+    workspace.cleanup();
+  });
+
+  it('serves tools, resources and prompts to a 2025-era SDK client', async () => {
+    const { connectHttp } = await import('../helpers/mcp-client.js');
+    const legacy = await connectHttp(serve.url, await workspace.token('modern'));
+    try {
+      expect(firstText(await legacy.callTool({ name: 'echo', arguments: { text: 'old' } }))).toBe(
+        'old',
+      );
+      const read = await legacy.readResource({ uri: 'modern://hello' });
+      expect(read.contents[0]).toMatchObject({ text: 'hello from a 2.x server' });
+      const prompt = await legacy.getPrompt({ name: 'greet' });
+      expect(JSON.stringify(prompt.messages)).toContain('greetings');
+    } finally {
+      await legacy.close();
+    }
+  });
+
+  it('serves the same child to a 2026-07-28 client', async () => {
+    const client = modernClient();
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(serve.url), {
+        requestInit: { headers: { Authorization: `Bearer ${await workspace.token('modern')}` } },
+      }),
+    );
+    try {
+      expect(client.getServerVersion()?.name).toBe('modern-fixture');
+      expect(firstText(await client.callTool({ name: 'echo', arguments: { text: 'new' } }))).toBe(
+        'new',
+      );
+      expect((await client.listResources()).resources.map((resource) => resource.uri)).toEqual([
+        'modern://hello',
+      ]);
+      expect((await client.listPrompts()).prompts.map((prompt) => prompt.name)).toEqual(['greet']);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
 describe('MCP 2026-07-28 over stdio', () => {
   it('serves a pinned modern client on serve --stdio', async () => {
     const workspace = createWorkspace({ acme: {} });

@@ -46,6 +46,8 @@ describe('TenantRelay (real child process)', () => {
         },
         limits: {},
         request_timeout_ms: 300,
+        isolation: 'tenant',
+        max_sessions: 16,
       },
       plan: () => ({
         command: process.execPath,

@@ -22,6 +22,8 @@ export class HttpSession implements RelaySession {
     readonly protocolVersion: string,
     readonly capabilities: JsonObject | undefined,
     readonly relay: TenantRelay,
+    /** Gives the relay back: stops the child of an `isolation: session` tenant. */
+    private readonly release: () => void = () => {},
   ) {}
 
   get headers(): Record<string, string> {
@@ -71,5 +73,6 @@ export class HttpSession implements RelaySession {
     clearInterval(this.keepAliveTimer);
     this.standalone?.end();
     this.relay.detach(this);
+    this.release();
   }
 }

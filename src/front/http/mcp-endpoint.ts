@@ -157,11 +157,12 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       );
     }
     const tenantId = tenantOf(context);
-    const relay = registry.relayFor(tenantId);
-    let result: Awaited<ReturnType<typeof relay.initialize>>;
+    const lease = registry.lease(tenantId);
+    let result: Awaited<ReturnType<typeof lease.relay.initialize>>;
     try {
-      result = await relay.initialize(message.params);
+      result = await lease.relay.initialize(message.params);
     } catch (error) {
+      lease.release();
       const failure = errorFrom(message.id, error);
       const status = error instanceof McpTenantsError ? error.httpStatus : 500;
       sendJson(response, status, failure);
@@ -174,7 +175,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       context.userId,
       version,
       isObject(capabilities) ? capabilities : undefined,
-      relay,
+      lease,
     );
     sendJson(response, 200, { jsonrpc: '2.0', id: message.id, result }, session.headers);
   }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JsonObject } from '../../relay/jsonrpc.js';
-import type { TenantRelay } from '../../relay/tenant-relay.js';
+import type { RelayLease } from '../../supervisor/tenant-registry.js';
 import { HttpSession } from './http-session.js';
 
 /** All open HTTP sessions, with idle expiry. */
@@ -22,7 +22,7 @@ export class SessionStore {
     userId: string,
     protocolVersion: string,
     capabilities: JsonObject | undefined,
-    relay: TenantRelay,
+    lease: RelayLease,
   ): HttpSession {
     const session = new HttpSession(
       randomUUID(),
@@ -30,10 +30,11 @@ export class SessionStore {
       userId,
       protocolVersion,
       capabilities,
-      relay,
+      lease.relay,
+      lease.release,
     );
     this.sessions.set(session.id, session);
-    relay.attach(session);
+    lease.relay.attach(session);
     return session;
   }
 

@@ -49,7 +49,8 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       'MCP_TENANT_TOKEN is an operator token; stdio needs a tenant token (`mcp-tenants token <tenant>`)',
     );
   }
-  const relay = options.registry.relayFor(context.tenantId);
+  const lease = options.registry.lease(context.tenantId);
+  const relay = lease.relay;
   const write = (message: JsonRpcMessage): void => {
     if (!output.writableEnded) output.write(`${JSON.stringify(message)}\n`);
   };
@@ -190,6 +191,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       for (const listen of listens.values()) listen.close();
       for (const inflight of modernInflight.values()) inflight.abort();
       relay.detach(session);
+      lease.release();
     },
   };
 }
