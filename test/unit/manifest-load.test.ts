@@ -59,6 +59,8 @@ describe('parseManifest: a good manifest', () => {
       quotas: { ...DEFAULT_QUOTAS, max_tools: 20, max_storage_mb: 50 },
       limits: { memory_mb: 512, cpu: 0.5 },
       request_timeout_ms: 5000,
+      isolation: 'tenant',
+      max_sessions: 16,
     });
     const globex = manifest.tenants.get('globex');
     expect(globex?.name).toBe('globex');
@@ -101,6 +103,8 @@ describe('parseManifest: a good manifest', () => {
       quotas: DEFAULT_QUOTAS,
       limits: {},
       request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+      isolation: 'tenant',
+      max_sessions: 16,
     });
   });
 });
