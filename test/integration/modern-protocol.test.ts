@@ -120,6 +120,68 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
     }
   });
 
+  it('sends request-scoped logs only when the request asked for a level', async () => {
+    const client = await connect('features', 'logger');
+    try {
+      const logs: unknown[] = [];
+      client.setNotificationHandler('notifications/message', (notification) => {
+        logs.push(notification.params.data);
+      });
+      await client.callTool({ name: 'log_mine', arguments: { level: 'info', text: 'unasked' } });
+      await client.callTool({
+        name: 'log_mine',
+        arguments: { level: 'info', text: 'asked' },
+        _meta: { 'io.modelcontextprotocol/logLevel': 'debug' },
+      });
+      expect(logs).toEqual(['asked']);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('delivers resource updates for the URIs a listen stream subscribed to', async () => {
+    const listener = await connect('features', 'watcher');
+    const actor = await connect('features', 'toucher');
+    try {
+      const updates: string[] = [];
+      listener.setNotificationHandler('notifications/resources/updated', (notification) => {
+        updates.push(notification.params.uri);
+      });
+      const subscription = await listener.listen({ resourceSubscriptions: ['feature://item/42'] });
+      await actor.callTool({ name: 'touch', arguments: { uri: 'feature://item/41' } });
+      await actor.callTool({ name: 'touch', arguments: { uri: 'feature://item/42' } });
+      await waitFor(() => updates.length > 0 || undefined, 5_000, 'resources/updated');
+      expect(updates).toEqual(['feature://item/42']);
+      await subscription.close();
+    } finally {
+      await Promise.all([listener.close(), actor.close()]);
+    }
+  });
+
+  it('cancels the request in the child when the client closes its stream', async () => {
+    const client = await connect('features', 'canceller');
+    try {
+      const stats = async () =>
+        JSON.parse(firstText(await client.callTool({ name: 'stats', arguments: {} })));
+      const before = (await stats()).aborted;
+      const controller = new AbortController();
+      const call = client.callTool(
+        { name: 'wait', arguments: { ms: 10_000 } },
+        { signal: controller.signal },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      controller.abort();
+      await expect(call).rejects.toThrow();
+      await waitFor(
+        async () => (await stats()).aborted === before + 1 || undefined,
+        5_000,
+        'abort',
+      );
+    } finally {
+      await client.close();
+    }
+  });
+
   it('refuses mismatched headers and unsupported versions with the revision’s errors', async () => {
     const token = await workspace.token('acme');
     const meta = {
