@@ -40,3 +40,19 @@ export class ServerRequestIds {
     return `mcp-tenants-${this.next++}`;
   }
 }
+
+/**
+ * The routing key is between the child and the relay: clients never see it
+ * (it is a child-side id, shared by all of a tenant's sessions).
+ */
+export function withoutRoutingMeta(params: JsonObject | undefined): JsonObject | undefined {
+  const meta = params?._meta;
+  if (!params || typeof meta !== 'object' || meta === null || !(RELATED_REQUEST_META_KEY in meta)) {
+    return params;
+  }
+  const { [RELATED_REQUEST_META_KEY]: _dropped, ...rest } = meta as JsonObject;
+  const stripped: JsonObject = { ...params };
+  if (Object.keys(rest).length > 0) stripped._meta = rest;
+  else delete stripped._meta;
+  return stripped;
+}

@@ -1,8 +1,10 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import type { TenantConfig } from '../manifest/types.js';
 import type { SpawnPlan } from '../supervisor/child-process.js';
+import { ChildSlot } from '../supervisor/child-slot.js';
+import type { RestartPolicy } from '../supervisor/restart-policy.js';
 import type { Logger } from '../telemetry/logger.js';
-import { ChildLink } from './child-link.js';
+import type { ChildLink } from './child-link.js';
 import {
   errorResponse,
   isRequest,
@@ -23,6 +25,7 @@ import {
   RELATED_REQUEST_META_KEY,
   ServerRequestIds,
   supports,
+  withoutRoutingMeta,
 } from './server-requests.js';
 import { SubscriptionRegistry } from './subscriptions.js';
 
@@ -54,8 +57,9 @@ interface PendingRequest {
 
 export interface TenantRelayOptions {
   tenant: TenantConfig;
-  /** Builds the child's command line; called for every (re)start. */
-  plan: () => SpawnPlan;
+  /** Builds the child's command line from the current config; called for every (re)start. */
+  plan: (tenant: TenantConfig) => SpawnPlan;
+  restartPolicy?: RestartPolicy;
   maxLineBytes: number;
   log: Logger;
   initializeTimeoutMs?: number;
@@ -69,8 +73,8 @@ export interface TenantRelayOptions {
  * routed to the session(s) they concern. Everything else passes through.
  */
 export class TenantRelay {
-  private link: ChildLink | undefined;
-  private starting: Promise<ChildLink> | undefined;
+  private readonly slot: ChildSlot;
+  private tenant: TenantConfig;
   private nextId = 1;
   private readonly pending = new Map<number, PendingRequest>();
   /** Per session: its own request id → the id the child saw. */
@@ -83,10 +87,44 @@ export class TenantRelay {
   private lastActive: RelaySession | undefined;
   private closed = false;
 
-  constructor(private readonly options: TenantRelayOptions) {}
+  constructor(private readonly options: TenantRelayOptions) {
+    this.tenant = options.tenant;
+    this.slot = new ChildSlot({
+      plan: () => options.plan(this.tenant),
+      maxLineBytes: options.maxLineBytes,
+      log: options.log,
+      initializeTimeoutMs: options.initializeTimeoutMs ?? 30_000,
+      maxWaitMs: () => this.tenant.request_timeout_ms,
+      idleTimeoutMs: () => this.tenant.idle_timeout_ms,
+      policy: options.restartPolicy,
+      onMessage: (message) => this.fromChild(message),
+      onReady: () => this.restoreChildState(),
+      onExit: (reason, crashed) => this.childExited(reason, crashed),
+      isQuiet: () => this.pending.size === 0 && this.serverRequests.size === 0,
+    });
+  }
 
   get tenantId(): string {
-    return this.options.tenant.id;
+    return this.tenant.id;
+  }
+
+  get config(): TenantConfig {
+    return this.tenant;
+  }
+
+  /** The child's lifecycle: state, pid, restarts; `reset()` ends a quarantine. */
+  get child(): ChildSlot {
+    return this.slot;
+  }
+
+  /** Applies a reloaded configuration: timeouts and quotas at once, limits on the next start. */
+  reconfigure(tenant: TenantConfig): void {
+    this.tenant = tenant;
+  }
+
+  /** Starts the child now instead of on first use (`eager` tenants). */
+  async warm(): Promise<void> {
+    await this.slot.acquire();
   }
 
   get sessionCount(): number {
@@ -94,7 +132,7 @@ export class TenantRelay {
   }
 
   get childPid(): number | undefined {
-    return this.link?.alive ? this.link.pid : undefined;
+    return this.slot.pid;
   }
 
   /** Sizes of the routing tables, to check that nothing grows without bound. */
@@ -139,7 +177,7 @@ export class TenantRelay {
 
   /** Answers a session's `initialize` from the child's one handshake. */
   async initialize(params: JsonObject | undefined): Promise<JsonObject> {
-    const link = await this.ensureLink();
+    const link = await this.slot.acquire();
     return {
       ...link.initializeResult,
       protocolVersion: negotiateProtocolVersion(params?.protocolVersion),
@@ -171,7 +209,7 @@ export class TenantRelay {
       this.sendToChild({ ...notification, params: { ...notification.params, requestId: childId } });
       return;
     }
-    if (this.link?.alive) this.link.send(notification);
+    this.slot.current?.send(notification);
   }
 
   /** A client's answer to a request the child sent it (sampling, elicitation, roots). */
@@ -186,17 +224,21 @@ export class TenantRelay {
   }
 
   /** Stops the child gracefully and fails whatever is still pending. */
-  async close(): Promise<void> {
+  async close(drainMs = 0): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    const link = this.link ?? (await this.starting?.catch(() => undefined));
+    // Let requests already in the child finish, up to a bound.
+    const deadline = Date.now() + drainMs;
+    while (this.pending.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     this.failAll('the supervisor is shutting down', ErrorCode.SHUTTING_DOWN);
-    await link?.stop('supervisor shutdown');
+    await this.slot.close();
   }
 
-  /** Kills the child at once (tests, limits). */
+  /** Kills the child at once (tests, limits); counted as a crash. */
   killChild(reason: string): void {
-    this.link?.kill(reason);
+    this.slot.kill(reason);
   }
 
   /** Requests the relay answers itself, to keep per-session state per session. */
@@ -238,7 +280,7 @@ export class TenantRelay {
   ): Promise<JsonRpcResponse> {
     let link: ChildLink;
     try {
-      link = await this.ensureLink();
+      link = await this.slot.acquire();
     } catch (error) {
       return errorFrom(request.id, error);
     }
@@ -259,7 +301,7 @@ export class TenantRelay {
     if (meta && progressToken !== undefined) meta.progressToken = childId;
 
     return new Promise<JsonRpcResponse>((resolve) => {
-      const timeoutMs = this.options.tenant.request_timeout_ms;
+      const timeoutMs = this.tenant.request_timeout_ms;
       const timer = setTimeout(() => this.timeOut(childId), timeoutMs);
       timer.unref();
       this.pending.set(childId, { session, clientId: request.id, progressToken, timer, resolve });
@@ -270,7 +312,7 @@ export class TenantRelay {
 
   /** The supervisor's own request to the child; its answer only matters in the log. */
   private internal(method: string, params: JsonObject): void {
-    if (!this.link?.alive) return; // re-applied when the child (re)starts
+    if (!this.slot.current) return; // re-applied when the child (re)starts
     void this.forwardToChild(null, {
       jsonrpc: '2.0',
       id: `internal:${method}`,
@@ -281,45 +323,6 @@ export class TenantRelay {
         this.options.log.warn(`child refused ${method}`, { error: response.error.message });
       }
     });
-  }
-
-  private ensureLink(): Promise<ChildLink> {
-    if (this.closed) {
-      return Promise.reject(
-        new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down'),
-      );
-    }
-    if (this.link?.alive) return Promise.resolve(this.link);
-    if (this.starting) return this.starting;
-    const log = this.options.log;
-    log.info('starting child');
-    this.starting = ChildLink.open({
-      plan: this.options.plan(),
-      maxLineBytes: this.options.maxLineBytes,
-      initializeTimeoutMs: this.options.initializeTimeoutMs ?? 30_000,
-      log,
-      onMessage: (message) => this.fromChild(message),
-      onExit: (_exit, reason) => this.childExited(reason),
-    }).then(
-      (link) => {
-        this.starting = undefined;
-        if (this.closed) {
-          void link.stop('supervisor shutdown');
-          throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
-        }
-        this.link = link;
-        this.restoreChildState();
-        return link;
-      },
-      (error: unknown) => {
-        this.starting = undefined;
-        log.error('child failed to start', {
-          error: error instanceof Error ? error.message : String(error),
-        });
-        throw error;
-      },
-    );
-    return this.starting;
   }
 
   /** A restarted child learns again what the sessions asked of the old one. */
@@ -379,10 +382,11 @@ export class TenantRelay {
           errorResponse(null, -32001, 'the client did not answer in time'),
         );
       }
-    }, this.options.tenant.request_timeout_ms);
+    }, this.tenant.request_timeout_ms);
     timer.unref();
     this.serverRequests.set(id, { session: target.session, childRequestId: request.id, timer });
-    const delivered = target.session.deliver({ ...request, id }, target.relatedClientId);
+    const forwarded = { ...request, id, params: withoutRoutingMeta(request.params) };
+    const delivered = target.session.deliver(forwarded, target.relatedClientId);
     if (!delivered) {
       const outstanding = this.serverRequests.get(id);
       if (outstanding) {
@@ -474,14 +478,15 @@ export class TenantRelay {
         const level = params?.level;
         if (!isLogLevel(level)) return;
         const related = this.relatedEntry(notification);
+        const message = { ...notification, params: withoutRoutingMeta(params) };
         if (related?.session) {
           if (this.wantsLog(related.session, level)) {
-            related.session.deliver(notification, related.clientId);
+            related.session.deliver(message, related.clientId);
           }
           return;
         }
         for (const session of this.inflight.keys()) {
-          if (this.wantsLog(session, level)) session.deliver(notification, undefined);
+          if (this.wantsLog(session, level)) session.deliver(message, undefined);
         }
         return;
       }
@@ -512,7 +517,7 @@ export class TenantRelay {
   private timeOut(childId: number): void {
     const entry = this.pending.get(childId);
     if (!entry) return;
-    const ms = this.options.tenant.request_timeout_ms;
+    const ms = this.tenant.request_timeout_ms;
     this.settle(
       childId,
       entry,
@@ -535,17 +540,16 @@ export class TenantRelay {
   }
 
   private sendToChild(message: JsonRpcMessage): void {
-    if (this.link?.alive) this.link.send(message);
+    this.slot.current?.send(message);
   }
 
-  private childExited(reason: string): void {
-    this.link = undefined;
+  private childExited(reason: string, crashed: boolean): void {
     for (const [id, outstanding] of this.serverRequests) {
       clearTimeout(outstanding.timer);
       this.serverRequests.delete(id);
     }
     if (this.closed) return;
-    this.options.log.warn('child exited', { reason });
+    if (crashed) this.options.log.warn('child exited', { reason });
     this.failAll(
       `the tenant's server stopped while handling this request (${reason}); it restarts on the next request`,
       ErrorCode.CHILD_CRASHED,

@@ -14,6 +14,8 @@ export interface Inbox {
   updates: string[];
   toolListChanges: number;
   samplingRequests: number;
+  /** Every `_meta` key seen on a server request or log, to check nothing internal leaks. */
+  metaKeys: string[];
 }
 
 /**
@@ -25,9 +27,18 @@ export function featureClient(name: string): { client: Client; inbox: Inbox } {
     { name, version: '1.0.0' },
     { capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } } },
   );
-  const inbox: Inbox = { logs: [], updates: [], toolListChanges: 0, samplingRequests: 0 };
+  const inbox: Inbox = {
+    logs: [],
+    updates: [],
+    toolListChanges: 0,
+    samplingRequests: 0,
+    metaKeys: [],
+  };
+  const noteMeta = (params: { _meta?: object } | undefined) =>
+    inbox.metaKeys.push(...Object.keys(params?._meta ?? {}));
   client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
     inbox.samplingRequests += 1;
+    noteMeta(request.params);
     const first = request.params.messages[0]?.content;
     const prompt = first && 'text' in first ? first.text : '';
     return {
@@ -36,14 +47,15 @@ export function featureClient(name: string): { client: Client; inbox: Inbox } {
       content: { type: 'text', text: `${name} answers ${prompt}` },
     };
   });
-  client.setRequestHandler(ElicitRequestSchema, async () => ({
-    action: 'accept',
-    content: { name },
-  }));
+  client.setRequestHandler(ElicitRequestSchema, async (request) => {
+    noteMeta(request.params);
+    return { action: 'accept', content: { name } };
+  });
   client.setRequestHandler(ListRootsRequestSchema, async () => ({
     roots: [{ uri: `file:///${name}`, name }],
   }));
   client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
+    noteMeta(notification.params);
     inbox.logs.push({ level: notification.params.level, data: notification.params.data });
   });
   client.setNotificationHandler(ResourceUpdatedNotificationSchema, (notification) => {

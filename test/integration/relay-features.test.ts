@@ -86,6 +86,10 @@ describe('faithful relay over Streamable HTTP: three sessions share one child', 
       expect(result.roots).toEqual([`file:///${name}`]);
     });
     expect(peers.map((peer) => peer.inbox.samplingRequests)).toEqual([1, 1, 1]);
+    // The relay's routing key never reaches a client.
+    expect(peers.flatMap((peer) => peer.inbox.metaKeys)).not.toContain(
+      'io.mcp-tenants/related-request-id',
+    );
   });
 
   it('delivers logs by each session’s own level, and request-scoped logs only to their caller', async () => {
@@ -107,6 +111,7 @@ describe('faithful relay over Streamable HTTP: three sessions share one child', 
     expect(seen(ann)).toEqual(['debug:all', 'info:all', 'error:all', 'emergency:round-1']);
     expect(seen(bob)).toEqual(['error:all', 'critical:bob-only', 'emergency:round-1']);
     expect(seen(cat)).toEqual(['info:all', 'error:all', 'emergency:round-1']);
+    expect(bob.inbox.metaKeys).not.toContain('io.mcp-tenants/related-request-id');
   });
 
   it('subscribes the child once per URI and sends updates only to subscribers', async () => {
