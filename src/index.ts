@@ -1,6 +1,7 @@
 /** The public API of mcp-tenants, for embedding the supervisor in a program. */
-export { signToken } from './auth/sign.js';
+
 export type { TenantContext } from './auth/context.js';
+export { signToken } from './auth/sign.js';
 export { TokenVerifier } from './auth/verify.js';
 export { ErrorCode, McpTenantsError } from './errors.js';
 export { addTenant, removeTenant } from './manifest/edit.js';

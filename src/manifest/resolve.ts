@@ -10,6 +10,7 @@ import type { RawManifest, RawTenant } from './schema.js';
 import { readOrCreateSecretFile } from './secret-file.js';
 import {
   type AuthConfig,
+  DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_SESSIONS,
   DEFAULT_QUOTAS,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -89,5 +90,9 @@ function resolveTenant(
       tenant.request_timeout_ms ?? defaults?.request_timeout_ms ?? DEFAULT_REQUEST_TIMEOUT_MS,
     isolation: tenant.isolation ?? 'tenant',
     max_sessions: tenant.max_sessions ?? DEFAULT_MAX_SESSIONS,
+    idle_timeout_ms: tenant.eager
+      ? 0
+      : (tenant.idle_timeout_ms ?? defaults?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS),
+    eager: tenant.eager ?? false,
   };
 }

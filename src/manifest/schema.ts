@@ -23,6 +23,11 @@ const positiveInt = () => {
   return z.preprocess(numberFromText, z.int({ error }).positive({ error }));
 };
 
+const nonNegativeInt = () => {
+  const error = 'expected a whole number of milliseconds, 0 or more';
+  return z.preprocess(numberFromText, z.int({ error }).min(0, { error }));
+};
+
 const positiveNumber = () => {
   const error = 'expected a positive number';
   return z.preprocess(numberFromText, z.number({ error }).positive({ error }));
@@ -144,6 +149,8 @@ export const tenantSchema = z.preprocess(
         })
         .optional(),
       max_sessions: positiveInt().optional(),
+      idle_timeout_ms: nonNegativeInt().optional(),
+      eager: z.boolean({ error: 'expected true or false' }).optional(),
     })
     .superRefine((tenant, ctx) => {
       if (tenant.args !== undefined && tenant.command === undefined) {
@@ -167,6 +174,7 @@ export const manifestSchema = z.strictObject({
     quotas: quotasSchema.optional(),
     limits: limitsSchema.optional(),
     request_timeout_ms: positiveInt().optional(),
+    idle_timeout_ms: nonNegativeInt().optional(),
   }).optional(),
   tenants: z.preprocess(nullAsEmpty, z.record(tenantId, tenantSchema)),
 });

@@ -42,6 +42,10 @@ export interface TenantConfig {
    */
   isolation: 'tenant' | 'session';
   max_sessions: number;
+  /** Stop the child after this long without a request (0: never). */
+  idle_timeout_ms: number;
+  /** Start the child with the supervisor instead of on first use, and keep it warm. */
+  eager: boolean;
 }
 
 export interface ServerConfig {
@@ -95,3 +99,5 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 /** Sessions (and so children) at once for an `isolation: session` tenant. */
 export const DEFAULT_MAX_SESSIONS = 16;
+
+export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000;

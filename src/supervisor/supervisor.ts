@@ -47,6 +47,7 @@ export class Supervisor {
       issuer: this.options.manifest.auth.issuer,
       log: this.options.log,
     });
+    this.registry.warmEager();
     return this.http;
   }
 

@@ -4,6 +4,17 @@ import { TenantRelay } from '../relay/tenant-relay.js';
 import type { LogFields, Logger } from '../telemetry/logger.js';
 import { spawnPlan } from './spawn-plan.js';
 
+export interface TenantStatus {
+  id: string;
+  name: string;
+  state: string;
+  pid: number | null;
+  sessions: number;
+  restarts: number;
+  crashes: number;
+  last_crash: string | null;
+}
+
 /** A relay held by one session; `release()` when the session ends. */
 export interface RelayLease {
   relay: TenantRelay;
@@ -96,9 +107,40 @@ export class TenantRegistry {
   private newRelay(tenant: TenantConfig, fields: LogFields): TenantRelay {
     return new TenantRelay({
       tenant,
-      plan: () => spawnPlan(tenant, this.manifest.server.data_dir),
+      plan: (current) => spawnPlan(current, this.manifest.server.data_dir),
       maxLineBytes: this.manifest.server.max_line_bytes,
       log: this.log.with(fields),
+    });
+  }
+
+  /** Starts the children of `eager` tenants now; failures are logged, not fatal. */
+  warmEager(): void {
+    for (const tenant of this.manifest.tenants.values()) {
+      if (!tenant.eager || tenant.isolation === 'session') continue;
+      this.relayFor(tenant.id)
+        .warm()
+        .catch(() => {
+          // Logged by the child slot; the next request retries.
+        });
+    }
+  }
+
+  /** One line of state per tenant of the manifest, for /healthz and `tenants`. */
+  status(): TenantStatus[] {
+    return [...this.manifest.tenants.values()].map((tenant) => {
+      const relay = this.relays.get(tenant.id);
+      const perSession = this.sessionRelays.get(tenant.id);
+      const child = relay?.child;
+      return {
+        id: tenant.id,
+        name: tenant.name,
+        state: child?.state ?? (perSession && perSession.size > 0 ? 'running' : 'stopped'),
+        pid: child?.pid ?? null,
+        sessions: (relay?.sessionCount ?? 0) + (perSession?.size ?? 0),
+        restarts: child?.restarts ?? 0,
+        crashes: child?.crashes ?? 0,
+        last_crash: child?.lastCrashReason || null,
+      };
     });
   }
 

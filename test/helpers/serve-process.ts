@@ -18,6 +18,8 @@ export interface TenantSpec {
   quotas?: Record<string, number>;
   isolation?: 'tenant' | 'session';
   max_sessions?: number;
+  idle_timeout_ms?: number;
+  eager?: boolean;
 }
 
 /** A temp folder with a manifest in it; `cleanup()` removes it all. */

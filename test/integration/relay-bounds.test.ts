@@ -9,28 +9,13 @@ import { silentLogger } from '../../src/telemetry/logger.js';
 import { connectHttp, INITIALIZE, rawPost, rawSession, textOf } from '../helpers/mcp-client.js';
 import { waitFor, waitGone } from '../helpers/processes.js';
 import { createWorkspace, FIXTURES, fixture, startServe } from '../helpers/serve-process.js';
+import { tenantConfig } from '../helpers/tenant-config.js';
 
 describe('nothing in the relay grows without bound', () => {
   it('keeps its tables empty after 10 000 sessions open, call, subscribe and close', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-bounds-'));
     const relay = new TenantRelay({
-      tenant: {
-        id: 'features',
-        name: 'features',
-        args: [],
-        env: {},
-        quotas: {
-          max_tools: 100,
-          max_resources: 1000,
-          max_requests_per_minute: 1000,
-          max_storage_mb: 10,
-          max_concurrent_requests: 64,
-        },
-        limits: {},
-        request_timeout_ms: 5_000,
-        isolation: 'tenant',
-        max_sessions: 16,
-      },
+      tenant: tenantConfig({ id: 'features', request_timeout_ms: 5_000 }),
       plan: () => ({
         command: process.execPath,
         args: [join(FIXTURES, 'features-server.mjs')],

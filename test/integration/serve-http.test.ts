@@ -237,7 +237,13 @@ describe('serve over Streamable HTTP', () => {
   it('answers /healthz and the protected-resource metadata', async () => {
     const health = await fetch(serve.url.replace('/mcp', '/healthz'));
     expect(health.status).toBe(200);
-    expect(await health.json()).toMatchObject({ status: 'ok', tenants: 3 });
+    const body = (await health.json()) as {
+      status: string;
+      tenants: { id: string; state: string }[];
+    };
+    expect(body.status).toBe('ok');
+    expect(body.tenants.map((tenant) => tenant.id).sort()).toEqual(['acme', 'echo', 'globex']);
+    expect(body.tenants.find((tenant) => tenant.id === 'echo')?.state).toBe('running');
     const metadata = await fetch(
       serve.url.replace('/mcp', '/.well-known/oauth-protected-resource/mcp'),
     );

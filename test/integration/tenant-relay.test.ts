@@ -7,6 +7,7 @@ import { type RelaySession, TenantRelay } from '../../src/relay/tenant-relay.js'
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { waitGone } from '../helpers/processes.js';
 import { FIXTURES } from '../helpers/serve-process.js';
+import { tenantConfig } from '../helpers/tenant-config.js';
 
 /** A session that records what the relay delivers to it. */
 function recordingSession(
@@ -32,23 +33,7 @@ describe('TenantRelay (real child process)', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-relay-'));
     relay = new TenantRelay({
-      tenant: {
-        id: 'echo',
-        name: 'echo',
-        args: [],
-        env: {},
-        quotas: {
-          max_tools: 100,
-          max_resources: 1000,
-          max_requests_per_minute: 1000,
-          max_storage_mb: 10,
-          max_concurrent_requests: 10,
-        },
-        limits: {},
-        request_timeout_ms: 300,
-        isolation: 'tenant',
-        max_sessions: 16,
-      },
+      tenant: tenantConfig({ id: 'echo', request_timeout_ms: 300 }),
       plan: () => ({
         command: process.execPath,
         args: [join(FIXTURES, 'echo-server.mjs')],

@@ -61,6 +61,8 @@ describe('parseManifest: a good manifest', () => {
       request_timeout_ms: 5000,
       isolation: 'tenant',
       max_sessions: 16,
+      idle_timeout_ms: 600_000,
+      eager: false,
     });
     const globex = manifest.tenants.get('globex');
     expect(globex?.name).toBe('globex');
@@ -105,6 +107,8 @@ describe('parseManifest: a good manifest', () => {
       request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
       isolation: 'tenant',
       max_sessions: 16,
+      idle_timeout_ms: 600_000,
+      eager: false,
     });
   });
 });

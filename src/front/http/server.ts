@@ -61,8 +61,8 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     if (path === '/healthz') {
       sendJson(response, 200, {
         status: 'ok',
-        tenants: options.registry.tenantIds.length,
         sessions: sessions.size,
+        tenants: options.registry.status(),
       });
       return;
     }

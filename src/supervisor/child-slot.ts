@@ -1,0 +1,210 @@
+import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ChildLink } from '../relay/child-link.js';
+import type { JsonRpcMessage } from '../relay/jsonrpc.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { SpawnPlan } from './child-process.js';
+import { RestartPolicy } from './restart-policy.js';
+
+export type ChildSlotState =
+  | 'stopped'
+  | 'starting'
+  | 'running'
+  | 'backoff'
+  | 'quarantined'
+  | 'closed';
+
+export interface ChildSlotOptions {
+  plan: () => SpawnPlan;
+  maxLineBytes: number;
+  log: Logger;
+  initializeTimeoutMs: number;
+  /** Longest a request may wait for a back-off to pass before failing fast. */
+  maxWaitMs: () => number;
+  /** Stop a child that has had no traffic for this long (0: never). */
+  idleTimeoutMs: () => number;
+  policy?: RestartPolicy;
+  onMessage: (message: JsonRpcMessage) => void;
+  /** The child is ready (first start or restart). */
+  onReady: (link: ChildLink) => void;
+  /** The child is gone; `crashed` is false when we stopped it on purpose. */
+  onExit: (reason: string, crashed: boolean) => void;
+  /** True when nothing is waiting on the child, so an idle stop is safe. */
+  isQuiet: () => boolean;
+}
+
+/**
+ * The place of one tenant's child: starts it on first use, restarts it with
+ * back-off after a crash (and quarantines a crash loop), stops it when idle,
+ * and stops it for good on close. The relay asks it for a ready link.
+ */
+export class ChildSlot {
+  private link: ChildLink | undefined;
+  private starting: Promise<ChildLink> | undefined;
+  private readonly policy: RestartPolicy;
+  private lastUsed = Date.now();
+  private idleTimer: NodeJS.Timeout | undefined;
+  private stoppingOnPurpose = false;
+  private closed = false;
+  private startCount = 0;
+
+  constructor(private readonly options: ChildSlotOptions) {
+    this.policy = options.policy ?? new RestartPolicy();
+  }
+
+  /** A live, initialized child, if there is one right now. */
+  get current(): ChildLink | undefined {
+    return this.link?.alive ? this.link : undefined;
+  }
+
+  get state(): ChildSlotState {
+    if (this.closed) return 'closed';
+    if (this.link?.alive) return 'running';
+    if (this.starting) return 'starting';
+    const policy = this.policy.state;
+    return policy === 'ok' ? 'stopped' : policy;
+  }
+
+  get pid(): number | undefined {
+    return this.current?.pid;
+  }
+
+  /** Starts after the first: each one followed a crash, an idle stop or a reload. */
+  get restarts(): number {
+    return Math.max(0, this.startCount - 1);
+  }
+
+  get crashes(): number {
+    return this.policy.crashes;
+  }
+
+  get lastCrashReason(): string {
+    return this.policy.reason;
+  }
+
+  touch(): void {
+    this.lastUsed = Date.now();
+  }
+
+  /** A ready child: the running one, the one starting, or a new one. */
+  async acquire(): Promise<ChildLink> {
+    this.touch();
+    if (this.closed) {
+      throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
+    }
+    if (this.link?.alive) return this.link;
+    if (this.starting) return this.starting;
+    const verdict = this.policy.verdict();
+    if (verdict.kind === 'quarantined') {
+      throw new McpTenantsError(
+        ErrorCode.CHILD_UNAVAILABLE,
+        `the tenant's server keeps crashing (last: ${verdict.reason}); quarantined for another ${Math.ceil(verdict.retryAfterMs / 1000)} s`,
+        { data: { retry_after_ms: verdict.retryAfterMs, state: 'quarantined' } },
+      );
+    }
+    if (verdict.kind === 'wait') {
+      if (verdict.delayMs > this.options.maxWaitMs()) {
+        throw new McpTenantsError(
+          ErrorCode.CHILD_UNAVAILABLE,
+          `the tenant's server crashed (${this.policy.reason}); it restarts in ${Math.ceil(verdict.delayMs / 1000)} s`,
+          { data: { retry_after_ms: verdict.delayMs, state: 'backoff' } },
+        );
+      }
+      this.starting = delay(verdict.delayMs).then(() => this.start());
+    } else {
+      this.starting = this.start();
+    }
+    return this.starting;
+  }
+
+  /** Stops the child on purpose (idle, reload); not counted as a crash. */
+  async stop(reason: string): Promise<void> {
+    const link = this.link ?? (await this.starting?.catch(() => undefined));
+    if (!link?.alive) return;
+    this.stoppingOnPurpose = true;
+    await link.stop(reason);
+  }
+
+  /** Kills the child now; counted as a crash (limits, tests). */
+  kill(reason: string): void {
+    this.current?.kill(reason);
+  }
+
+  /** An operator's reset of the crash history (ends a quarantine). */
+  reset(): void {
+    this.policy.reset();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.idleTimer);
+    const link = this.link ?? (await this.starting?.catch(() => undefined));
+    this.stoppingOnPurpose = true;
+    await link?.stop('supervisor shutdown');
+  }
+
+  private async start(): Promise<ChildLink> {
+    const { log } = this.options;
+    log.info('starting child');
+    this.startCount += 1;
+    try {
+      const link = await ChildLink.open({
+        plan: this.options.plan(),
+        maxLineBytes: this.options.maxLineBytes,
+        initializeTimeoutMs: this.options.initializeTimeoutMs,
+        log,
+        onMessage: this.options.onMessage,
+        onExit: (_exit, reason) => this.exited(link, reason),
+      });
+      this.starting = undefined;
+      if (this.closed) {
+        void link.stop('supervisor shutdown');
+        throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
+      }
+      this.link = link;
+      this.stoppingOnPurpose = false;
+      this.policy.started();
+      this.watchIdle();
+      this.options.onReady(link);
+      return link;
+    } catch (error) {
+      this.starting = undefined;
+      const message = error instanceof Error ? error.message : String(error);
+      if (!this.closed) {
+        this.policy.crashed(message);
+        log.error('child failed to start', { error: message });
+      }
+      throw error;
+    }
+  }
+
+  private exited(link: ChildLink, reason: string): void {
+    if (this.link !== link) return;
+    this.link = undefined;
+    clearInterval(this.idleTimer);
+    const crashed = !this.stoppingOnPurpose && !this.closed;
+    if (crashed) this.policy.crashed(reason);
+    this.stoppingOnPurpose = false;
+    this.options.onExit(reason, crashed);
+  }
+
+  private watchIdle(): void {
+    clearInterval(this.idleTimer);
+    const idleMs = this.options.idleTimeoutMs();
+    if (idleMs <= 0) return;
+    this.idleTimer = setInterval(
+      () => {
+        if (!this.link?.alive || !this.options.isQuiet()) return;
+        if (Date.now() - this.lastUsed < this.options.idleTimeoutMs()) return;
+        this.options.log.info('stopping idle child');
+        void this.stop('idle');
+      },
+      Math.max(50, Math.min(idleMs / 2, 30_000)),
+    );
+    this.idleTimer.unref();
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,18 @@
+import { DEFAULT_QUOTAS, type TenantConfig } from '../../src/manifest/types.js';
+
+/** A resolved tenant configuration for in-process relay tests. */
+export function tenantConfig(overrides: Partial<TenantConfig> & { id: string }): TenantConfig {
+  return {
+    name: overrides.id,
+    args: [],
+    env: {},
+    quotas: { ...DEFAULT_QUOTAS },
+    limits: {},
+    request_timeout_ms: 5_000,
+    isolation: 'tenant',
+    max_sessions: 16,
+    idle_timeout_ms: 0,
+    eager: false,
+    ...overrides,
+  };
+}
