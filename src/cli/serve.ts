@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
+import { watchManifest } from '../manifest/watch.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { createLogger, type LogLevel } from '../telemetry/logger.js';
 import { manifestOption, parsePort } from './options.js';
@@ -10,6 +11,7 @@ interface ServeOptions {
   port?: number;
   host?: string;
   stdio?: boolean;
+  watch: boolean;
   logLevel: LogLevel;
 }
 
@@ -25,6 +27,7 @@ export function serveCommand(): Command {
       '--stdio',
       'serve one MCP connection on stdin/stdout; the token comes from MCP_TENANT_TOKEN',
     )
+    .option('--no-watch', 'do not reload when the manifest file changes (SIGHUP still reloads)')
     .addOption(
       new Option('--log-level <level>', 'stderr log level')
         .choices(['debug', 'info', 'warn', 'error', 'silent'])
@@ -33,6 +36,10 @@ export function serveCommand(): Command {
     .addHelpText(
       'after',
       `
+The manifest is reloaded on SIGHUP and when the file changes: tenants are
+added, removed and changed without dropping other tenants' sessions; an
+invalid file is refused and the running configuration kept.
+
 Examples:
   $ mcp-tenants serve -m tenants.yaml --port 0
   $ MCP_TENANT_TOKEN=$(mcp-tenants token acme --user alice) mcp-tenants serve --stdio`,
@@ -44,7 +51,12 @@ async function serve(options: ServeOptions): Promise<void> {
   const log = createLogger({ level: options.logLevel });
   const manifest = loadManifest(options.manifest);
   const supervisor = new Supervisor({ manifest, log });
-  const stop = shutdownOnSignals(supervisor);
+  const reload = (): void => {
+    supervisor.reload(() => loadManifest(options.manifest));
+  };
+  process.on('SIGHUP', reload);
+  const stopWatching = options.watch ? watchManifest(options.manifest, reload) : () => {};
+  const stop = shutdownOnSignals(supervisor, stopWatching);
 
   if (options.stdio) {
     const token = process.env.MCP_TENANT_TOKEN;
@@ -78,9 +90,10 @@ async function serve(options: ServeOptions): Promise<void> {
  * SIGINT/SIGTERM stop gracefully (fronts, then children) and exit 0; a second
  * signal exits at once — the children still exit, on their stdin's EOF.
  */
-function shutdownOnSignals(supervisor: Supervisor): () => Promise<void> {
+function shutdownOnSignals(supervisor: Supervisor, stopWatching: () => void): () => Promise<void> {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
+    stopWatching();
     stopping ??= supervisor.close();
     return stopping;
   };

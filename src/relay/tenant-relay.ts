@@ -122,6 +122,22 @@ export class TenantRelay {
     this.tenant = tenant;
   }
 
+  /**
+   * Stops the child as soon as no request is in it, so the next request
+   * starts one with the current configuration; sessions stay open.
+   */
+  restartWhenQuiet(reason: string): void {
+    const attempt = (): void => {
+      if (this.closed) return;
+      if (this.pending.size === 0) {
+        void this.slot.stop(reason);
+        return;
+      }
+      setTimeout(attempt, 50).unref();
+    };
+    attempt();
+  }
+
   /** Starts the child now instead of on first use (`eager` tenants). */
   async warm(): Promise<void> {
     await this.slot.acquire();
@@ -224,14 +240,17 @@ export class TenantRelay {
   }
 
   /** Stops the child gracefully and fails whatever is still pending. */
-  async close(drainMs = 0): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    // Let requests already in the child finish, up to a bound.
-    const deadline = Date.now() + drainMs;
+  /** Waits until no request is in the child, or `ms` has passed. */
+  async drain(ms: number): Promise<void> {
+    const deadline = Date.now() + ms;
     while (this.pending.size > 0 && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.failAll('the supervisor is shutting down', ErrorCode.SHUTTING_DOWN);
     await this.slot.close();
   }

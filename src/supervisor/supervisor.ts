@@ -8,6 +8,9 @@ import type { Manifest } from '../manifest/types.js';
 import type { Logger } from '../telemetry/logger.js';
 import { TenantRegistry } from './tenant-registry.js';
 
+/** How long shutdown waits for requests already in a child. */
+const DRAIN_MS = 5_000;
+
 export interface SupervisorOptions {
   manifest: Manifest;
   log: Logger;
@@ -20,18 +23,54 @@ export interface SupervisorOptions {
  */
 export class Supervisor {
   readonly registry: TenantRegistry;
-  readonly verifier: TokenVerifier;
+  private verifier: TokenVerifier;
+  private currentManifest: Manifest;
   private http: HttpFront | undefined;
   private stdio: StdioFront | undefined;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
+    this.currentManifest = options.manifest;
     this.verifier = new TokenVerifier(options.manifest.auth);
     this.registry = new TenantRegistry(options.manifest, options.log);
   }
 
   get manifest(): Manifest {
-    return this.options.manifest;
+    return this.currentManifest;
+  }
+
+  /**
+   * Re-reads the manifest. An invalid one is refused with the error logged,
+   * and the running configuration stays; other tenants' sessions are never
+   * dropped. Returns false when the reload was refused.
+   */
+  reload(load: () => Manifest): boolean {
+    const log = this.options.log;
+    let next: Manifest;
+    let verifier: TokenVerifier;
+    try {
+      next = load();
+      verifier = new TokenVerifier(next.auth);
+    } catch (error) {
+      log.error('manifest reload refused; keeping the running configuration', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return false;
+    }
+    const before = this.currentManifest.server;
+    if (next.server.host !== before.host || next.server.port !== before.port) {
+      log.warn('server.host and server.port apply on the next start only');
+    }
+    this.currentManifest = next;
+    this.verifier = verifier;
+    const { added, removed, changed } = this.registry.update(next);
+    for (const id of removed) this.http?.sessions.deleteTenant(id);
+    log.info('manifest reloaded', {
+      added: added.join(',') || undefined,
+      removed: removed.join(',') || undefined,
+      changed: changed.join(',') || undefined,
+    });
+    return true;
   }
 
   async authenticate(authorization: string | undefined): Promise<TenantContext> {
@@ -67,6 +106,10 @@ export class Supervisor {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      // No new connections; requests already in a child may finish (bounded);
+      // then sessions end, then the children stop, all in parallel.
+      this.http?.stopAccepting();
+      await this.registry.drain(DRAIN_MS);
       this.stdio?.close();
       await this.http?.close();
       await this.registry.close();

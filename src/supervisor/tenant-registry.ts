@@ -113,6 +113,36 @@ export class TenantRegistry {
     });
   }
 
+  /**
+   * Applies a reloaded manifest: removed tenants' children stop, changed
+   * tenants get their new settings (a changed command, environment or limits
+   * restarts the child once it is quiet), added tenants become available.
+   * Returns the ids of removed tenants so the fronts can end their sessions.
+   */
+  update(next: Manifest): { added: string[]; removed: string[]; changed: string[] } {
+    const previous = this.manifest;
+    this.manifest = next;
+    const added = [...next.tenants.keys()].filter((id) => !previous.tenants.has(id));
+    const removed = [...previous.tenants.keys()].filter((id) => !next.tenants.has(id));
+    const changed: string[] = [];
+    for (const id of removed) {
+      void this.relays.get(id)?.close();
+      this.relays.delete(id);
+      for (const relay of this.sessionRelays.get(id) ?? []) void relay.close();
+      this.sessionRelays.delete(id);
+    }
+    for (const [id, tenant] of next.tenants) {
+      const before = previous.tenants.get(id);
+      if (!before || JSON.stringify(before) === JSON.stringify(tenant)) continue;
+      changed.push(id);
+      const relay = this.relays.get(id);
+      if (!relay) continue;
+      relay.reconfigure(tenant);
+      if (spawnChanged(before, tenant)) relay.restartWhenQuiet('configuration reloaded');
+    }
+    return { added, removed, changed };
+  }
+
   /** Starts the children of `eager` tenants now; failures are logged, not fatal. */
   warmEager(): void {
     for (const tenant of this.manifest.tenants.values()) {
@@ -151,10 +181,21 @@ export class TenantRegistry {
   }
 
   /** Stops every child in parallel. Idempotent. */
+  /** Lets requests already in the children finish, up to `ms`. */
+  async drain(ms: number): Promise<void> {
+    await Promise.all(this.activeRelays().map((relay) => relay.drain(ms)));
+  }
+
   close(): Promise<void> {
     this.closing ??= Promise.all(this.activeRelays().map((relay) => relay.close())).then(
       () => undefined,
     );
     return this.closing;
   }
+}
+
+/** Settings that only a new process can pick up. */
+function spawnChanged(before: TenantConfig, after: TenantConfig): boolean {
+  const keys = ['command', 'args', 'env', 'limits', 'quotas'] as const;
+  return keys.some((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
 }

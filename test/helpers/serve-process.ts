@@ -29,6 +29,8 @@ export interface TestWorkspace {
   secret: string;
   token(tenant: string, user?: string, ttlSeconds?: number): Promise<string>;
   operatorToken(): Promise<string>;
+  /** Replaces the manifest's tenants (same secret), as an operator editing the file would. */
+  rewrite(tenants: Record<string, TenantSpec>): void;
   cleanup(): void;
 }
 
@@ -38,14 +40,17 @@ export function createWorkspace(
 ): TestWorkspace {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-test-'));
   const secret = randomBytes(32).toString('base64url');
-  const manifest = {
-    server: { data_dir: './data', ...server },
-    auth: { secret },
-    tenants: Object.fromEntries(Object.entries(tenants).map(([id, spec]) => [id, { ...spec }])),
-  };
   const manifestPath = join(dir, 'tenants.yaml');
-  // JSON is valid YAML, and keeps the helper free of formatting concerns.
-  writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
+  const write = (current: Record<string, TenantSpec>): void => {
+    const manifest = {
+      server: { data_dir: './data', ...server },
+      auth: { secret },
+      tenants: current,
+    };
+    // JSON is valid YAML, and keeps the helper free of formatting concerns.
+    writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
+  };
+  write(tenants);
   const auth = { secret };
   return {
     dir,
@@ -54,6 +59,7 @@ export function createWorkspace(
     token: (tenant, user = 'alice', ttlSeconds = 600) =>
       signToken(auth, { tenantId: tenant, userId: user, ttlSeconds }),
     operatorToken: () => signToken(auth, { operator: true, ttlSeconds: 600 }),
+    rewrite: write,
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

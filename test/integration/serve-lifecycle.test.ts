@@ -49,6 +49,22 @@ describe('supervisor lifecycle', () => {
     await acme.close().catch(() => {});
   });
 
+  it('lets a request already in the child finish on SIGTERM', async () => {
+    workspace = createWorkspace({ echo: fixture('echo-server.mjs') });
+    serve = await startServe(workspace.manifestPath);
+    const echo = await connectHttp(serve.url, await workspace.token('echo'));
+    await echo.callTool({ name: 'echo', arguments: { text: 'warm' } });
+    const slow = echo.callTool({ name: 'slow', arguments: { ms: 400, text: 'finished' } });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopped = serve.stop();
+    serve = undefined;
+    expect(textOf(await slow)).toBe('finished');
+    const { code, survivors } = await stopped;
+    expect(code).toBe(0);
+    expect(survivors).toEqual([]);
+    await echo.close().catch(() => {});
+  });
+
   it('starts a child only on first use', async () => {
     workspace = createWorkspace({ acme: {}, globex: {} });
     serve = await startServe(workspace.manifestPath);

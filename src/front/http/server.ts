@@ -24,6 +24,8 @@ export interface HttpFront {
   readonly url: string;
   readonly port: number;
   readonly sessions: SessionStore;
+  /** Refuses new connections; open ones keep being served. */
+  stopAccepting(): void;
   /** Stops accepting, ends every session and stream. Idempotent. */
   close(): Promise<void>;
 }
@@ -108,13 +110,19 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
   baseUrl = `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}`;
 
   let closing: Promise<void> | undefined;
+  const closed = new Promise<void>((resolve) => httpServer.once('close', () => resolve()));
+  const stopAccepting = (): void => {
+    if (httpServer.listening) httpServer.close();
+  };
   return {
     url: `${baseUrl}/mcp`,
     port,
     sessions,
+    stopAccepting,
     close() {
       closing ??= new Promise<void>((resolve) => {
-        httpServer.close(() => resolve());
+        void closed.then(resolve);
+        stopAccepting();
         sessions.closeAll();
         httpServer.closeIdleConnections();
         // Requests still open after a moment are cut; their children are stopping anyway.
