@@ -15,6 +15,7 @@ import {
   DEFAULT_QUOTAS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SERVER,
+  DEFAULT_START_TIMEOUT_MS,
   type Manifest,
   type ServerConfig,
   type TenantConfig,
@@ -94,5 +95,6 @@ function resolveTenant(
       ? 0
       : (tenant.idle_timeout_ms ?? defaults?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS),
     eager: tenant.eager ?? false,
+    start_timeout_ms: tenant.start_timeout_ms ?? DEFAULT_START_TIMEOUT_MS,
   };
 }

@@ -151,6 +151,7 @@ export const tenantSchema = z.preprocess(
       max_sessions: positiveInt().optional(),
       idle_timeout_ms: nonNegativeInt().optional(),
       eager: z.boolean({ error: 'expected true or false' }).optional(),
+      start_timeout_ms: positiveInt().optional(),
     })
     .superRefine((tenant, ctx) => {
       if (tenant.args !== undefined && tenant.command === undefined) {

@@ -46,6 +46,8 @@ export interface TenantConfig {
   idle_timeout_ms: number;
   /** Start the child with the supervisor instead of on first use, and keep it warm. */
   eager: boolean;
+  /** How long a new child may take to answer `initialize` before it is killed. */
+  start_timeout_ms: number;
 }
 
 export interface ServerConfig {
@@ -101,3 +103,5 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 export const DEFAULT_MAX_SESSIONS = 16;
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
+
+export const DEFAULT_START_TIMEOUT_MS = 30_000;

@@ -62,7 +62,6 @@ export interface TenantRelayOptions {
   restartPolicy?: RestartPolicy;
   maxLineBytes: number;
   log: Logger;
-  initializeTimeoutMs?: number;
 }
 
 /**
@@ -93,7 +92,7 @@ export class TenantRelay {
       plan: () => options.plan(this.tenant),
       maxLineBytes: options.maxLineBytes,
       log: options.log,
-      initializeTimeoutMs: options.initializeTimeoutMs ?? 30_000,
+      initializeTimeoutMs: () => this.tenant.start_timeout_ms,
       maxWaitMs: () => this.tenant.request_timeout_ms,
       idleTimeoutMs: () => this.tenant.idle_timeout_ms,
       policy: options.restartPolicy,

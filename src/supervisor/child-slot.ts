@@ -17,7 +17,7 @@ export interface ChildSlotOptions {
   plan: () => SpawnPlan;
   maxLineBytes: number;
   log: Logger;
-  initializeTimeoutMs: number;
+  initializeTimeoutMs: () => number;
   /** Longest a request may wait for a back-off to pass before failing fast. */
   maxWaitMs: () => number;
   /** Stop a child that has had no traffic for this long (0: never). */
@@ -151,7 +151,7 @@ export class ChildSlot {
       const link = await ChildLink.open({
         plan: this.options.plan(),
         maxLineBytes: this.options.maxLineBytes,
-        initializeTimeoutMs: this.options.initializeTimeoutMs,
+        initializeTimeoutMs: this.options.initializeTimeoutMs(),
         log,
         onMessage: this.options.onMessage,
         onExit: (_exit, reason) => this.exited(link, reason),

@@ -20,6 +20,7 @@ export interface TenantSpec {
   max_sessions?: number;
   idle_timeout_ms?: number;
   eager?: boolean;
+  start_timeout_ms?: number;
 }
 
 /** A temp folder with a manifest in it; `cleanup()` removes it all. */

@@ -13,6 +13,7 @@ export function tenantConfig(overrides: Partial<TenantConfig> & { id: string }):
     max_sessions: 16,
     idle_timeout_ms: 0,
     eager: false,
+    start_timeout_ms: 10_000,
     ...overrides,
   };
 }

@@ -68,6 +68,32 @@ describe('child lifecycle', () => {
     await client.close();
   });
 
+  it('kills a child that never answers initialize, and counts it as a crash', async () => {
+    workspace = createWorkspace({ mute: { ...fixture('hang.mjs'), start_timeout_ms: 300 } });
+    serve = await startServe(workspace.manifestPath);
+    const response = await rawPost(serve.url, INITIALIZE, {
+      authorization: `Bearer ${await workspace.token('mute')}`,
+    });
+    expect(response.status).toBe(504);
+    expect(JSON.stringify(response.body)).toMatch(/did not answer initialize within 300 ms/);
+    await waitFor(() => serve?.childPids().length === 0 || undefined, 5_000, 'hung child gone');
+    expect(await health('mute')).toMatchObject({ crashes: 1 });
+  });
+
+  it('stops a child that ignores SIGTERM and stdin EOF, by SIGKILL', async () => {
+    workspace = createWorkspace({ stubborn: fixture('ignore-sigterm.mjs') });
+    serve = await startServe(workspace.manifestPath);
+    const client = await connectHttp(serve.url, await workspace.token('stubborn'));
+    expect(textOf(await client.callTool({ name: 'echo', arguments: { text: 'hi' } }))).toBe('hi');
+    const started = Date.now();
+    const { code, survivors } = await serve.stop();
+    serve = undefined;
+    expect(code).toBe(0);
+    expect(survivors).toEqual([]);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    await client.close().catch(() => {});
+  });
+
   it('starts eager tenants with the supervisor', async () => {
     workspace = createWorkspace({ warm: { ...fixture('echo-server.mjs'), eager: true }, cold: {} });
     serve = await startServe(workspace.manifestPath);

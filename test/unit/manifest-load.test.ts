@@ -63,6 +63,7 @@ describe('parseManifest: a good manifest', () => {
       max_sessions: 16,
       idle_timeout_ms: 600_000,
       eager: false,
+      start_timeout_ms: 30_000,
     });
     const globex = manifest.tenants.get('globex');
     expect(globex?.name).toBe('globex');
@@ -109,6 +110,7 @@ describe('parseManifest: a good manifest', () => {
       max_sessions: 16,
       idle_timeout_ms: 600_000,
       eager: false,
+      start_timeout_ms: 30_000,
     });
   });
 });
