@@ -76,6 +76,7 @@ export const limitsSchema = section({
   memory_mb: positiveInt().optional(),
   cpu: positiveNumber().optional(),
   pids: positiveInt().optional(),
+  open_files: positiveInt().optional(),
 });
 
 const serverSchema = section({

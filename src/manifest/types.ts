@@ -21,6 +21,8 @@ export interface Limits {
   cpu?: number | undefined;
   /** Maximum number of processes/threads in the child's tree. */
   pids?: number | undefined;
+  /** Maximum open file descriptors per process (RLIMIT_NOFILE). */
+  open_files?: number | undefined;
 }
 
 export interface TenantConfig {

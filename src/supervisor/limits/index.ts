@@ -1,0 +1,18 @@
+export { cleanupStale } from './cleanup-stale.js';
+export { type DetectOptions, detectIsolation, formatIsolationReport } from './detect.js';
+export { type Enforcement, type PrepareOptions, TenantLimits } from './tenant-limits.js';
+export type {
+  CgroupController,
+  CgroupPlacement,
+  IsolationLayer,
+  IsolationReport,
+  ProcessSample,
+  Violation,
+} from './types.js';
+export {
+  type Sampler,
+  Watchdog,
+  type WatchdogOptions,
+  type WatchHandle,
+  type WatchHooks,
+} from './watchdog.js';
