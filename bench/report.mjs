@@ -1,0 +1,265 @@
+// Medians over rounds, same-round ratios, the goals, one table and a JSON file.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { median } from './stats.mjs';
+
+export const COLUMNS = ['direct', 'floor', 'mt-http', 'mt-stdio', 'supergateway', 'mcp-proxy'];
+const HEADINGS = {
+  direct: 'direct',
+  floor: 'floor',
+  'mt-http': 'mt http',
+  'mt-stdio': 'mt stdio',
+  supergateway: 'supergw',
+  'mcp-proxy': 'mcp-proxy',
+};
+const MB = 1024 * 1024;
+
+/** Figure extractors: (round result of one target, same round's results) → number. */
+const FIGURES = {
+  p50: (r) => r.latency?.p50,
+  p95: (r) => r.latency?.p95,
+  p99: (r) => r.latency?.p99,
+  addedP50: (r, round) => diff(r.latency?.p50, round.direct?.latency?.p50),
+  ...Object.fromEntries(
+    ['s16t1', 's64t1', 's16t4', 's64t4'].flatMap((key) => [
+      [`${key}.callsPerSec`, (r) => r.load?.[key]?.callsPerSec],
+      [`${key}.p99`, (r) => r.load?.[key]?.p99],
+      [`${key}.cpuUsPerCall`, (r) => r.load?.[key]?.cpuUsPerCall],
+      [`${key}.errors`, (r) => r.load?.[key]?.errors],
+    ]),
+  ),
+  setupP50: (r) => r.setup?.p50,
+  coldEcho: (r) => r.coldStart?.echo?.p50 ?? r.coldStart?.process?.p50,
+  coldBuiltin: (r) => r.coldStart?.builtin?.p50,
+  rssIdle: (r) => r.rssIdle,
+  rss100: (r) => r.sessions?.rss100,
+  rss1000: (r) => r.sessions?.rss1000,
+  openSessions: (r) => r.sessions?.open,
+  bytesPerSession: (r) => r.sessions?.bytesPerSession,
+  peak1: (r) => r.peak1Tenant?.bytes,
+  peak1Processes: (r) => r.peak1Tenant?.processes,
+  peakAll: (r) => r.peakAll?.bytes,
+  peakAllProcesses: (r) => r.peakAll?.processes,
+  noisyAlone: (r) => r.noisy?.aloneP99,
+  noisyLoaded: (r) => r.noisy?.loadedP99,
+  noisyRatio: (r) => r.noisy?.ratio,
+  // Same-round ratios against the floor.
+  addedVsFloor: (r, round) =>
+    div(
+      diff(r.latency?.p50, round.direct?.latency?.p50),
+      diff(round.floor?.latency?.p50, round.direct?.latency?.p50),
+    ),
+  callsVsFloor: (r, round) =>
+    div(r.load?.s64t1?.callsPerSec, round.floor?.load?.s64t1?.callsPerSec),
+  calls16VsFloor: (r, round) =>
+    div(r.load?.s16t1?.callsPerSec, round.floor?.load?.s16t1?.callsPerSec),
+  cpuVsFloor: (r, round) =>
+    div(r.load?.s64t1?.cpuUsPerCall, round.floor?.load?.s64t1?.cpuUsPerCall),
+};
+
+/** { target: { figure: median over rounds } } */
+export function summarize(rounds) {
+  const summary = {};
+  for (const target of COLUMNS) {
+    const perRound = rounds.map((round) => round.results).filter((results) => results[target]);
+    if (perRound.length === 0) continue;
+    summary[target] = {};
+    for (const [name, extract] of Object.entries(FIGURES)) {
+      const value = median(perRound.map((results) => extract(results[target], results)));
+      if (value !== undefined) summary[target][name] = value;
+    }
+  }
+  return summary;
+}
+
+/** The issue's goals, measured on mcp-tenants over HTTP. */
+export function goals(summary) {
+  const mt = summary['mt-http'] ?? {};
+  const kb = mt.bytesPerSession === undefined ? undefined : mt.bytesPerSession / 1024;
+  const row = (goal, limit, value, text, ok) => ({
+    goal,
+    limit,
+    measured: value === undefined ? 'n/a' : text,
+    status: value === undefined ? 'n/a' : ok ? 'met' : 'MISSED',
+  });
+  return [
+    row(
+      "added p50 at c=1 ≤ 1.3× floor's added p50",
+      '≤ 1.30×',
+      mt.addedVsFloor,
+      `${f2(mt.addedVsFloor)}× (${f0(mt.addedP50)} µs vs ${f0(summary.floor?.addedP50)} µs)`,
+      mt.addedVsFloor <= 1.3,
+    ),
+    row(
+      'calls/s at 64 sessions, 1 tenant ≥ 0.8× floor',
+      '≥ 0.80×',
+      mt.callsVsFloor,
+      `${f2(mt.callsVsFloor)}× (${f0(mt['s64t1.callsPerSec'])} vs ${f0(summary.floor?.['s64t1.callsPerSec'])})`,
+      mt.callsVsFloor >= 0.8,
+    ),
+    row(
+      'relay+child CPU/call at 64 ≤ 1.5× floor',
+      '≤ 1.50×',
+      mt.cpuVsFloor,
+      `${f2(mt.cpuVsFloor)}× (${f0(mt['s64t1.cpuUsPerCall'])} vs ${f0(summary.floor?.['s64t1.cpuUsPerCall'])} µs)`,
+      mt.cpuVsFloor <= 1.5,
+    ),
+    row(
+      'session setup p50 (child running) ≤ 2 ms',
+      '≤ 2 ms',
+      mt.setupP50,
+      `${f2(mt.setupP50)} ms`,
+      mt.setupP50 <= 2,
+    ),
+    row(
+      '≥ 1 000 open sessions',
+      '≥ 1000',
+      mt.openSessions,
+      `${f0(mt.openSessions)}`,
+      mt.openSessions >= 1000,
+    ),
+    row('supervisor RSS growth ≤ 50 KB/session', '≤ 50 KB', kb, `${f1(kb)} KB`, kb <= 50),
+    row(
+      'relay + children peak RSS ≤ 250 MB (1 tenant)',
+      '≤ 250 MB',
+      mt.peak1,
+      `${f0(mt.peak1 / MB)} MB`,
+      mt.peak1 <= 250 * MB,
+    ),
+    row(
+      'built-in child cold start p50 ≤ 150 ms',
+      '≤ 150 ms',
+      mt.coldBuiltin,
+      `${f0(mt.coldBuiltin)} ms`,
+      mt.coldBuiltin <= 150,
+    ),
+    row(
+      'noisy-neighbour p99 ratio ≤ 1.5',
+      '≤ 1.50×',
+      mt.noisyRatio,
+      `${f2(mt.noisyRatio)}× (${f0(mt.noisyAlone)} → ${f0(mt.noisyLoaded)} µs)`,
+      mt.noisyRatio <= 1.5,
+    ),
+    {
+      goal: 'durable quota/telemetry path: cost per call',
+      limit: '–',
+      measured: 'n/a (not built yet)',
+      status: 'n/a',
+    },
+  ];
+}
+
+/** The one table: figures down, targets across; then the goals. */
+export function renderTable(summary, goalRows, { startup, notes, rounds }) {
+  const targets = COLUMNS.filter((t) => summary[t]);
+  const rows = [
+    ['tools/call at concurrency 1', null],
+    ['p50 µs', (s) => f0(s.p50)],
+    ['p95 µs', (s) => f0(s.p95)],
+    ['p99 µs', (s) => f0(s.p99)],
+    ['added p50 vs direct µs', (s) => f0(s.addedP50)],
+    ["added p50 ÷ floor's", (s) => x(s.addedVsFloor)],
+    ['throughput (calls/s, p99 µs)', null],
+    ['16 sessions, 1 tenant calls/s', (s) => f0(s['s16t1.callsPerSec'])],
+    ['16 sessions, 1 tenant p99', (s) => f0(s['s16t1.p99'])],
+    ['64 sessions, 1 tenant calls/s', (s) => f0(s['s64t1.callsPerSec'])],
+    ['64 sessions, 1 tenant p99', (s) => f0(s['s64t1.p99'])],
+    ['64×1 calls/s ÷ floor', (s) => x(s.callsVsFloor)],
+    ['16 sessions, 4 tenants calls/s', (s) => f0(s['s16t4.callsPerSec'])],
+    ['16 sessions, 4 tenants p99', (s) => f0(s['s16t4.p99'])],
+    ['64 sessions, 4 tenants calls/s', (s) => f0(s['s64t4.callsPerSec'])],
+    ['64 sessions, 4 tenants p99', (s) => f0(s['s64t4.p99'])],
+    ['cost', null],
+    [
+      'CPU µs/call at 64×1 (relay+child)',
+      (s) =>
+        f0(
+          s['s64t1.cpuUsPerCall'] ?? s['s16t1.cpuUsPerCall'],
+          s['s64t1.cpuUsPerCall'] === undefined && s['s16t1.cpuUsPerCall'] !== undefined
+            ? '@16'
+            : '',
+        ),
+    ],
+    [
+      'CPU s per 10 000 calls',
+      (s) => f2(((s['s64t1.cpuUsPerCall'] ?? s['s16t1.cpuUsPerCall']) * 1e4) / 1e6),
+    ],
+    ['CPU/call ÷ floor', (s) => x(s.cpuVsFloor)],
+    ['setup p50 ms (init+list)', (s) => f2(s.setupP50)],
+    ['cold start p50 ms, echo child', (s) => f0(s.coldEcho)],
+    ['cold start p50 ms, built-in', (s) => f0(s.coldBuiltin)],
+    ['memory', null],
+    ['relay RSS idle MB', (s) => mb(s.rssIdle)],
+    ['relay RSS, 100 sessions MB', (s) => mb(s.rss100)],
+    ['relay RSS, 1 000 sessions MB', (s) => mb(s.rss1000)],
+    ['bytes per session', (s) => f0(s.bytesPerSession)],
+    ['peak relay+children MB (1 tenant)', (s) => mb(s.peak1)],
+    ['processes at that peak', (s) => f0(s.peak1Processes)],
+    ['peak incl. 4 tenants MB', (s) => mb(s.peakAll)],
+    ['isolation', null],
+    ['noisy: quiet p99 alone µs', (s) => f0(s.noisyAlone)],
+    ['noisy: quiet p99, other saturated', (s) => f0(s.noisyLoaded)],
+    ['noisy-neighbour p99 ratio', (s) => x(s.noisyRatio)],
+    ['durable quota/telemetry path', (_s, t) => (t === 'mt-http' ? 'n/a*' : '')],
+  ];
+  const labelWidth = 35;
+  const width = 11;
+  const lines = [];
+  lines.push(
+    `${'figure (median of rounds)'.padEnd(labelWidth)}${targets.map((t) => HEADINGS[t].padStart(width)).join('')}`,
+  );
+  lines.push('-'.repeat(labelWidth + width * targets.length));
+  for (const [label, render] of rows) {
+    if (!render) {
+      lines.push(`[${label}]`);
+      continue;
+    }
+    const cells = targets.map((t) => (render(summary[t], t) || '–').padStart(width));
+    lines.push(`${label.padEnd(labelWidth)}${cells.join('')}`);
+  }
+  lines.push('');
+  lines.push(
+    `goals (mcp-tenants over HTTP; ratios are same-round, median of ${rounds} round${rounds === 1 ? '' : 's'})`,
+  );
+  for (const g of goalRows) {
+    lines.push(`  ${g.status.padEnd(7)} ${g.goal.padEnd(48)} ${g.limit.padEnd(9)} ${g.measured}`);
+  }
+  if (startup) {
+    lines.push('');
+    lines.push(
+      `built-in child start-up (medians of ${startup.samples}): bare node ${f0(startup.bareNodeMs)} ms; ` +
+        `in-process: bootstrap ${f0(startup.bootstrapMs)}, zod ${f0(startup.zodImportMs)}, ajv ${f0(startup.ajvImportMs)}, ` +
+        `SDK ${f0(startup.sdkImportMs)}, better-sqlite3 ${f0(startup.sqliteImportMs)}, own modules ${f0(startup.appImportMs)}, ` +
+        `SQLite open ${f0(startup.sqliteOpenMs)} ms; spawn → first answer ${f0(startup.childFirstAnswerMs)} ms`,
+    );
+  }
+  for (const note of notes) lines.push(`note: ${note}`);
+  return lines.join('\n');
+}
+
+/** Writes bench/results/<YYYY-MM-DD>[-suffix].json and returns its path. */
+export function writeResults(dir, data, suffix = '') {
+  mkdirSync(dir, { recursive: true });
+  const date = new Date().toISOString().slice(0, 10);
+  const path = join(dir, `${date}${suffix}.json`);
+  writeFileSync(path, `${JSON.stringify(data, roundNumbers, 1)}\n`);
+  return path;
+}
+
+function roundNumbers(_key, value) {
+  if (typeof value !== 'number' || Number.isInteger(value)) return value;
+  return Math.abs(value) >= 100 ? Math.round(value) : Math.round(value * 1000) / 1000;
+}
+
+function diff(a, b) {
+  return typeof a === 'number' && typeof b === 'number' ? a - b : undefined;
+}
+function div(a, b) {
+  return typeof a === 'number' && typeof b === 'number' && b !== 0 ? a / b : undefined;
+}
+const ok = (v) => typeof v === 'number' && Number.isFinite(v);
+const f0 = (v, suffix = '') => (ok(v) ? `${Math.round(v).toLocaleString('en-US')}${suffix}` : '');
+const f1 = (v) => (ok(v) ? v.toFixed(1) : '');
+const f2 = (v) => (ok(v) ? v.toFixed(2) : '');
+const x = (v) => (ok(v) ? `${v.toFixed(2)}×` : '');
+const mb = (v) => (ok(v) ? (v / MB).toFixed(1) : '');

@@ -1,0 +1,227 @@
+// npm run bench — starts every target on 127.0.0.1, alternates them round by round,
+// prints one table (stdout) and writes bench/results/<date>.json. Progress on stderr.
+//   --quick          1 round, short phases (smoke run)
+//   --rounds N       rounds (default 3)
+//   --only a,b       targets: direct, floor, mt-http, mt-stdio, supergateway, mcp-proxy
+//   --profile        profile the mcp-tenants HTTP 64-session phase (--cpu-prof) instead
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { measureTarget } from './phases.mjs';
+import { descendants } from './proc.mjs';
+import { profileRelay } from './profile.mjs';
+import { COLUMNS, goals, renderTable, summarize, writeResults } from './report.mjs';
+import { startupBreakdown } from './startup.mjs';
+import { killSurvivors, REPO, removeWorkspaces, TARGETS } from './targets.mjs';
+
+const RESULTS = join(REPO, 'bench', 'results');
+
+const CONFIGS = {
+  full: {
+    rounds: 3,
+    warm: { ms: 1500 },
+    latency: { warmupMs: 200, measureMs: 2000, maxCalls: 2000 },
+    throughput: { warmupMs: 300, measureMs: 2000, maxCalls: 100_000 },
+    setup: { count: 30, cappedCount: 5, ms: 4000 },
+    sessions: { ms: 30_000 },
+    noisy: { warmupMs: 100, measureMs: 2000, maxCalls: 1500 },
+    cold: { tenants: 5, spawns: 3 },
+    startupSamples: 3,
+  },
+  quick: {
+    rounds: 1,
+    warm: { ms: 500 },
+    latency: { warmupMs: 100, measureMs: 500, maxCalls: 500 },
+    throughput: { warmupMs: 150, measureMs: 600, maxCalls: 30_000 },
+    setup: { count: 10, cappedCount: 3, ms: 2000 },
+    sessions: { ms: 20_000 },
+    noisy: { warmupMs: 50, measureMs: 600, maxCalls: 400 },
+    cold: { tenants: 2, spawns: 1 },
+    startupSamples: 1,
+  },
+};
+
+const log = (line) => process.stderr.write(`bench: ${line}\n`);
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      rounds: { type: 'string' },
+      only: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      seconds: { type: 'string' },
+    },
+  });
+  const config = structuredClone(values.quick ? CONFIGS.quick : CONFIGS.full);
+  if (values.rounds) config.rounds = Math.max(1, Number.parseInt(values.rounds, 10));
+  const only = values.only ? values.only.split(',').map((s) => s.trim()) : COLUMNS;
+  for (const name of only) {
+    if (!TARGETS[name]) throw new Error(`unknown target "${name}"; known: ${COLUMNS.join(', ')}`);
+  }
+  return { config, only, quick: values.quick, profile: values.profile, seconds: values.seconds };
+}
+
+/** On Ctrl-C (or a crash), every process this run started goes, by pid. */
+function cleanupOnExit() {
+  const killAll = () => {
+    for (const pid of descendants(process.pid)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    removeWorkspaces();
+  };
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      log(`${signal}: stopping every process of this run`);
+      killAll();
+      process.exit(130);
+    });
+  }
+  process.on('exit', killAll);
+}
+
+function machine() {
+  const version = (pkg) =>
+    JSON.parse(readFileSync(join(REPO, 'node_modules', pkg, 'package.json'), 'utf8')).version;
+  return {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
+    loadAverage: loadavg().map((v) => Math.round(v * 100) / 100),
+    versions: {
+      '@modelcontextprotocol/sdk': version('@modelcontextprotocol/sdk'),
+      supergateway: version('supergateway'),
+      'mcp-proxy': version('mcp-proxy'),
+    },
+  };
+}
+
+/**
+ * Targets alternate: each round starts one group further along, and a group runs
+ * backwards every other round. direct, floor and mcp-tenants HTTP form one group, so
+ * the goal ratios always compare neighbours in time (the floor sits between the others).
+ */
+const GROUPS = [['direct', 'floor', 'mt-http'], ['mt-stdio'], ['supergateway'], ['mcp-proxy']];
+
+function roundOrder(only, round) {
+  const groups = GROUPS.map((group) => group.filter((name) => only.includes(name))).filter(
+    (group) => group.length > 0,
+  );
+  const rotated = groups.map((_, i) => groups[(i + round) % groups.length]);
+  return rotated.flatMap((group) => (round % 2 === 1 ? [...group].reverse() : group));
+}
+
+async function benchmark({ config, only, quick }) {
+  const started = Date.now();
+  const before = machine();
+  const rounds = [];
+  const notes = new Set();
+  for (let r = 0; r < config.rounds; r++) {
+    const order = roundOrder(only, r);
+    log(`round ${r + 1}/${config.rounds}: ${order.join(' → ')}`);
+    const results = {};
+    for (const name of order) {
+      const t0 = Date.now();
+      try {
+        results[name] = await measureTarget(name, TARGETS[name], config, log);
+      } catch (error) {
+        log(`${name}: FAILED ${error.stack ?? error}`);
+        notes.add(`${name} failed in round ${r + 1}: ${String(error.message).split('\n')[0]}`);
+      }
+      for (const note of results[name]?.notes ?? []) notes.add(`${name}: ${note}`);
+      log(`${name}: round ${r + 1} done in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    }
+    rounds.push({ order, results });
+  }
+  log('built-in child start-up breakdown');
+  const startup = await startupBreakdown(config.startupSamples);
+
+  for (const name of only) notes.add(`${name}: ${TARGETS[name].note}`);
+  if (only.includes('supergateway'))
+    notes.add(
+      'supergateway: 64-session phases and the 1 000-session RSS phase skipped (a child per session)',
+    );
+  notes.add(
+    '* the durable quota/telemetry path is not built yet; the harness flips DURABLE_PATH_SWITCH in bench/targets.mjs once it is',
+  );
+  notes.add(
+    `load average (1/5/15 min) ${before.loadAverage.join('/')} at start, ${machine().loadAverage.join('/')} at end, on ${before.cpus} CPUs`,
+  );
+  const summary = summarize(rounds);
+  const goalRows = goals(summary);
+  const table = renderTable(summary, goalRows, {
+    startup,
+    notes: [...notes],
+    rounds: rounds.length,
+  });
+  const leftovers = descendants(process.pid);
+  if (leftovers.length > 0) {
+    log(
+      `${leftovers.length} processes still running at the end: ${leftovers.join(' ')}; killing them`,
+    );
+    await killSurvivors(leftovers, 0);
+  }
+  const path = writeResults(
+    RESULTS,
+    {
+      date: new Date().toISOString(),
+      quick,
+      durationSeconds: Math.round((Date.now() - started) / 1000),
+      machine: { ...before, loadAverageAtEnd: machine().loadAverage },
+      config,
+      summary,
+      goals: goalRows,
+      startup,
+      durablePath: 'n/a (not built yet)',
+      notes: [...notes],
+      rounds: rounds.map(({ order, results }) => ({ order, results })),
+    },
+    quick ? '-quick' : '',
+  );
+  process.stdout.write(`${table}\n`);
+  log(`results written to ${path} (${Math.round((Date.now() - started) / 1000)} s)`);
+}
+
+async function profile(seconds) {
+  const settings = { seconds: Number(seconds ?? 8), top: 15 };
+  const relay = await profileRelay('mt-http', settings, log);
+  const floor = await profileRelay('floor', settings, log);
+  const busy = (p) => p.totalMs - (p.areas.find((a) => a.name === '(idle)')?.ms ?? 0);
+  const perCall = (p, ms) => `${((ms * 1000) / p.calls).toFixed(1)} µs/call`;
+  const lines = [
+    'relay under --cpu-prof, 64 sessions on one tenant (the relay process only, not its child)',
+    `mcp-tenants: ${Math.round(relay.callsPerSec)} calls/s, busy ${perCall(relay, busy(relay))} (${relay.file})`,
+    `floor:       ${Math.round(floor.callsPerSec)} calls/s, busy ${perCall(floor, busy(floor))} (${floor.file})`,
+    '',
+    'mcp-tenants, top self time (% of profile, µs per call):',
+    ...relay.top.map(
+      (t, i) =>
+        `${String(i + 1).padStart(3)}. ${t.pct.toFixed(1).padStart(5)}%  ${perCall(relay, t.ms).padStart(14)}  ${t.name}`,
+    ),
+    '',
+    'self time by area, µs per call:   mcp-tenants        floor',
+    ...relay.areas.map((a) => {
+      const other = floor.areas.find((b) => b.name === a.name);
+      return `  ${a.name.padEnd(30)} ${perCall(relay, a.ms).padStart(14)} ${other ? perCall(floor, other.ms).padStart(14) : '             –'}`;
+    }),
+  ];
+  const path = writeResults(
+    RESULTS,
+    { date: new Date().toISOString(), machine: machine(), relay, floor },
+    '-profile',
+  );
+  process.stdout.write(`${lines.join('\n')}\n`);
+  log(`profile summary written to ${path}`);
+}
+
+cleanupOnExit();
+const opts = options();
+if (opts.profile) await profile(opts.seconds);
+else await benchmark(opts);
