@@ -15,6 +15,7 @@ import {
   parseSubscriptionFilter,
   requestedVersion,
 } from './modern.js';
+import type { Caller } from './pipeline.js';
 import { SESSION_PROTOCOL_VERSIONS } from './protocol.js';
 import type { TenantRelay } from './tenant-relay.js';
 
@@ -46,7 +47,7 @@ export function checkModernVersion(request: JsonRpcRequest): JsonRpcResponse | u
 export async function serveModernRequest(
   relay: TenantRelay,
   request: JsonRpcRequest,
-  userId: string,
+  caller: Caller,
   sink: (message: JsonRpcMessage) => boolean,
   cancel?: AbortSignal,
 ): Promise<JsonRpcResponse> {
@@ -60,7 +61,7 @@ export async function serveModernRequest(
       result: discoverResult(handshake, SESSION_PROTOCOL_VERSIONS),
     };
   }
-  const session = new ModernRequestSession(`modern-${nextSessionNumber++}`, userId, request, sink);
+  const session = new ModernRequestSession(`modern-${nextSessionNumber++}`, caller, request, sink);
   relay.attach(session);
   const onCancel = (): void =>
     relay.notify(session, {
@@ -98,13 +99,13 @@ export async function serveModernRequest(
 export async function openListenStream(
   relay: TenantRelay,
   request: JsonRpcRequest,
-  userId: string,
+  caller: Caller,
   sink: (message: JsonRpcMessage) => boolean,
 ): Promise<{ close(): void }> {
   const filter = parseSubscriptionFilter(request.params);
   const session = new ListenSession(
     `listen-${nextSessionNumber++}`,
-    userId,
+    caller,
     request.id,
     filter,
     sink,

@@ -1,6 +1,7 @@
 import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.js';
 import { metaOf } from './jsonrpc.js';
 import { isLogLevel, type McpLogLevel } from './log-levels.js';
+import type { Caller } from './pipeline.js';
 import type { RelaySession } from './tenant-relay.js';
 
 /**
@@ -107,7 +108,7 @@ export class ModernRequestSession implements RelaySession {
 
   constructor(
     readonly id: string,
-    readonly userId: string,
+    readonly caller: Caller,
     request: JsonRpcRequest,
     private readonly sink: (message: JsonRpcMessage) => boolean,
   ) {
@@ -167,7 +168,7 @@ export class ListenSession implements RelaySession {
 
   constructor(
     readonly id: string,
-    readonly userId: string,
+    readonly caller: Caller,
     readonly listenId: JsonRpcId,
     readonly filter: SubscriptionFilter,
     private readonly sink: (message: JsonRpcMessage) => boolean,

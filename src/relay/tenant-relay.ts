@@ -1,5 +1,6 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import type { TenantConfig } from '../manifest/types.js';
+import type { ChildEvents } from '../supervisor/child-events.js';
 import type { SpawnPlan } from '../supervisor/child-process.js';
 import { ChildSlot } from '../supervisor/child-slot.js';
 import type { RestartPolicy } from '../supervisor/restart-policy.js';
@@ -18,6 +19,7 @@ import {
   metaOf,
 } from './jsonrpc.js';
 import { isLogLevel, LogLevels, type McpLogLevel } from './log-levels.js';
+import { type Caller, type RequestStage, runStages } from './pipeline.js';
 import { negotiateProtocolVersion } from './protocol.js';
 import {
   capabilityFor,
@@ -32,7 +34,8 @@ import { SubscriptionRegistry } from './subscriptions.js';
 /** What a front gives the relay for each of its sessions. */
 export interface RelaySession {
   readonly id: string;
-  readonly userId: string;
+  /** The verified user behind the session; policy and quotas read it. */
+  readonly caller: Caller;
   /** The client's capabilities from its `initialize` (sampling, roots, ...). */
   readonly capabilities: JsonObject | undefined;
   /** False for sessions that get logs only after asking for a level (2026-07-28). */
@@ -62,6 +65,10 @@ export interface TenantRelayOptions {
   restartPolicy?: RestartPolicy;
   maxLineBytes: number;
   log: Logger;
+  /** Policy, quota and telemetry stages every client request passes, in order. */
+  stages?: readonly RequestStage[] | undefined;
+  /** Lifecycle of the tenant's child(ren), for telemetry. */
+  events?: ChildEvents | undefined;
 }
 
 /**
@@ -199,8 +206,24 @@ export class TenantRelay {
     };
   }
 
-  /** Sends a request to the child; resolves with its response, an error, or a timeout. */
-  async forward(session: RelaySession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+  /**
+   * A client's request: through the request stages (policy, quota,
+   * telemetry), then to the child. Resolves with its response, an error, or
+   * a timeout; never rejects.
+   */
+  forward(session: RelaySession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+    const stages = this.options.stages;
+    if (!stages || stages.length === 0) return this.forwardNow(session, request);
+    const context = { tenant: this.tenant, session, request, startedAt: performance.now() };
+    return runStages(stages, context, (next) => this.forwardNow(session, next)).catch((error) =>
+      errorFrom(request.id, error),
+    );
+  }
+
+  private async forwardNow(
+    session: RelaySession,
+    request: JsonRpcRequest,
+  ): Promise<JsonRpcResponse> {
     this.lastActive = session;
     const local = this.answerLocally(session, request);
     if (local) return local;

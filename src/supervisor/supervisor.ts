@@ -6,7 +6,7 @@ import { type HttpFront, startHttpFront } from '../front/http/server.js';
 import { type StdioFront, startStdioFront } from '../front/stdio/stdio-front.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Logger } from '../telemetry/logger.js';
-import { TenantRegistry } from './tenant-registry.js';
+import { type RegistryHooks, TenantRegistry } from './tenant-registry.js';
 
 /** How long shutdown waits for requests already in a child. */
 const DRAIN_MS = 5_000;
@@ -14,6 +14,7 @@ const DRAIN_MS = 5_000;
 export interface SupervisorOptions {
   manifest: Manifest;
   log: Logger;
+  hooks?: RegistryHooks;
 }
 
 /**
@@ -32,7 +33,7 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {
     this.currentManifest = options.manifest;
     this.verifier = new TokenVerifier(options.manifest.auth);
-    this.registry = new TenantRegistry(options.manifest, options.log);
+    this.registry = new TenantRegistry(options.manifest, options.log, options.hooks);
   }
 
   get manifest(): Manifest {

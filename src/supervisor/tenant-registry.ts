@@ -1,7 +1,9 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import type { Manifest, TenantConfig } from '../manifest/types.js';
+import type { RequestStage } from '../relay/pipeline.js';
 import { TenantRelay } from '../relay/tenant-relay.js';
 import type { LogFields, Logger } from '../telemetry/logger.js';
+import type { ChildEvents } from './child-events.js';
 import { spawnPlan } from './spawn-plan.js';
 
 export interface TenantStatus {
@@ -13,6 +15,13 @@ export interface TenantStatus {
   restarts: number;
   crashes: number;
   last_crash: string | null;
+}
+
+/** What the supervisor plugs into every tenant's relay. */
+export interface RegistryHooks {
+  /** Policy, quota and telemetry stages, in the order a request passes them. */
+  stages?: readonly RequestStage[];
+  events?: ChildEvents;
 }
 
 /** A relay held by one session; `release()` when the session ends. */
@@ -35,6 +44,7 @@ export class TenantRegistry {
   constructor(
     private manifest: Manifest,
     private readonly log: Logger,
+    private readonly hooks: RegistryHooks = {},
   ) {}
 
   get tenantIds(): string[] {
@@ -110,6 +120,8 @@ export class TenantRegistry {
       plan: (current) => spawnPlan(current, this.manifest.server.data_dir),
       maxLineBytes: this.manifest.server.max_line_bytes,
       log: this.log.with(fields),
+      stages: this.hooks.stages,
+      events: this.hooks.events,
     });
   }
 

@@ -33,7 +33,7 @@ describe('nothing in the relay grows without bound', () => {
           Array.from({ length: batch }, async (_, index) => {
             const session: RelaySession = {
               id: `s${round}-${index}`,
-              userId: 'u',
+              caller: { userId: 'u', permissions: [], isAdmin: true },
               capabilities: {},
               deliver: (_message: JsonRpcMessage) => true,
             };

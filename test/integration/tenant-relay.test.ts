@@ -16,7 +16,7 @@ function recordingSession(
   const received: [JsonRpcMessage, JsonRpcId | undefined][] = [];
   return {
     id,
-    userId: id,
+    caller: { userId: id, permissions: [], isAdmin: true },
     capabilities: {},
     received,
     deliver: (message, related) => {

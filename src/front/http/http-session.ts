@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../../relay/jsonrpc.js';
+import type { Caller } from '../../relay/pipeline.js';
 import type { RelaySession, TenantRelay } from '../../relay/tenant-relay.js';
 import { ResponseChannel } from './response-channel.js';
 import { SseStream } from './sse.js';
@@ -18,13 +19,17 @@ export class HttpSession implements RelaySession {
   constructor(
     readonly id: string,
     readonly tenantId: string,
-    readonly userId: string,
+    readonly caller: Caller,
     readonly protocolVersion: string,
     readonly capabilities: JsonObject | undefined,
     readonly relay: TenantRelay,
     /** Gives the relay back: stops the child of an `isolation: session` tenant. */
     private readonly release: () => void = () => {},
   ) {}
+
+  get userId(): string {
+    return this.caller.userId;
+  }
 
   get headers(): Record<string, string> {
     return { 'mcp-session-id': this.id };

@@ -119,7 +119,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         response,
         message as JsonRpcRequest,
         relay,
-        context.userId,
+        context,
         acceptsSse,
       );
       return;
@@ -172,7 +172,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
     const capabilities = message.params?.capabilities;
     const session = sessions.create(
       tenantId,
-      context.userId,
+      context,
       version,
       isObject(capabilities) ? capabilities : undefined,
       lease,

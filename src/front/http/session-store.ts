@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { JsonObject } from '../../relay/jsonrpc.js';
+import type { Caller } from '../../relay/pipeline.js';
 import type { RelayLease } from '../../supervisor/tenant-registry.js';
 import { HttpSession } from './http-session.js';
 
@@ -19,7 +20,7 @@ export class SessionStore {
 
   create(
     tenantId: string,
-    userId: string,
+    caller: Caller,
     protocolVersion: string,
     capabilities: JsonObject | undefined,
     lease: RelayLease,
@@ -27,7 +28,7 @@ export class SessionStore {
     const session = new HttpSession(
       randomUUID(),
       tenantId,
-      userId,
+      caller,
       protocolVersion,
       capabilities,
       lease.relay,

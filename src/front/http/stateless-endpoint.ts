@@ -6,6 +6,7 @@ import {
   openListenStream,
   serveModernRequest,
 } from '../../relay/modern-request.js';
+import type { Caller } from '../../relay/pipeline.js';
 import type { TenantRelay } from '../../relay/tenant-relay.js';
 import { sendJson } from './respond.js';
 import { ResponseChannel } from './response-channel.js';
@@ -23,7 +24,7 @@ export async function handleStatelessRequest(
   response: ServerResponse,
   message: JsonRpcRequest,
   relay: TenantRelay,
-  userId: string,
+  caller: Caller,
   acceptsSse: boolean,
 ): Promise<void> {
   const refused = checkModernVersion(message) ?? headerMismatch(request, message);
@@ -33,7 +34,7 @@ export async function handleStatelessRequest(
   }
   if (message.method === 'subscriptions/listen') {
     const stream = new SseStream(response, STREAM_HEADERS);
-    const listen = await openListenStream(relay, message, userId, (note) => stream.send(note));
+    const listen = await openListenStream(relay, message, caller, (note) => stream.send(note));
     const keepAlive = setInterval(() => stream.keepAlive(), 25_000);
     keepAlive.unref();
     response.once('close', () => {
@@ -51,7 +52,7 @@ export async function handleStatelessRequest(
   const answer = await serveModernRequest(
     relay,
     message,
-    userId,
+    caller,
     (note) => channel.push(note),
     cancel.signal,
   );

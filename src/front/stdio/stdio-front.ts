@@ -56,7 +56,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   };
   const session: RelaySession & { capabilities: JsonObject | undefined } = {
     id: 'stdio',
-    userId: context.userId,
+    caller: context,
     capabilities: undefined,
     deliver: (message) => {
       write(message);
@@ -77,19 +77,13 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     if (request.method === 'subscriptions/listen') {
       const refused = checkModernVersion(request);
       if (refused) return write(refused);
-      listens.set(request.id, await openListenStream(relay, request, context.userId, sink));
+      listens.set(request.id, await openListenStream(relay, request, context, sink));
       return;
     }
     const cancel = new AbortController();
     modernInflight.set(request.id, cancel);
     try {
-      const response = await serveModernRequest(
-        relay,
-        request,
-        context.userId,
-        sink,
-        cancel.signal,
-      );
+      const response = await serveModernRequest(relay, request, context, sink, cancel.signal);
       // A cancelled request gets no answer.
       if (!cancel.signal.aborted) write(response);
     } catch (error) {

@@ -1,0 +1,45 @@
+import type { TenantConfig } from '../manifest/types.js';
+import type { JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+import type { RelaySession } from './tenant-relay.js';
+
+/** Who sent a request, as proven by the session's token. Never the token itself. */
+export interface Caller {
+  readonly userId: string;
+  /** The token's permissions (`tools:<glob>`, `resources:<glob>`, `prompts:<glob>`, `admin`). */
+  readonly permissions: readonly string[];
+  readonly isAdmin: boolean;
+  readonly jti?: string | undefined;
+}
+
+/** One client request on its way to a tenant's child. */
+export interface ForwardContext {
+  readonly tenant: TenantConfig;
+  readonly session: RelaySession;
+  readonly request: JsonRpcRequest;
+  /** `performance.now()` when the relay took the request. */
+  readonly startedAt: number;
+}
+
+/** Hands the (possibly rewritten) request to the next stage, and finally to the child. */
+export type Next = (request: JsonRpcRequest) => Promise<JsonRpcResponse>;
+
+/**
+ * A stage of the request path (policy, quota, telemetry, ...): it may answer
+ * by itself (a refusal, and then the child never sees the request), rewrite
+ * the request before passing it on, or rewrite the response on the way back.
+ */
+export type RequestStage = (context: ForwardContext, next: Next) => Promise<JsonRpcResponse>;
+
+/** Runs `stages` in order around `last`; the first stage sees the request first. */
+export function runStages(
+  stages: readonly RequestStage[],
+  context: ForwardContext,
+  last: Next,
+): Promise<JsonRpcResponse> {
+  const step = (index: number, request: JsonRpcRequest): Promise<JsonRpcResponse> => {
+    const stage = stages[index];
+    if (!stage) return last(request);
+    return stage({ ...context, request }, (next) => step(index + 1, next));
+  };
+  return step(0, context.request);
+}
