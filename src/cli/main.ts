@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { addTenantCommand } from './add-tenant.js';
 import { childCommand } from './child.js';
+import { doctorCommand } from './doctor.js';
 import { initCommand } from './init.js';
 import { exitWithError } from './output.js';
 import { serveCommand } from './serve.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     serveCommand(),
     addTenantCommand(),
     tokenCommand(),
+    doctorCommand(),
     childCommand(),
   ]) {
     program.addCommand(command.exitOverride());

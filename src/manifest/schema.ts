@@ -87,6 +87,12 @@ const serverSchema = section({
   max_line_bytes: positiveInt().optional(),
   allowed_origins: z.array(origin(), { error: 'expected a list of origins' }).optional(),
   session_idle_timeout_ms: positiveInt().optional(),
+  watchdog_interval_ms: positiveInt().optional(),
+  cpu_over_limit: z
+    .enum(['throttle', 'record'], {
+      error: 'expected "throttle" (SIGSTOP/SIGCONT duty cycle) or "record" (log only)',
+    })
+    .optional(),
 });
 
 const secret = () =>

@@ -64,6 +64,10 @@ export interface ServerConfig {
   allowed_origins: string[];
   /** Sessions with no traffic for this long are closed. */
   session_idle_timeout_ms: number;
+  /** How often the watchdog samples every child's CPU and memory. */
+  watchdog_interval_ms: number;
+  /** Where no cgroup caps CPU: throttle a child over its `cpu` limit, or only record it. */
+  cpu_over_limit: 'throttle' | 'record';
 }
 
 export interface AuthConfig {
@@ -97,6 +101,8 @@ export const DEFAULT_SERVER = {
   max_line_bytes: 16 * 1024 * 1024,
   allowed_origins: [] as string[],
   session_idle_timeout_ms: 30 * 60 * 1000,
+  watchdog_interval_ms: 1_000,
+  cpu_over_limit: 'throttle' as 'throttle' | 'record',
 };
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;

@@ -78,10 +78,7 @@ export class ChildLink {
     forwardStderr(child, log);
 
     const exitedEarly = child.exited.then((exit) => {
-      throw new McpTenantsError(
-        ErrorCode.CHILD_UNAVAILABLE,
-        `the tenant's server exited during initialize (${describeExit(exit)}); check its command and its log`,
-      );
+      throw new McpTenantsError(ErrorCode.CHILD_UNAVAILABLE, describeEarlyExit(exit));
     });
     const initialized = new Promise<JsonRpcResponse>((resolve) => {
       onInitialized = resolve;
@@ -181,6 +178,25 @@ function forwardStderr(child: ChildProcess, log: Logger): void {
     if (partial.length > 64 * 1024) partial = partial.slice(0, 64 * 1024);
     for (const line of lines) if (line.trim()) log.info(line, { stream: 'stderr' });
   });
+}
+
+/**
+ * Why a child died before answering `initialize`. The limits wrapper (a shell
+ * that joins the cgroup, then execs the command) exits 125 when a limit
+ * cannot be applied, and the shell's own 126/127 mean the command cannot run.
+ */
+function describeEarlyExit(exit: ChildExit): string {
+  const prefix = "the tenant's server exited during initialize";
+  switch (exit.signal ? undefined : exit.code) {
+    case 125:
+      return `${prefix}: its resource limits could not be applied (see the "mcp-tenants-limits:" log line); run \`mcp-tenants doctor\``;
+    case 126:
+      return `${prefix}: its command is not executable (exit code 126); check \`command\` in the manifest`;
+    case 127:
+      return `${prefix}: its command was not found (exit code 127); check \`command\` in the manifest and PATH`;
+    default:
+      return `${prefix} (${describeExit(exit)}); check its command and its log`;
+  }
 }
 
 export function describeExit(exit: ChildExit): string {

@@ -1,6 +1,7 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import type { TenantConfig } from '../manifest/types.js';
 import type { ChildEvents } from '../supervisor/child-events.js';
+import type { Isolation } from '../supervisor/child-limits.js';
 import type { SpawnPlan } from '../supervisor/child-process.js';
 import { ChildSlot } from '../supervisor/child-slot.js';
 import type { RestartPolicy } from '../supervisor/restart-policy.js';
@@ -69,6 +70,8 @@ export interface TenantRelayOptions {
   stages?: readonly RequestStage[] | undefined;
   /** Lifecycle of the tenant's child(ren), for telemetry. */
   events?: ChildEvents | undefined;
+  /** Cgroups, rlimits and watchdog; absent: the child runs unlimited. */
+  isolation?: (() => Isolation) | undefined;
 }
 
 /**
@@ -96,7 +99,11 @@ export class TenantRelay {
   constructor(private readonly options: TenantRelayOptions) {
     this.tenant = options.tenant;
     this.slot = new ChildSlot({
+      tenantId: options.tenant.id,
       plan: () => options.plan(this.tenant),
+      limits: () => this.tenant.limits,
+      isolation: options.isolation,
+      events: options.events,
       maxLineBytes: options.maxLineBytes,
       log: options.log,
       initializeTimeoutMs: () => this.tenant.start_timeout_ms,

@@ -1,8 +1,17 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
+import type { Limits } from '../manifest/types.js';
 import { ChildLink } from '../relay/child-link.js';
 import type { JsonRpcMessage } from '../relay/jsonrpc.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { ChildEvents } from './child-events.js';
+import {
+  ChildLimits,
+  describeViolation,
+  type Isolation,
+  type LimitsStatus,
+} from './child-limits.js';
 import type { SpawnPlan } from './child-process.js';
+import type { Violation } from './limits/index.js';
 import { RestartPolicy } from './restart-policy.js';
 
 export type ChildSlotState =
@@ -14,7 +23,13 @@ export type ChildSlotState =
   | 'closed';
 
 export interface ChildSlotOptions {
+  tenantId: string;
   plan: () => SpawnPlan;
+  /** The tenant's current limits, applied at every start. */
+  limits: () => Limits;
+  /** Absent: children run without cgroups, rlimits or watchdog (unit tests). */
+  isolation?: (() => Isolation) | undefined;
+  events?: ChildEvents | undefined;
   maxLineBytes: number;
   log: Logger;
   initializeTimeoutMs: () => number;
@@ -39,6 +54,8 @@ export interface ChildSlotOptions {
  */
 export class ChildSlot {
   private link: ChildLink | undefined;
+  /** The limits of the running child. */
+  private linkLimits: ChildLimits | undefined;
   private starting: Promise<ChildLink> | undefined;
   private readonly policy: RestartPolicy;
   private lastUsed = Date.now();
@@ -79,6 +96,11 @@ export class ChildSlot {
 
   get lastCrashReason(): string {
     return this.policy.reason;
+  }
+
+  /** Which mechanisms cap the running child's resources; undefined when none runs. */
+  get limits(): LimitsStatus | undefined {
+    return this.link?.alive ? this.linkLimits?.status : undefined;
   }
 
   touch(): void {
@@ -144,17 +166,23 @@ export class ChildSlot {
   }
 
   private async start(): Promise<ChildLink> {
-    const { log } = this.options;
+    const { log, isolation, tenantId, events } = this.options;
     log.info('starting child');
     this.startCount += 1;
+    const startedAt = performance.now();
+    let limits: ChildLimits | undefined;
     try {
+      limits = isolation
+        ? ChildLimits.prepare(isolation(), tenantId, this.options.limits())
+        : undefined;
+      const plan = this.options.plan();
       const link = await ChildLink.open({
-        plan: this.options.plan(),
+        plan: limits ? limits.wrap(plan) : plan,
         maxLineBytes: this.options.maxLineBytes,
         initializeTimeoutMs: this.options.initializeTimeoutMs(),
         log,
         onMessage: this.options.onMessage,
-        onExit: (_exit, reason) => this.exited(link, reason),
+        onExit: (_exit, reason) => this.exited(link, reason, limits),
       });
       this.starting = undefined;
       if (this.closed) {
@@ -162,12 +190,24 @@ export class ChildSlot {
         throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
       }
       this.link = link;
+      this.linkLimits = limits;
       this.stoppingOnPurpose = false;
       this.policy.started();
       this.watchIdle();
+      limits?.watchChild(link.pid, {
+        onViolation: (violation) => this.overLimit(link, violation),
+        onSample: (sample) =>
+          events?.sampled?.(tenantId, {
+            pid: link.pid,
+            cpuSeconds: sample.cpuSeconds,
+            rssBytes: sample.rssBytes,
+          }),
+      });
+      events?.started?.(tenantId, { pid: link.pid, startMs: performance.now() - startedAt });
       this.options.onReady(link);
       return link;
     } catch (error) {
+      void limits?.release();
       this.starting = undefined;
       const message = error instanceof Error ? error.message : String(error);
       if (!this.closed) {
@@ -178,14 +218,38 @@ export class ChildSlot {
     }
   }
 
-  private exited(link: ChildLink, reason: string): void {
+  private exited(link: ChildLink, reason: string, limits: ChildLimits | undefined): void {
+    // Sampling stops first, and whatever the child left in its cgroup goes with it.
+    limits?.stopWatching();
+    const limit = limits?.limitKill;
+    void limits?.release();
     if (this.link !== link) return;
+    if (limit === 'oom')
+      reason = `${reason}: the kernel's OOM killer stopped it at its memory limit (memory_mb)`;
     this.link = undefined;
+    this.linkLimits = undefined;
     clearInterval(this.idleTimer);
     const crashed = !this.stoppingOnPurpose && !this.closed;
     if (crashed) this.policy.crashed(reason);
     this.stoppingOnPurpose = false;
+    this.options.events?.exited?.(this.options.tenantId, {
+      pid: link.pid,
+      reason,
+      crashed,
+      ...(limit ? { limit } : {}),
+    });
     this.options.onExit(reason, crashed);
+  }
+
+  /** Memory and pids: the child is killed (and restarted); CPU: logged, the throttle acts. */
+  private overLimit(link: ChildLink, violation: Violation): void {
+    const message = describeViolation(violation);
+    if (violation.kind === 'cpu') {
+      this.options.log.warn(`child ${message}`);
+      return;
+    }
+    this.options.log.error(`child ${message}; killing it`);
+    link.kill(message);
   }
 
   private watchIdle(): void {

@@ -6,6 +6,8 @@ import { type HttpFront, startHttpFront } from '../front/http/server.js';
 import { type StdioFront, startStdioFront } from '../front/stdio/stdio-front.js';
 import type { Manifest } from '../manifest/types.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Isolation } from './child-limits.js';
+import { startIsolation } from './isolation.js';
 import { type RegistryHooks, TenantRegistry } from './tenant-registry.js';
 
 /** How long shutdown waits for requests already in a child. */
@@ -24,6 +26,7 @@ export interface SupervisorOptions {
  */
 export class Supervisor {
   readonly registry: TenantRegistry;
+  private hostIsolation: Isolation | undefined;
   private verifier: TokenVerifier;
   private currentManifest: Manifest;
   private http: HttpFront | undefined;
@@ -33,7 +36,16 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {
     this.currentManifest = options.manifest;
     this.verifier = new TokenVerifier(options.manifest.auth);
-    this.registry = new TenantRegistry(options.manifest, options.log, options.hooks);
+    this.registry = new TenantRegistry(options.manifest, options.log, {
+      ...options.hooks,
+      isolation: options.hooks?.isolation ?? (() => this.isolation),
+    });
+  }
+
+  /** What caps the children's resources on this host: probed (and logged) once, on first need. */
+  get isolation(): Isolation {
+    this.hostIsolation ??= startIsolation(this.options.manifest.server, this.options.log);
+    return this.hostIsolation;
   }
 
   get manifest(): Manifest {
@@ -83,6 +95,7 @@ export class Supervisor {
     this.http = await startHttpFront({
       server,
       registry: this.registry,
+      isolation: this.isolation.report,
       authenticate: (authorization) => this.authenticate(authorization),
       issuer: this.options.manifest.auth.issuer,
       log: this.options.log,
@@ -94,6 +107,8 @@ export class Supervisor {
   /** Serves one MCP connection on the given streams for the token's tenant. */
   async startStdio(token: string, input: Readable, output: Writable): Promise<StdioFront> {
     const context = await this.verifier.verify(token);
+    // Probed once the token is known good, so a refused start prints one line.
+    void this.isolation;
     this.stdio = startStdioFront({
       registry: this.registry,
       context,
@@ -114,6 +129,7 @@ export class Supervisor {
       this.stdio?.close();
       await this.http?.close();
       await this.registry.close();
+      this.hostIsolation?.watchdog.stop();
     })();
     return this.closing;
   }

@@ -4,6 +4,7 @@ import type { RequestStage } from '../relay/pipeline.js';
 import { TenantRelay } from '../relay/tenant-relay.js';
 import type { LogFields, Logger } from '../telemetry/logger.js';
 import type { ChildEvents } from './child-events.js';
+import type { Isolation, LimitsStatus } from './child-limits.js';
 import { spawnPlan } from './spawn-plan.js';
 
 export interface TenantStatus {
@@ -15,6 +16,8 @@ export interface TenantStatus {
   restarts: number;
   crashes: number;
   last_crash: string | null;
+  /** How the running child's limits are enforced; null when no child runs. */
+  limits: LimitsStatus | null;
 }
 
 /** What the supervisor plugs into every tenant's relay. */
@@ -22,6 +25,8 @@ export interface RegistryHooks {
   /** Policy, quota and telemetry stages, in the order a request passes them. */
   stages?: readonly RequestStage[];
   events?: ChildEvents;
+  /** Cgroups, rlimits and watchdog for every child (found on first use); absent: unlimited. */
+  isolation?: () => Isolation;
 }
 
 /** A relay held by one session; `release()` when the session ends. */
@@ -122,6 +127,7 @@ export class TenantRegistry {
       log: this.log.with(fields),
       stages: this.hooks.stages,
       events: this.hooks.events,
+      isolation: this.hooks.isolation,
     });
   }
 
@@ -182,6 +188,7 @@ export class TenantRegistry {
         restarts: child?.restarts ?? 0,
         crashes: child?.crashes ?? 0,
         last_crash: child?.lastCrashReason || null,
+        limits: child?.limits ?? null,
       };
     });
   }

@@ -21,6 +21,9 @@ export interface TenantSpec {
   idle_timeout_ms?: number;
   eager?: boolean;
   start_timeout_ms?: number;
+  limits?: Record<string, number>;
+  /** Any other tenant key of the manifest. */
+  [key: string]: unknown;
 }
 
 /** A temp folder with a manifest in it; `cleanup()` removes it all. */

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { TenantContext } from '../../auth/context.js';
 import { ErrorCode, McpTenantsError, toMcpTenantsError } from '../../errors.js';
 import type { ServerConfig } from '../../manifest/types.js';
+import type { IsolationReport } from '../../supervisor/limits/index.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { checkOrigin, originPolicy } from './guards.js';
@@ -16,6 +17,8 @@ export interface HttpFrontOptions {
   authenticate: (authorization: string | undefined) => Promise<TenantContext>;
   /** `iss` of the tokens, announced as authorization server (RFC 9728). */
   issuer?: string | undefined;
+  /** Which limit layers this host enforces, shown on /healthz. */
+  isolation?: IsolationReport | undefined;
   log: Logger;
 }
 
@@ -64,6 +67,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       sendJson(response, 200, {
         status: 'ok',
         sessions: sessions.size,
+        ...(options.isolation ? { isolation: isolationSummary(options.isolation) } : {}),
         tenants: options.registry.status(),
       });
       return;
@@ -131,4 +135,8 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       return closing;
     },
   };
+}
+
+function isolationSummary(report: IsolationReport) {
+  return { active: report.active, unavailable: report.unavailable };
 }

@@ -43,6 +43,8 @@ export interface WatchHooks {
   cpuEnforcedByKernel: boolean;
   /** Members from the child's cgroup, so processes that left the group are counted too. */
   members?: () => number[] | undefined;
+  /** Every sample, for telemetry. */
+  onSample?: (sample: ProcessSample) => void;
 }
 
 export interface WatchHandle {
@@ -133,6 +135,7 @@ class Watch {
       if (!this.hooks.cpuEnforcedByKernel) this.duty.set(step.duty);
     }
     this.last = { at, ...totals, cores, duty: this.duty.current };
+    this.hooks.onSample?.(this.last);
     this.check(totals);
   }
 

@@ -1,0 +1,29 @@
+import type { ServerConfig } from '../manifest/types.js';
+import type { Logger } from '../telemetry/logger.js';
+import type { Isolation } from './child-limits.js';
+import { cleanupStale, detectIsolation, formatIsolationReport, Watchdog } from './limits/index.js';
+
+/**
+ * Finds what the host can enforce (cgroup v2, v1, rlimits, watchdog), logs
+ * it, and removes cgroups that supervisors killed earlier left behind —
+ * killing any child still in them, so none outlives its supervisor.
+ */
+export function startIsolation(server: ServerConfig, log: Logger): Isolation {
+  const report = detectIsolation();
+  log.info(formatIsolationReport(report));
+  cleanupStale(report.cgroup)
+    .then((removed) => {
+      if (removed.length > 0)
+        log.info('removed cgroups left by earlier supervisors', { count: removed.length });
+    })
+    .catch((error: unknown) =>
+      log.warn('could not remove cgroups left by earlier supervisors', {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
+  const watchdog = new Watchdog({
+    intervalMs: server.watchdog_interval_ms,
+    cpuEnforcement: server.cpu_over_limit,
+  });
+  return { report, watchdog };
+}
