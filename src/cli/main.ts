@@ -5,6 +5,7 @@ import { doctorCommand } from './doctor.js';
 import { initCommand } from './init.js';
 import { exitWithError } from './output.js';
 import { serveCommand } from './serve.js';
+import { tenantsCommand } from './tenants.js';
 import { tokenCommand } from './token.js';
 
 export function buildProgram(): Command {
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     addTenantCommand(),
     tokenCommand(),
     doctorCommand(),
+    tenantsCommand(),
     childCommand(),
   ]) {
     program.addCommand(command.exitOverride());

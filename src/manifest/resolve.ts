@@ -79,6 +79,8 @@ function resolveTenant(
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(tenant.env ?? {}))
     env[key] = asText(value, ['env', key]);
+  // `min_instances: 1` is the same as `eager: true`: one child, started now, kept warm.
+  const warm = tenant.eager === true || tenant.min_instances === 1;
   return {
     id,
     name: tenant.name === undefined ? id : asText(tenant.name, ['name']),
@@ -91,10 +93,10 @@ function resolveTenant(
       tenant.request_timeout_ms ?? defaults?.request_timeout_ms ?? DEFAULT_REQUEST_TIMEOUT_MS,
     isolation: tenant.isolation ?? 'tenant',
     max_sessions: tenant.max_sessions ?? DEFAULT_MAX_SESSIONS,
-    idle_timeout_ms: tenant.eager
+    idle_timeout_ms: warm
       ? 0
       : (tenant.idle_timeout_ms ?? defaults?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS),
-    eager: tenant.eager ?? false,
+    eager: warm,
     start_timeout_ms: tenant.start_timeout_ms ?? DEFAULT_START_TIMEOUT_MS,
   };
 }

@@ -158,6 +158,11 @@ export const tenantSchema = z.preprocess(
       max_sessions: positiveInt().optional(),
       idle_timeout_ms: nonNegativeInt().optional(),
       eager: z.boolean({ error: 'expected true or false' }).optional(),
+      min_instances: z
+        .union([z.literal(0), z.literal(1)], {
+          error: 'expected 0 or 1 (children kept warm; a tenant runs one shared child)',
+        })
+        .optional(),
       start_timeout_ms: positiveInt().optional(),
     })
     .superRefine((tenant, ctx) => {

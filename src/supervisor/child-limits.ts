@@ -79,6 +79,10 @@ export class ChildLimits {
     return (this.limits.oomKills() ?? 0) > 0 ? 'oom' : undefined;
   }
 
+  latestSample(): ProcessSample | undefined {
+    return this.watch?.latest();
+  }
+
   /** Stops sampling first, so a stopped child is never resumed or killed twice. */
   stopWatching(): void {
     this.watch?.stop();

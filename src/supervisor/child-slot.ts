@@ -56,6 +56,7 @@ export class ChildSlot {
   private link: ChildLink | undefined;
   /** The limits of the running child. */
   private linkLimits: ChildLimits | undefined;
+  private readyAt: Date | undefined;
   private starting: Promise<ChildLink> | undefined;
   private readonly policy: RestartPolicy;
   private lastUsed = Date.now();
@@ -96,6 +97,16 @@ export class ChildSlot {
 
   get lastCrashReason(): string {
     return this.policy.reason;
+  }
+
+  /** When the running child became ready. */
+  get startedAt(): Date | undefined {
+    return this.link?.alive ? this.readyAt : undefined;
+  }
+
+  /** The running child's resident memory (whole tree) at the last watchdog sample. */
+  get rssBytes(): number | undefined {
+    return this.link?.alive ? this.linkLimits?.latestSample()?.rssBytes : undefined;
   }
 
   /** Which mechanisms cap the running child's resources; undefined when none runs. */
@@ -191,6 +202,7 @@ export class ChildSlot {
       }
       this.link = link;
       this.linkLimits = limits;
+      this.readyAt = new Date();
       this.stoppingOnPurpose = false;
       this.policy.started();
       this.watchIdle();

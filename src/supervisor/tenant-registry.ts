@@ -18,6 +18,10 @@ export interface TenantStatus {
   last_crash: string | null;
   /** How the running child's limits are enforced; null when no child runs. */
   limits: LimitsStatus | null;
+  /** When the running child became ready (ISO 8601); null when none runs. */
+  started_at: string | null;
+  /** Resident memory of the running child's whole tree at the last watchdog sample. */
+  rss_bytes: number | null;
 }
 
 /** What the supervisor plugs into every tenant's relay. */
@@ -189,8 +193,15 @@ export class TenantRegistry {
         crashes: child?.crashes ?? 0,
         last_crash: child?.lastCrashReason || null,
         limits: child?.limits ?? null,
+        started_at: child?.startedAt?.toISOString() ?? null,
+        rss_bytes: child?.rssBytes ?? null,
       };
     });
+  }
+
+  /** An operator's reset of a tenant's crash history: ends its quarantine. */
+  reset(tenantId: string): void {
+    this.relays.get(tenantId)?.child.reset();
   }
 
   /** Running relays, for status and tests. */

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectHttp, INITIALIZE, rawPost, textOf } from '../helpers/mcp-client.js';
+import { isAlive, waitFor } from '../helpers/processes.js';
 import {
   createWorkspace,
   fixture,
@@ -114,6 +115,19 @@ describe('serve: resource limits per tenant', () => {
     if (typeof outcome === 'number') expect(outcome).toBeLessThan(60);
     else expect(outcome).toMatch(/refused|killed/);
     await client.close().catch(() => {});
+  });
+
+  it('stops the real server behind an npx-style launcher when the launcher dies', async () => {
+    workspace = createWorkspace({ wrapped: fixture('launcher.mjs') });
+    serve = await startServe(workspace.manifestPath);
+    const client = await connectHttp(serve.url, await workspace.token('wrapped'));
+    const realServer = Number(textOf(await client.callTool({ name: 'pid', arguments: {} })));
+    const launcher = (await health()).tenants[0]?.pid;
+    expect(launcher).toBeTypeOf('number');
+    expect(realServer).not.toBe(launcher);
+    process.kill(launcher as number, 'SIGKILL');
+    await waitFor(() => !isAlive(realServer) || undefined, 5_000, 'real server gone');
+    await client.close();
   });
 
   it('names a missing command clearly', async () => {

@@ -113,6 +113,23 @@ describe('parseManifest: a good manifest', () => {
       start_timeout_ms: 30_000,
     });
   });
+
+  it('reads min_instances: 1 as eager: a warm child that never idles out', () => {
+    const manifest = parseManifest(
+      yaml(
+        'auth:',
+        `  secret: ${SECRET}`,
+        'tenants:',
+        '  warm: { min_instances: 1 }',
+        '  cold: {}',
+      ),
+      'm.yaml',
+      '/x',
+      {},
+    );
+    expect(manifest.tenants.get('warm')).toMatchObject({ eager: true, idle_timeout_ms: 0 });
+    expect(manifest.tenants.get('cold')).toMatchObject({ eager: false, idle_timeout_ms: 600_000 });
+  });
 });
 
 describe('parseManifest: environment expansion', () => {

@@ -6,6 +6,7 @@ import type { ServerConfig } from '../../manifest/types.js';
 import type { IsolationReport } from '../../supervisor/limits/index.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { Logger } from '../../telemetry/logger.js';
+import { createAdminEndpoint } from './admin.js';
 import { checkOrigin, originPolicy } from './guards.js';
 import { createMcpEndpoint } from './mcp-endpoint.js';
 import { sendError, sendJson } from './respond.js';
@@ -44,6 +45,10 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     authenticate: (request) => options.authenticate(request.headers.authorization),
     maxBodyBytes: config.max_body_bytes,
   });
+  const admin = createAdminEndpoint({
+    registry: options.registry,
+    authenticate: (request) => options.authenticate(request.headers.authorization),
+  });
   let policy = originPolicy(config.host, config.port, config.allowed_origins);
   let baseUrl = '';
 
@@ -58,6 +63,11 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
         );
       }
       await endpoint(request, response);
+      return;
+    }
+    if (path?.startsWith('/admin/')) {
+      checkOrigin(request, policy);
+      await admin(request, response, path);
       return;
     }
     if (request.method !== 'GET') {

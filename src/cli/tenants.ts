@@ -1,0 +1,134 @@
+import { Command } from 'commander';
+import { ErrorCode, McpTenantsError } from '../errors.js';
+import { adminBaseUrl, callAdmin, fetchTenantStatus } from '../front/http/admin-client.js';
+import { loadManifest } from '../manifest/load.js';
+import type { Manifest } from '../manifest/types.js';
+import type { TenantStatus } from '../supervisor/tenant-registry.js';
+import { manifestOption } from './options.js';
+
+interface TenantsOptions {
+  manifest: string;
+  url?: string;
+  json?: boolean;
+}
+
+export function tenantsCommand(): Command {
+  const command = new Command('tenants')
+    .description(
+      'list tenants with their state, pid, uptime, sessions and memory, from the running supervisor (else from the manifest)',
+    )
+    .addOption(manifestOption())
+    .option(
+      '--url <url>',
+      'where the supervisor listens (default: server.host and server.port of the manifest)',
+    )
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+States: running, starting, stopped (not started yet, or idle-stopped),
+backoff (restarting after a crash), quarantined (crash loop; see reset).
+
+Examples:
+  $ mcp-tenants tenants -m tenants.yaml
+  $ mcp-tenants tenants reset acme -m tenants.yaml`,
+    )
+    .action((options: TenantsOptions) => listTenants(options));
+  command
+    .command('reset')
+    .description("end a tenant's quarantine: its next request starts the child again")
+    .argument('<tenant>', 'tenant id')
+    .action((tenant: string, _options: unknown, reset: Command) =>
+      // -m and --url belong to `tenants`, wherever they are written.
+      resetTenant(tenant, reset.optsWithGlobals<TenantsOptions>()),
+    );
+  return command;
+}
+
+async function listTenants(options: TenantsOptions): Promise<void> {
+  const manifest = loadManifest(options.manifest);
+  const baseUrl = adminBaseUrl(manifest, options.url);
+  const live = await fetchTenantStatus(manifest, baseUrl);
+  if (!live) process.stderr.write(`no supervisor answers at ${baseUrl}; showing the manifest\n`);
+  const tenants = live ?? fromManifest(manifest);
+  process.stdout.write(
+    options.json
+      ? `${JSON.stringify({ running: live !== undefined, tenants }, null, 2)}\n`
+      : table(tenants),
+  );
+}
+
+async function resetTenant(tenant: string, options: TenantsOptions): Promise<void> {
+  const manifest = loadManifest(options.manifest);
+  const baseUrl = adminBaseUrl(manifest, options.url);
+  const answer = await callAdmin(
+    manifest,
+    baseUrl,
+    'POST',
+    `/admin/tenants/${encodeURIComponent(tenant)}/reset`,
+  );
+  if (answer === undefined) {
+    throw new McpTenantsError(
+      ErrorCode.CHILD_UNAVAILABLE,
+      `no supervisor answers at ${baseUrl}; nothing to reset`,
+    );
+  }
+  process.stdout.write(
+    `tenant ${tenant}: crash history cleared; the next request starts its child\n`,
+  );
+}
+
+function fromManifest(manifest: Manifest): TenantStatus[] {
+  return [...manifest.tenants.values()].map((tenant) => ({
+    id: tenant.id,
+    name: tenant.name,
+    state: 'not running',
+    pid: null,
+    sessions: 0,
+    restarts: 0,
+    crashes: 0,
+    last_crash: null,
+    limits: null,
+    started_at: null,
+    rss_bytes: null,
+  }));
+}
+
+function table(tenants: TenantStatus[]): string {
+  const rows = tenants.map((tenant) => [
+    tenant.id,
+    tenant.state,
+    tenant.pid === null ? '-' : String(tenant.pid),
+    tenant.started_at ? uptime(Date.now() - Date.parse(tenant.started_at)) : '-',
+    String(tenant.sessions),
+    tenant.rss_bytes === null ? '-' : `${(tenant.rss_bytes / 1024 / 1024).toFixed(0)} MB`,
+    String(tenant.restarts),
+  ]);
+  const header = ['TENANT', 'STATE', 'PID', 'UPTIME', 'SESSIONS', 'MEMORY', 'RESTARTS'];
+  const all = [header, ...rows];
+  const widths = header.map((_, column) =>
+    Math.max(...all.map((row) => (row[column] ?? '').length)),
+  );
+  // Text columns left, numbers right.
+  const leftAligned = new Set([0, 1]);
+  return all
+    .map((row) =>
+      row
+        .map((cell, column) => {
+          const width = widths[column] ?? 0;
+          return leftAligned.has(column) ? cell.padEnd(width) : cell.padStart(width);
+        })
+        .join('  ')
+        .trimEnd(),
+    )
+    .map((line) => `${line}\n`)
+    .join('');
+}
+
+function uptime(ms: number): string {
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 120) return `${seconds}s`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)}h`;
+  return `${Math.round(seconds / 86_400)}d`;
+}

@@ -1,0 +1,63 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TenantContext } from '../../auth/context.js';
+import { ErrorCode, McpTenantsError } from '../../errors.js';
+import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
+import { sendJson } from './respond.js';
+
+export interface AdminEndpointOptions {
+  registry: TenantRegistry;
+  authenticate: (request: IncomingMessage) => Promise<TenantContext>;
+}
+
+const RESET_PATH = /^\/admin\/tenants\/([a-z0-9][a-z0-9_-]{0,62})\/reset$/;
+
+/**
+ * `/admin/*`, for the people who run the supervisor: an operator token sees
+ * every tenant, a tenant `admin` token only its own (others look unknown).
+ *   GET  /admin/tenants              state, pid, uptime, sessions, memory per tenant
+ *   POST /admin/tenants/<id>/reset   ends a quarantine: the next request starts the child
+ */
+export function createAdminEndpoint(options: AdminEndpointOptions) {
+  const { registry } = options;
+
+  async function callerOf(request: IncomingMessage) {
+    const context = await options.authenticate(request);
+    if (!context.isOperator && !context.isAdmin) {
+      throw new McpTenantsError(
+        ErrorCode.FORBIDDEN,
+        'the admin API needs an operator token (`mcp-tenants token --operator`) or a tenant token with the admin permission',
+      );
+    }
+    return (tenantId: string) => context.isOperator || context.tenantId === tenantId;
+  }
+
+  return async function handle(
+    request: IncomingMessage,
+    response: ServerResponse,
+    path: string,
+  ): Promise<void> {
+    const maySee = await callerOf(request);
+    if (path === '/admin/tenants' && request.method === 'GET') {
+      const tenants = registry.status().filter((tenant) => maySee(tenant.id));
+      sendJson(response, 200, { tenants });
+      return;
+    }
+    const reset = RESET_PATH.exec(path);
+    if (reset && request.method === 'POST') {
+      const tenantId = reset[1] as string;
+      if (!maySee(tenantId) || !registry.has(tenantId)) {
+        throw new McpTenantsError(
+          ErrorCode.TENANT_UNKNOWN,
+          `tenant "${tenantId}" is not in the manifest`,
+        );
+      }
+      registry.reset(tenantId);
+      sendJson(response, 200, registry.status().find((tenant) => tenant.id === tenantId) ?? {});
+      return;
+    }
+    throw new McpTenantsError(
+      ErrorCode.NOT_FOUND,
+      `no route for ${request.method} ${path}; the admin API has GET /admin/tenants and POST /admin/tenants/<id>/reset`,
+    );
+  };
+}
