@@ -5,13 +5,21 @@
 
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import { atomicReplace } from './atomic-replace.js';
 import { generateSecret } from './secret-file.js';
 
 export interface InitialManifestOptions {
   secret: string;
+  /** Where editors find the manifest's JSON Schema (default: the one shipped with this package). */
+  schemaLocation?: string;
 }
+
+/** The JSON Schema shipped with the package, for the editor modeline. */
+export const SHIPPED_SCHEMA = fileURLToPath(
+  new URL('../../schema/tenants.schema.json', import.meta.url),
+);
 
 /** Double-quoted YAML; `${` is escaped so the secret is never read as a variable. */
 function yamlString(value: string): string {
@@ -20,7 +28,8 @@ function yamlString(value: string): string {
 }
 
 export function renderInitialManifest(options: InitialManifestOptions): string {
-  return `# mcp-tenants manifest: one MCP endpoint, one child MCP server per tenant.
+  return `# yaml-language-server: $schema=${options.schemaLocation ?? SHIPPED_SCHEMA}
+# mcp-tenants manifest: one MCP endpoint, one child MCP server per tenant.
 # Any string value may use \${VAR} or \${VAR:-default} from the environment
 # (write $\${ for a literal \${). Unknown keys are errors, so typos show up.
 
