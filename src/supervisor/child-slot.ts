@@ -109,6 +109,11 @@ export class ChildSlot {
     return this.link?.alive ? this.linkLimits?.latestSample()?.rssBytes : undefined;
   }
 
+  /** The running child's CPU use at the last watchdog sample, in cores. */
+  get cpuCores(): number | undefined {
+    return this.link?.alive ? this.linkLimits?.latestSample()?.cores : undefined;
+  }
+
   /** Which mechanisms cap the running child's resources; undefined when none runs. */
   get limits(): LimitsStatus | undefined {
     return this.link?.alive ? this.linkLimits?.status : undefined;

@@ -1,5 +1,5 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { Manifest, TenantConfig } from '../manifest/types.js';
+import type { Limits, Manifest, TenantConfig } from '../manifest/types.js';
 import type { RequestStage } from '../relay/pipeline.js';
 import { TenantRelay } from '../relay/tenant-relay.js';
 import type { LogFields, Logger } from '../telemetry/logger.js';
@@ -197,6 +197,16 @@ export class TenantRegistry {
         rss_bytes: child?.rssBytes ?? null,
       };
     });
+  }
+
+  /** CPU use of the tenant's shared child at the last watchdog sample, in cores. */
+  cpuCores(tenantId: string): number | undefined {
+    return this.relays.get(tenantId)?.child.cpuCores;
+  }
+
+  /** The tenant's configured limits. */
+  limitsOf(tenantId: string): Limits | undefined {
+    return this.manifest.tenants.get(tenantId)?.limits;
   }
 
   /** An operator's reset of a tenant's crash history: ends its quarantine. */

@@ -11,6 +11,7 @@ import { checkOrigin, originPolicy } from './guards.js';
 import { createMcpEndpoint } from './mcp-endpoint.js';
 import { sendError, sendJson } from './respond.js';
 import { SessionStore } from './session-store.js';
+import { createStatusPage, type FiguresProvider } from './status-page.js';
 
 export interface HttpFrontOptions {
   server: ServerConfig;
@@ -20,6 +21,8 @@ export interface HttpFrontOptions {
   issuer?: string | undefined;
   /** Which limit layers this host enforces, shown on /healthz. */
   isolation?: IsolationReport | undefined;
+  /** Request figures per tenant for the status page, when telemetry runs. */
+  figures?: FiguresProvider | undefined;
   log: Logger;
 }
 
@@ -49,6 +52,11 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     registry: options.registry,
     authenticate: (request) => options.authenticate(request.headers.authorization),
   });
+  const statusPage = createStatusPage({
+    registry: options.registry,
+    authenticate: options.authenticate,
+    figures: options.figures,
+  });
   let policy = originPolicy(config.host, config.port, config.allowed_origins);
   let baseUrl = '';
 
@@ -63,6 +71,9 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
         );
       }
       await endpoint(request, response);
+      return;
+    }
+    if ((path === '/' || path === '/status.json') && (await statusPage(request, response, path))) {
       return;
     }
     if (path?.startsWith('/admin/')) {
