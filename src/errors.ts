@@ -29,6 +29,7 @@ export const ErrorCode = {
   CHILD_CRASHED: 'CHILD_CRASHED',
   CHILD_TIMEOUT: 'CHILD_TIMEOUT',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
+  AUDIT_TAMPERED: 'AUDIT_TAMPERED',
   INTERNAL: 'INTERNAL',
 } as const;
 
@@ -80,6 +81,7 @@ const mapping: Record<ErrorCode, CodeMapping> = {
   CHILD_CRASHED: { http: 502, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 7 },
   CHILD_TIMEOUT: { http: 504, jsonRpc: JsonRpcCode.CHILD_TIMEOUT, exit: 7 },
   SHUTTING_DOWN: { http: 503, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 1 },
+  AUDIT_TAMPERED: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 8 },
   INTERNAL: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 1 },
 };
 

@@ -18,7 +18,10 @@ export type AuthFailureReason =
   | 'missing_tenant_id'
   | 'invalid_tenant_id'
   | 'missing_user_id'
-  | 'invalid_claims';
+  | 'invalid_claims'
+  | 'revoked'
+  | 'unknown_key'
+  | 'keys_unavailable';
 
 /** Messages must stay safe to show a client: never put the token in them. */
 export function authInvalid(

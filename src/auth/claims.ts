@@ -2,7 +2,7 @@ import type { JWTPayload } from 'jose';
 import { TENANT_ID_PATTERN } from '../manifest/types.js';
 import { authInvalid } from './auth-error.js';
 import type { TenantContext } from './context.js';
-import { ADMIN_PERMISSION, OPERATOR_PERMISSION } from './permissions.js';
+import { ADMIN_PERMISSION, DEFAULT_PERMISSIONS, OPERATOR_PERMISSION } from './permissions.js';
 
 export const MAX_USER_ID_LENGTH = 256;
 
@@ -60,7 +60,9 @@ function readUserId(payload: JWTPayload): string {
 }
 
 function readPermissions(value: unknown): string[] {
-  if (value === undefined) return [];
+  // No claim at all (typical of an external issuer): what `mcp-tenants token`
+  // grants by default. An explicit empty list grants nothing.
+  if (value === undefined) return [...DEFAULT_PERMISSIONS];
   if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
     throw authInvalid('invalid_claims', 'token permissions claim must be an array of strings');
   }

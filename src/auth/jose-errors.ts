@@ -6,6 +6,8 @@ import { authInvalid } from './auth-error.js';
 export interface ExpectedClaims {
   issuer?: string | undefined;
   audience?: string | undefined;
+  /** The algorithms accepted, for the message when another one is used. */
+  algorithms?: readonly string[] | undefined;
 }
 
 /**
@@ -21,7 +23,18 @@ export function fromJoseError(error: unknown, expected: ExpectedClaims): McpTena
     return authInvalid('invalid_signature', 'token signature is invalid', error);
   }
   if (error instanceof errors.JOSEAlgNotAllowed) {
-    return authInvalid('algorithm_not_allowed', 'token algorithm must be HS256', error);
+    const allowed = (expected.algorithms ?? ['HS256']).join(' or ');
+    return authInvalid('algorithm_not_allowed', `token algorithm must be ${allowed}`, error);
+  }
+  if (error instanceof errors.JWKSNoMatchingKey) {
+    return authInvalid(
+      'unknown_key',
+      'token is signed with a key the issuer does not publish',
+      error,
+    );
+  }
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) {
+    return keysUnavailable(error);
   }
   if (error instanceof errors.JWTClaimValidationFailed) {
     return fromClaimError(error, expected);
@@ -56,4 +69,17 @@ function fromClaimError(
     default:
       return authInvalid('invalid_claims', `token ${error.claim} claim is invalid`, error);
   }
+}
+
+/**
+ * The issuer's key set could not be fetched (unreachable, too slow, not a
+ * JWKS): the token is refused. Failing closed is the point; the message says
+ * it is not the caller's token that is wrong.
+ */
+export function keysUnavailable(cause: unknown): McpTenantsError {
+  return authInvalid(
+    'keys_unavailable',
+    "token cannot be verified now: the issuer's key set (jwks_url) is unreachable; try again later",
+    cause,
+  );
 }

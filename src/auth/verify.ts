@@ -1,9 +1,20 @@
-import { type CryptoKey, type JWTVerifyOptions, jwtVerify } from 'jose';
+import type { KeyObject } from 'node:crypto';
+import {
+  type CryptoKey,
+  decodeProtectedHeader,
+  errors,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  jwtVerify,
+  type ProtectedHeaderParameters,
+} from 'jose';
+import { McpTenantsError } from '../errors.js';
 import type { AuthConfig } from '../manifest/types.js';
 import { authInvalid } from './auth-error.js';
 import { contextFromClaims } from './claims.js';
 import type { TenantContext } from './context.js';
-import { fromJoseError } from './jose-errors.js';
+import { ASYMMETRIC_ALGORITHMS, IssuerKeys } from './issuer-keys.js';
+import { fromJoseError, keysUnavailable } from './jose-errors.js';
 import { secretBytes } from './secret.js';
 import { VerifyCache } from './verify-cache.js';
 
@@ -14,14 +25,20 @@ export interface TokenVerifierOptions {
   cacheSize?: number;
   /** Leeway for exp and nbf, for clocks that drift apart. */
   clockToleranceSeconds?: number;
+  /** The `jti` deny list (`mcp-tenants revoke`), asked on every verification, cached or not. */
+  isRevoked?: (jti: string) => boolean;
 }
 
 export const DEFAULT_CACHE_SIZE = 10_000;
 export const DEFAULT_CLOCK_TOLERANCE_SECONDS = 5;
 
+type VerifyKey = CryptoKey | KeyObject | JWTVerifyGetKey;
+
 /**
- * Verifies bearer tokens for one AuthConfig. Build a new one when the config
- * changes: the cache belongs to the secret it was filled with.
+ * Verifies bearer tokens for one AuthConfig: HS256 with the manifest secret,
+ * and RS256/ES256 with the issuer keys when `public_key_file` or `jwks_url`
+ * is set. Build a new one when the config changes: the cache belongs to the
+ * keys it was filled with.
  */
 export class TokenVerifier {
   private readonly secret: Uint8Array;
@@ -29,6 +46,9 @@ export class TokenVerifier {
   private readonly now: () => number;
   private readonly tolerance: number;
   private readonly cache: VerifyCache;
+  private readonly issuerKeys: IssuerKeys;
+  private readonly isRevoked: (jti: string) => boolean;
+  private readonly algorithms: string[];
   private key: Promise<CryptoKey> | undefined;
 
   constructor(
@@ -39,9 +59,12 @@ export class TokenVerifier {
     this.now = options.now ?? Date.now;
     this.tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
     this.cache = new VerifyCache(options.cacheSize ?? DEFAULT_CACHE_SIZE);
+    this.issuerKeys = new IssuerKeys(auth);
+    this.isRevoked = options.isRevoked ?? (() => false);
+    this.algorithms = ['HS256', ...(this.issuerKeys.configured ? ASYMMETRIC_ALGORITHMS : [])];
     this.options = {
       // Pinned: never let the token's header choose the algorithm.
-      algorithms: ['HS256'],
+      algorithms: this.algorithms,
       requiredClaims: ['exp'],
       clockTolerance: this.tolerance,
       ...(auth.issuer !== undefined && { issuer: auth.issuer }),
@@ -53,14 +76,18 @@ export class TokenVerifier {
   async verify(token: string): Promise<TenantContext> {
     const cached = this.cache.get(token);
     if (cached !== undefined) {
-      if (!this.isExpired(cached.expiresAt)) return cached;
-      this.cache.delete(token);
-      throw authInvalid('expired', 'token expired');
+      if (this.isExpired(cached.expiresAt)) {
+        this.cache.delete(token);
+        throw authInvalid('expired', 'token expired');
+      }
+      this.refuseRevoked(cached);
+      return cached;
     }
     const context = await this.verifyUncached(token);
     // Shared between requests from now on, so nobody may change it.
     Object.freeze(context.permissions);
     Object.freeze(context);
+    this.refuseRevoked(context);
     this.cache.set(token, context);
     return context;
   }
@@ -70,18 +97,46 @@ export class TokenVerifier {
     this.cache.clear();
   }
 
-  private async verifyUncached(token: string): Promise<TenantContext> {
-    let payload: Awaited<ReturnType<typeof jwtVerify>>['payload'];
-    try {
-      const result = await jwtVerify(token, await this.hmacKey(), {
-        ...this.options,
-        currentDate: new Date(this.now()),
-      });
-      payload = result.payload;
-    } catch (error) {
-      throw fromJoseError(error, this.auth);
+  // Checked on cache hits too: a revocation takes effect on the very next request.
+  private refuseRevoked(context: TenantContext): void {
+    if (context.jti !== undefined && this.isRevoked(context.jti)) {
+      throw authInvalid('revoked', 'token has been revoked; ask for a new one');
     }
-    return contextFromClaims(payload);
+  }
+
+  private async verifyUncached(token: string): Promise<TenantContext> {
+    const expected = { ...this.auth, algorithms: this.algorithms };
+    let header: ProtectedHeaderParameters;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch (error) {
+      throw fromJoseError(error, expected);
+    }
+    const options = { ...this.options, currentDate: new Date(this.now()) };
+    let lastError: unknown;
+    for (const key of await this.keysFor(header)) {
+      try {
+        const { payload } = await jwtVerify(token, key as CryptoKey, options);
+        return contextFromClaims(payload);
+      } catch (error) {
+        lastError = error;
+        // Another PEM key of the same algorithm may still fit.
+        if (error instanceof errors.JWSSignatureVerificationFailed) continue;
+        break;
+      }
+    }
+    throw toAuthError(lastError, expected);
+  }
+
+  /** Which keys to try: the secret for HS256 (and anything unknown, which jose then refuses). */
+  private async keysFor(header: ProtectedHeaderParameters): Promise<VerifyKey[]> {
+    const asymmetric = (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(header.alg ?? '');
+    if (!asymmetric || !this.issuerKeys.configured) return [await this.hmacKey()];
+    const pem = await this.issuerKeys.pemCandidates(header);
+    if (pem.length > 0) return pem;
+    const remote = this.issuerKeys.remote;
+    if (remote) return [remote];
+    throw authInvalid('unknown_key', 'token is signed with a key the manifest does not list');
   }
 
   /** Same rule as jose's exp check, so a cache hit never outlives a miss. */
@@ -100,4 +155,20 @@ export class TokenVerifier {
     );
     return this.key;
   }
+}
+
+/** jose's errors say which check failed; anything else came from fetching the key set. */
+function toAuthError(
+  error: unknown,
+  expected: Parameters<typeof fromJoseError>[1],
+): McpTenantsError {
+  if (error instanceof errors.JOSEError) {
+    // jose reports a JWKS endpoint answering non-200 as a generic error.
+    if (error.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/.test(error.message)) {
+      return keysUnavailable(error);
+    }
+    return fromJoseError(error, expected);
+  }
+  if (error instanceof McpTenantsError) return error;
+  return keysUnavailable(error);
 }

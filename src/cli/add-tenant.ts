@@ -4,6 +4,7 @@ import type { Limits, Quotas } from '../manifest/types.js';
 import {
   collect,
   manifestOption,
+  parseCount,
   parseKeyValue,
   parsePositiveInt,
   parsePositiveNumber,
@@ -20,6 +21,11 @@ interface AddTenantOptions {
   maxRequestsPerMinute?: number;
   maxStorageMb?: number;
   maxConcurrentRequests?: number;
+  maxQueue?: number;
+  maxRequestsPerMinutePerUser?: number;
+  maxToolCallsPerDay?: number;
+  maxToolCallsPerMonth?: number;
+  toolsModule?: string[];
   memoryMb?: number;
   cpu?: number;
   pids?: number;
@@ -40,6 +46,23 @@ export function addTenantCommand(): Command {
     .option('--max-requests-per-minute <n>', 'request rate for the tenant', parsePositiveInt)
     .option('--max-storage-mb <n>', 'storage for the tenant data', parsePositiveInt)
     .option('--max-concurrent-requests <n>', 'requests in flight at once', parsePositiveInt)
+    .option('--max-queue <n>', 'requests that may wait for a free slot (default 0)', parseCount)
+    .option(
+      '--max-requests-per-minute-per-user <n>',
+      'request rate for each user of the tenant',
+      parsePositiveInt,
+    )
+    .option(
+      '--max-tool-calls-per-day <n>',
+      'tool calls per UTC day, counted durably',
+      parsePositiveInt,
+    )
+    .option('--max-tool-calls-per-month <n>', 'tool calls per UTC month', parsePositiveInt)
+    .option(
+      '--tools-module <path>',
+      "the tenant's own tool module for the built-in server, relative to the manifest (repeatable)",
+      collect,
+    )
     .option('--memory-mb <n>', 'memory limit of the child', parsePositiveInt)
     .option('--cpu <cores>', 'CPU limit of the child in cores (e.g. 0.5)', parsePositiveNumber)
     .option('--pids <n>', 'process limit of the child', parsePositiveInt)
@@ -49,6 +72,7 @@ export function addTenantCommand(): Command {
       `
 Examples:
   $ mcp-tenants add-tenant acme -m tenants.yaml --name "Acme Corp" --max-requests-per-minute 600
+  $ mcp-tenants add-tenant shop --max-requests-per-minute-per-user 60 --max-tool-calls-per-day 5000 --tools-module ./tools/shop.mjs
   $ mcp-tenants add-tenant files --command npx --arg -y --arg @modelcontextprotocol/server-filesystem --arg /srv/files`,
     )
     .action((id: string, options: AddTenantOptions) => {
@@ -58,6 +82,10 @@ Examples:
         max_requests_per_minute: options.maxRequestsPerMinute,
         max_storage_mb: options.maxStorageMb,
         max_concurrent_requests: options.maxConcurrentRequests,
+        max_queue: options.maxQueue,
+        max_requests_per_minute_per_user: options.maxRequestsPerMinutePerUser,
+        max_tool_calls_per_day: options.maxToolCallsPerDay,
+        max_tool_calls_per_month: options.maxToolCallsPerMonth,
       });
       const limits: Partial<Limits> = definedOnly({
         memory_mb: options.memoryMb,
@@ -73,6 +101,7 @@ Examples:
         quotas: Object.keys(quotas).length > 0 ? quotas : undefined,
         limits: Object.keys(limits).length > 0 ? limits : undefined,
         request_timeout_ms: options.requestTimeoutMs,
+        tools_modules: options.toolsModule,
       });
       process.stdout.write(`added tenant ${id} to ${options.manifest}\n`);
     });

@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { addTenantCommand } from './add-tenant.js';
+import { auditCommand } from './audit.js';
 import { childCommand } from './child.js';
 import { doctorCommand } from './doctor.js';
 import { initCommand } from './init.js';
 import { exitWithError } from './output.js';
+import { reportCommand } from './report.js';
+import { revokeCommand } from './revoke.js';
 import { serveCommand } from './serve.js';
 import { tenantsCommand } from './tenants.js';
 import { tokenCommand } from './token.js';
@@ -21,6 +24,9 @@ export function buildProgram(): Command {
     serveCommand(),
     addTenantCommand(),
     tokenCommand(),
+    revokeCommand(),
+    reportCommand(),
+    auditCommand(),
     doctorCommand(),
     tenantsCommand(),
     childCommand(),

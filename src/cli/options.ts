@@ -16,6 +16,13 @@ export function parsePositiveInt(value: string): number {
   return Number(value);
 }
 
+export function parseCount(value: string): number {
+  if (!/^\d+$/.test(value)) {
+    throw new InvalidArgumentError(`expected a whole number, 0 or more, got "${value}"`);
+  }
+  return Number(value);
+}
+
 export function parsePort(value: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65_535) {

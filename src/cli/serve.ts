@@ -82,7 +82,8 @@ async function serve(options: ServeOptions): Promise<void> {
   process.stdout.write(
     `mcp-tenants: serving ${count} tenant${count === 1 ? '' : 's'} at ${front.url}\n` +
       `  get a token: mcp-tenants token <tenant> -m ${options.manifest} --user <you>\n` +
-      `  tenants: ${[...manifest.tenants.keys()].join(', ') || '(none yet: mcp-tenants add-tenant)'}\n`,
+      `  tenants: ${[...manifest.tenants.keys()].join(', ') || '(none yet: mcp-tenants add-tenant)'}\n` +
+      (supervisor.metricsUrl ? `  metrics: ${supervisor.metricsUrl}\n` : ''),
   );
 }
 

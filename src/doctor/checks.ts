@@ -4,6 +4,7 @@ import { delimiter, isAbsolute, join } from 'node:path';
 import { loadManifest } from '../manifest/load.js';
 import type { Limits, Manifest, TenantConfig } from '../manifest/types.js';
 import { detectIsolation, type IsolationReport } from '../supervisor/limits/index.js';
+import { checkOverCap, checkTokenKeys, checkToolModules } from './policy-checks.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -39,7 +40,14 @@ export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
   results.push(ok('manifest', `${manifest.path}: ${manifest.tenants.size} tenant(s)`));
   results.push(checkSecret(manifest.auth.secret));
   results.push(checkDataDir(manifest.server.data_dir));
-  for (const tenant of manifest.tenants.values()) results.push(checkCommand(tenant));
+  const keys = checkTokenKeys(manifest);
+  if (keys) results.push(keys);
+  for (const tenant of manifest.tenants.values()) {
+    results.push(checkCommand(tenant));
+    const modules = checkToolModules(tenant);
+    if (modules) results.push(modules);
+  }
+  results.push(...checkOverCap(manifest));
   const isolation = detectIsolation();
   results.push(checkIsolation(isolation));
   for (const tenant of manifest.tenants.values()) {

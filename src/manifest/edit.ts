@@ -26,6 +26,8 @@ export interface NewTenant {
   quotas?: Partial<Quotas> | undefined;
   limits?: Partial<Limits> | undefined;
   request_timeout_ms?: number | undefined;
+  /** The tenant's own tool modules, relative to the manifest (built-in server only). */
+  tools_modules?: string[] | undefined;
 }
 
 export function addTenant(

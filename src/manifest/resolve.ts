@@ -6,16 +6,20 @@
 
 import { resolve as resolvePath } from 'node:path';
 import { manifestInvalid } from './problems.js';
+import { resolvePolicy } from './resolve-policy.js';
 import type { RawManifest, RawTenant } from './schema.js';
 import { readOrCreateSecretFile } from './secret-file.js';
+import { resolveTokenKeys } from './token-keys.js';
 import {
   type AuthConfig,
+  DEFAULT_AUDIT,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_SESSIONS,
   DEFAULT_QUOTAS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SERVER,
   DEFAULT_START_TIMEOUT_MS,
+  DEFAULT_TELEMETRY,
   type Manifest,
   type ServerConfig,
   type TenantConfig,
@@ -33,12 +37,13 @@ export interface ResolveContext {
 export function resolveManifest(raw: RawManifest, context: ResolveContext): Manifest {
   const tenants = new Map<string, TenantConfig>();
   for (const [id, tenant] of Object.entries(raw.tenants)) {
-    tenants.set(id, resolveTenant(id, tenant, raw.defaults, context.index));
+    tenants.set(id, resolveTenant(id, tenant, raw.defaults, context.index, context.manifestDir));
   }
   return {
     path: context.path,
     server: resolveServer(raw.server, context.manifestDir),
     auth: resolveAuth(raw.auth, context),
+    telemetry: { ...DEFAULT_TELEMETRY, ...raw.telemetry },
     tenants,
   };
 }
@@ -53,7 +58,11 @@ function resolveServer(server: RawManifest['server'], manifestDir: string): Serv
 }
 
 function resolveAuth(auth: RawManifest['auth'], context: ResolveContext): AuthConfig {
-  const base = { issuer: auth.issuer, audience: auth.audience };
+  const base = {
+    issuer: auth.issuer,
+    audience: auth.audience,
+    ...resolveTokenKeys(auth, context),
+  };
   if (auth.secret !== undefined) return { ...base, secret: auth.secret };
   // The schema guarantees exactly one of secret / secret_file.
   const file = resolvePath(context.manifestDir, auth.secret_file ?? '');
@@ -72,6 +81,7 @@ function resolveTenant(
   tenant: RawTenant,
   defaults: RawManifest['defaults'],
   index: SourceIndex,
+  manifestDir: string,
 ): TenantConfig {
   // Numbers and booleans keep their spelling from the file (`1.10` stays "1.10").
   const asText = (value: string | number | boolean, path: (string | number)[]): string =>
@@ -98,5 +108,8 @@ function resolveTenant(
       : (tenant.idle_timeout_ms ?? defaults?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS),
     eager: warm,
     start_timeout_ms: tenant.start_timeout_ms ?? DEFAULT_START_TIMEOUT_MS,
+    audit: { ...DEFAULT_AUDIT, ...defaults?.audit, ...tenant.audit },
+    policy: resolvePolicy(tenant, defaults),
+    tools_modules: (tenant.tools_modules ?? []).map((file) => resolvePath(manifestDir, file)),
   };
 }

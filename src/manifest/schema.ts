@@ -28,6 +28,11 @@ const nonNegativeInt = () => {
   return z.preprocess(numberFromText, z.int({ error }).min(0, { error }));
 };
 
+const count = () => {
+  const error = 'expected a whole number, 0 or more';
+  return z.preprocess(numberFromText, z.int({ error }).min(0, { error }));
+};
+
 const positiveNumber = () => {
   const error = 'expected a positive number';
   return z.preprocess(numberFromText, z.number({ error }).positive({ error }));
@@ -70,6 +75,22 @@ export const quotasSchema = section({
   max_requests_per_minute: positiveInt().optional(),
   max_storage_mb: positiveInt().optional(),
   max_concurrent_requests: positiveInt().optional(),
+  max_queue: count().optional(),
+  max_requests_per_minute_per_user: positiveInt().optional(),
+  max_tool_calls_per_day: positiveInt().optional(),
+  max_tool_calls_per_month: positiveInt().optional(),
+});
+
+// Globs as in token permissions: `*` any run of characters, `?` one; no whitespace.
+const glob = () =>
+  z
+    .string({ error: 'expected a name or glob such as data_* or tenant://acme/*' })
+    .regex(/^\S+$/, { error: 'a glob is a non-empty name without spaces, like data_* or *' });
+
+/** `tools: { allow: [...], deny: [...] }`; deny wins. Omitted allow: everything. */
+export const accessListSchema = section({
+  allow: z.array(glob(), { error: 'expected a list of names or globs' }).optional(),
+  deny: z.array(glob(), { error: 'expected a list of names or globs' }).optional(),
 });
 
 export const limitsSchema = section({
@@ -95,6 +116,27 @@ const serverSchema = section({
     .optional(),
 });
 
+const LOOPBACK_LISTEN = /^(127(\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}$/;
+
+const telemetrySchema = section({
+  retention_days: positiveInt().optional(),
+  rollup_retention_days: positiveInt().optional(),
+  flush_interval_ms: positiveInt().optional(),
+  flush_rows: positiveInt().optional(),
+  metrics_listen: z
+    .string({ error: 'expected an address like 127.0.0.1:9464' })
+    .regex(LOOPBACK_LISTEN, {
+      error:
+        'metrics_listen serves /metrics without a token, so it must be a loopback address with a port, like 127.0.0.1:9464 or [::1]:9464',
+    })
+    .optional(),
+});
+
+export const auditSchema = section({
+  arguments: z.boolean({ error: 'expected true or false' }).optional(),
+  max_argument_bytes: positiveInt().optional(),
+});
+
 const secret = () =>
   z.string({ error: 'expected a string' }).superRefine((value, ctx) => {
     const bytes = Buffer.byteLength(value, 'utf8');
@@ -108,11 +150,34 @@ const secret = () =>
     });
   });
 
+const jwksUrl = () =>
+  text().refine(isJwksUrl, {
+    error: 'expected an https:// URL (plain http only on a loopback address, for testing)',
+  });
+
+function isJwksUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'https:') return true;
+    return (
+      url.protocol === 'http:' && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname)
+    );
+  } catch {
+    return false;
+  }
+}
+
 const authSchema = section({
   secret: secret().optional(),
   secret_file: text().optional(),
   issuer: text().optional(),
   audience: text().optional(),
+  public_key_file: z
+    .union([text(), z.array(text())], { error: 'expected a PEM file, or a list of them' })
+    .optional(),
+  jwks_url: jwksUrl().optional(),
+  jwks_timeout_ms: positiveInt().optional(),
+  jwks_cooldown_ms: nonNegativeInt().optional(),
 }).superRefine((auth, ctx) => {
   const both = auth.secret !== undefined && auth.secret_file !== undefined;
   const neither = auth.secret === undefined && auth.secret_file === undefined;
@@ -164,8 +229,21 @@ export const tenantSchema = z.preprocess(
         })
         .optional(),
       start_timeout_ms: positiveInt().optional(),
+      audit: auditSchema.optional(),
+      tools: accessListSchema.optional(),
+      resources: accessListSchema.optional(),
+      prompts: accessListSchema.optional(),
+      tools_modules: z.array(text(), { error: 'expected a list of module paths' }).optional(),
     })
     .superRefine((tenant, ctx) => {
+      if (tenant.tools_modules !== undefined && tenant.command !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tools_modules'],
+          message:
+            'tools_modules are loaded by the built-in tenant server; a tenant with its own command adds tools in its own server',
+        });
+      }
       if (tenant.args !== undefined && tenant.command === undefined) {
         ctx.addIssue({
           code: 'custom',
@@ -188,7 +266,12 @@ export const manifestSchema = z.strictObject({
     limits: limitsSchema.optional(),
     request_timeout_ms: positiveInt().optional(),
     idle_timeout_ms: nonNegativeInt().optional(),
+    audit: auditSchema.optional(),
+    tools: accessListSchema.optional(),
+    resources: accessListSchema.optional(),
+    prompts: accessListSchema.optional(),
   }).optional(),
+  telemetry: telemetrySchema.optional(),
   tenants: z.preprocess(nullAsEmpty, z.record(tenantId, tenantSchema)),
 });
 

@@ -49,6 +49,9 @@ auth:
   secret: ${yamlString(options.secret)}
   # issuer: https://issuer.example   # required \`iss\` claim, if set
   # audience: mcp-tenants            # required \`aud\` claim, if set
+  # Tokens of an external issuer (RS256/ES256), besides HS256 ones:
+  # public_key_file: ./issuer.pem    # or a list of PEM files
+  # jwks_url: https://issuer.example/.well-known/jwks.json
 
 # Applied to every tenant; a tenant's own values override them key by key.
 defaults:
@@ -58,11 +61,22 @@ defaults:
     max_requests_per_minute: 1000
     max_storage_mb: 1024           # built-in server's SQLite data
     max_concurrent_requests: 64
+    # max_queue: 0                   # requests that may wait for a slot (0: refuse at once)
+    # max_requests_per_minute_per_user: 120
+    # max_tool_calls_per_day: 10000  # UTC days, counted durably across restarts
+    # max_tool_calls_per_month: 200000
   limits:                          # per child process, enforced by cgroups or rlimits
     memory_mb: 512
     cpu: 1                         # cores; fractions such as 0.5 are fine
     pids: 64
   request_timeout_ms: 60000        # how long one request may wait for the child
+
+# Telemetry and the audit trail, read by \`mcp-tenants report\` and \`audit\`,
+# and served at GET /metrics. Every key is optional.
+# telemetry:
+#   retention_days: 30             # raw rows; older ones become hourly aggregates
+#   rollup_retention_days: 400     # how long hourly aggregates are kept
+#   metrics_listen: 127.0.0.1:9464 # /metrics without a token, loopback only
 
 # One entry per tenant, keyed by id ([a-z0-9][a-z0-9_-]{0,62}).
 # Add more with: mcp-tenants add-tenant <id> -m <this file>
@@ -71,6 +85,9 @@ tenants:
     name: Example Tenant           # shown in reports; defaults to the id
     # No command: the built-in tenant server (SQLite key-value tools).
     quotas: { max_requests_per_minute: 120 }
+    # tools: { allow: ["data_*"], deny: [data_delete] }   # deny wins, also over admin tokens
+    # tools_modules: [./tools/example.mjs]                 # the tenant's own tools
+    # audit: { arguments: true }   # keep tool arguments in the audit trail (off: they may be personal)
 
   # Any stdio MCP server can be a tenant's child instead:
   # files:

@@ -12,6 +12,27 @@ export interface Quotas {
   max_requests_per_minute: number;
   max_storage_mb: number;
   max_concurrent_requests: number;
+  /** Requests waiting for a free slot once `max_concurrent_requests` are in flight (0: refuse at once). */
+  max_queue: number;
+  /** Per user of the tenant; unset: only the tenant's own rate applies. */
+  max_requests_per_minute_per_user?: number | undefined;
+  /** `tools/call` requests per UTC calendar day, counted durably; unset: unlimited. */
+  max_tool_calls_per_day?: number | undefined;
+  /** `tools/call` requests per UTC calendar month, counted durably; unset: unlimited. */
+  max_tool_calls_per_month?: number | undefined;
+}
+
+/** Names (globs) a tenant's callers may use; a `deny` match always wins over `allow`. */
+export interface AccessList {
+  allow: string[];
+  deny: string[];
+}
+
+/** The manifest's per-tenant policy, intersected with each token's permissions. */
+export interface TenantPolicy {
+  tools: AccessList;
+  resources: AccessList;
+  prompts: AccessList;
 }
 
 export interface Limits {
@@ -50,6 +71,32 @@ export interface TenantConfig {
   eager: boolean;
   /** How long a new child may take to answer `initialize` before it is killed. */
   start_timeout_ms: number;
+  /** What the audit trail keeps of this tenant's calls. */
+  audit: AuditConfig;
+  /** Which tools, resources and prompts the tenant's callers may use at most. */
+  policy: TenantPolicy;
+  /** Absolute paths of the tenant's own tool modules (built-in server only). */
+  tools_modules: string[];
+}
+
+export interface AuditConfig {
+  /** Store tool and prompt arguments (they may hold personal data; off by default). */
+  arguments: boolean;
+  /** Longer arguments are cut to this many bytes. */
+  max_argument_bytes: number;
+}
+
+export interface TelemetryConfig {
+  /** Raw request rows are kept this long, then rolled up into hourly aggregates. */
+  retention_days: number;
+  /** Hourly aggregates are kept this long. */
+  rollup_retention_days: number;
+  /** Telemetry is written at least this often (a SIGKILL loses at most this much). */
+  flush_interval_ms: number;
+  /** ...or as soon as this many records wait. */
+  flush_rows: number;
+  /** `host:port` (loopback only) serving /metrics without a token, for a Prometheus scraper. */
+  metrics_listen?: string | undefined;
 }
 
 export interface ServerConfig {
@@ -75,6 +122,24 @@ export interface AuthConfig {
   secret: string;
   issuer?: string | undefined;
   audience?: string | undefined;
+  /** RS256/ES256 public keys (PEM) that tokens may also be signed with. */
+  public_keys?: PublicKeyConfig[] | undefined;
+  /** A JWKS endpoint of the token issuer, for RS256/ES256 tokens with a `kid`. */
+  jwks?: JwksConfig | undefined;
+}
+
+export interface PublicKeyConfig {
+  /** The file it was read from, for messages. */
+  source: string;
+  pem: string;
+}
+
+export interface JwksConfig {
+  url: string;
+  /** A fetch of the key set that takes longer fails (and so does the token). */
+  timeout_ms: number;
+  /** An unknown `kid` refetches the set at most this often (key rotation). */
+  cooldown_ms: number;
 }
 
 export interface Manifest {
@@ -82,6 +147,7 @@ export interface Manifest {
   path: string;
   server: ServerConfig;
   auth: AuthConfig;
+  telemetry: TelemetryConfig;
   tenants: Map<string, TenantConfig>;
 }
 
@@ -91,7 +157,18 @@ export const DEFAULT_QUOTAS: Quotas = {
   max_requests_per_minute: 1000,
   max_storage_mb: 1024,
   max_concurrent_requests: 64,
+  max_queue: 0,
 };
+
+/** Everything allowed, nothing denied: the token's permissions alone decide. */
+export const DEFAULT_POLICY: TenantPolicy = {
+  tools: { allow: ['*'], deny: [] },
+  resources: { allow: ['*'], deny: [] },
+  prompts: { allow: ['*'], deny: [] },
+};
+
+export const DEFAULT_JWKS_TIMEOUT_MS = 5_000;
+export const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
 
 export const DEFAULT_SERVER = {
   host: '127.0.0.1',
@@ -113,3 +190,12 @@ export const DEFAULT_MAX_SESSIONS = 16;
 export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60 * 1000;
 
 export const DEFAULT_START_TIMEOUT_MS = 30_000;
+
+export const DEFAULT_AUDIT: AuditConfig = { arguments: false, max_argument_bytes: 4096 };
+
+export const DEFAULT_TELEMETRY: TelemetryConfig = {
+  retention_days: 30,
+  rollup_retention_days: 400,
+  flush_interval_ms: 1_000,
+  flush_rows: 1_000,
+};

@@ -8,6 +8,7 @@ import {
   type JsonRpcResponse,
 } from './jsonrpc.js';
 import { LineSplitter } from './line-splitter.js';
+import { LogLimiter } from './log-limiter.js';
 import { LATEST_SESSION_PROTOCOL_VERSION, SUPERVISOR_INFO } from './protocol.js';
 
 export interface ChildLinkOptions {
@@ -20,6 +21,8 @@ export interface ChildLinkOptions {
   /** Called once when the child has exited, for whatever reason. */
   onExit: (exit: ChildExit, reason: string) => void;
 }
+
+const STARTS_AN_OBJECT = /^\s*\{/;
 
 /** Id of the supervisor's own `initialize`; relayed ids start at 1. */
 const INITIALIZE_ID = 0;
@@ -43,22 +46,26 @@ export class ChildLink {
     let link: ChildLink | undefined;
     let onInitialized: ((result: JsonRpcResponse) => void) | undefined;
     let exitReason: string | undefined;
+    // Whatever the child floods stdout with, the log gets a few lines of it.
+    const dropped = new LogLimiter(log);
 
     const splitter = new LineSplitter(
       options.maxLineBytes,
       (line) => {
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(line);
-        } catch {
-          log.warn('child printed a non-JSON line on stdout; dropped', {
+        // Only an object can be a message: checked first, because a failing
+        // JSON.parse (~10 µs) would let a child flooding garbage keep us busy.
+        const parsed = STARTS_AN_OBJECT.test(line) ? parseJson(line) : undefined;
+        if (parsed === undefined) {
+          dropped.warn('child printed a non-JSON line on stdout; dropped', {
             line: line.slice(0, 200),
           });
           return;
         }
         const kind = classifyMessage(parsed);
         if (typeof kind !== 'string') {
-          log.warn('child sent an invalid JSON-RPC message; dropped', { reason: kind.invalid });
+          dropped.warn('child sent an invalid JSON-RPC message; dropped', {
+            reason: kind.invalid,
+          });
           return;
         }
         const message = parsed as JsonRpcMessage;
@@ -75,6 +82,7 @@ export class ChildLink {
       },
     );
     child.stdout.on('data', (chunk: Buffer) => splitter.push(chunk));
+    void child.exited.then(() => dropped.flush('child output dropped without a log line'));
     forwardStderr(child, log);
 
     const exitedEarly = child.exited.then((exit) => {
@@ -160,6 +168,14 @@ export class ChildLink {
   kill(reason: string): void {
     this.exitReason ??= reason;
     this.child.kill('SIGKILL');
+  }
+}
+
+function parseJson(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined;
   }
 }
 

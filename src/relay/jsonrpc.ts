@@ -51,11 +51,31 @@ function isId(value: unknown): value is JsonRpcId {
   return typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value));
 }
 
+/** The members each kind may have. MCP peers (the SDKs) drop a message with any other. */
+const MEMBERS: Record<MessageKind, ReadonlySet<string>> = {
+  request: new Set(['jsonrpc', 'id', 'method', 'params']),
+  notification: new Set(['jsonrpc', 'method', 'params']),
+  response: new Set(['jsonrpc', 'id', 'result', 'error']),
+};
+
 /**
  * Classifies a parsed value, or returns a reason why it is not a JSON-RPC 2.0
  * message. Only shape is checked; method names are the child's business.
+ * A member JSON-RPC does not define is refused here: relayed, it would make
+ * the peer drop the message silently, and its sender wait for a timeout.
  */
 export function classifyMessage(value: unknown): MessageKind | { invalid: string } {
+  const kind = classifyShape(value);
+  if (typeof kind !== 'string') return kind;
+  const allowed = MEMBERS[kind];
+  const extra = Object.keys(value as JsonObject).find((member) => !allowed.has(member));
+  if (extra !== undefined) {
+    return { invalid: `a JSON-RPC ${kind} cannot have a member ${JSON.stringify(extra)}` };
+  }
+  return kind;
+}
+
+function classifyShape(value: unknown): MessageKind | { invalid: string } {
   if (!isObject(value)) return { invalid: 'a JSON-RPC message must be a JSON object' };
   if (value.jsonrpc !== '2.0') return { invalid: 'jsonrpc must be "2.0"' };
   if ('method' in value) {
@@ -72,6 +92,9 @@ export function classifyMessage(value: unknown): MessageKind | { invalid: string
   if ('result' in value || 'error' in value) {
     if (!(isId(value.id) || (value.id === null && 'error' in value))) {
       return { invalid: 'id must be a string or an integer' };
+    }
+    if ('result' in value && 'error' in value) {
+      return { invalid: 'a response has a result or an error, not both' };
     }
     if ('error' in value && !isObject(value.error)) return { invalid: 'error must be an object' };
     if ('result' in value && !isObject(value.result))

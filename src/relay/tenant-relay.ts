@@ -20,6 +20,7 @@ import {
   metaOf,
 } from './jsonrpc.js';
 import { isLogLevel, LogLevels, type McpLogLevel } from './log-levels.js';
+import { LogLimiter } from './log-limiter.js';
 import { type Caller, type RequestStage, runStages } from './pipeline.js';
 import { negotiateProtocolVersion } from './protocol.js';
 import {
@@ -95,9 +96,12 @@ export class TenantRelay {
   /** Sessions by recency of their last request, for best-effort routing. */
   private lastActive: RelaySession | undefined;
   private closed = false;
+  /** Stray answers (a child's or a client's) are logged, but never one line each in a flood. */
+  private readonly strays: LogLimiter;
 
   constructor(private readonly options: TenantRelayOptions) {
     this.tenant = options.tenant;
+    this.strays = new LogLimiter(options.log);
     this.slot = new ChildSlot({
       tenantId: options.tenant.id,
       plan: () => options.plan(this.tenant),
@@ -262,7 +266,7 @@ export class TenantRelay {
     const id = typeof response.id === 'string' ? response.id : undefined;
     const outstanding = id === undefined ? undefined : this.serverRequests.get(id);
     if (!outstanding || outstanding.session !== session || id === undefined) {
-      this.options.log.warn('client answered a request it was never sent; dropped');
+      this.strays.warn('client answered a request it was never sent; dropped');
       return;
     }
     this.answerServerRequest(id, outstanding, response);
@@ -385,7 +389,7 @@ export class TenantRelay {
       const childId = message.id;
       const entry = typeof childId === 'number' ? this.pending.get(childId) : undefined;
       if (!entry || typeof childId !== 'number') {
-        this.options.log.warn('child answered an id it was never sent (late or bogus); dropped', {
+        this.strays.warn('child answered an id it was never sent (late or bogus); dropped', {
           id: String(childId),
         });
         return;

@@ -12,4 +12,6 @@ export interface ChildEvents {
   ): void;
   /** A periodic sample of a child's whole process tree. */
   sampled?(tenantId: string, event: { pid: number; cpuSeconds: number; rssBytes: number }): void;
+  /** A message on the child's IPC channel (only children that accept one: the built-in server). */
+  message?(tenantId: string, event: { pid: number; message: unknown }): void;
 }

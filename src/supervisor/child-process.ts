@@ -8,6 +8,12 @@ export interface SpawnPlan {
   args: string[];
   cwd: string;
   env: Record<string, string>;
+  /**
+   * Opens an IPC channel (execa `ipc`) to a child that accepts one (the
+   * built-in server reports its own figures on it); its messages come here.
+   * Never set for other children: a Node program would stay alive on it.
+   */
+  ipc?: ((message: unknown, pid: number) => void) | undefined;
 }
 
 export interface ChildExit {
@@ -80,7 +86,10 @@ export class ChildProcess {
       detached: true,
       cleanup: true,
       encoding: 'buffer',
+      ipc: plan.ipc !== undefined,
     });
+    const onIpc = plan.ipc;
+    if (onIpc) subprocess.on('message', (message: unknown) => onIpc(message, subprocess.pid ?? 0));
     await new Promise<void>((resolve, reject) => {
       subprocess.once('spawn', () => resolve());
       subprocess.once('error', (error) =>

@@ -1,6 +1,7 @@
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ErrorCode, McpTenantsError } from '../errors.js';
 import type { TenantConfig } from '../manifest/types.js';
 import type { SpawnPlan } from './child-process.js';
 
@@ -20,11 +21,21 @@ export function tenantDataDir(dataDir: string, tenantId: string): string {
   return join(dataDir, tenantId);
 }
 
-/** Creates the tenant's own folder, readable by the supervisor's user only. */
+/**
+ * Creates the tenant's own folder, readable by the supervisor's user only.
+ * A symbolic link planted in its place (say, to another tenant's folder) is
+ * refused, never followed: the child would run in, and write to, its target.
+ */
 export function ensureTenantDir(dataDir: string, tenantId: string): string {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const dir = tenantDataDir(dataDir, tenantId);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (!lstatSync(dir).isDirectory()) {
+    throw new McpTenantsError(
+      ErrorCode.CHILD_UNAVAILABLE,
+      `the data folder of tenant "${tenantId}" is not a folder of its own (a symbolic link?); the supervisor will not follow it: replace it with a real folder`,
+    );
+  }
   chmodSync(dir, 0o700);
   return dir;
 }
@@ -48,6 +59,9 @@ export function spawnPlan(
       MCP_TENANT_DATA_DIR: cwd,
       MCP_TENANT_MAX_STORAGE_MB: String(tenant.quotas.max_storage_mb),
     });
+    if (tenant.tools_modules.length > 0) {
+      env.MCP_TENANT_TOOLS_MODULES = JSON.stringify(tenant.tools_modules);
+    }
     return { command: process.execPath, args: [BUILTIN_CHILD_ENTRY], cwd, env };
   }
   Object.assign(env, tenant.env);

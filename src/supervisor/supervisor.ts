@@ -1,13 +1,21 @@
 import type { Readable, Writable } from 'node:stream';
+import type Database from 'better-sqlite3';
 import { parseBearer } from '../auth/bearer.js';
 import type { TenantContext } from '../auth/context.js';
 import { TokenVerifier } from '../auth/verify.js';
+import { McpTenantsError } from '../errors.js';
+import { type MetricsServer, startMetricsServer } from '../front/http/metrics-server.js';
 import { type HttpFront, startHttpFront } from '../front/http/server.js';
 import { type StdioFront, startStdioFront } from '../front/stdio/stdio-front.js';
 import type { Manifest } from '../manifest/types.js';
+import { openSupervisorDatabase } from '../telemetry/database.js';
 import type { Logger } from '../telemetry/logger.js';
+import { SUPERVISOR_CHAIN } from '../telemetry/records.js';
+import { Telemetry } from '../telemetry/telemetry.js';
 import type { Isolation } from './child-limits.js';
 import { startIsolation } from './isolation.js';
+import { RequestGuard } from './request-guard.js';
+import { buildRequestStages } from './request-stages.js';
 import { type RegistryHooks, TenantRegistry } from './tenant-registry.js';
 
 /** How long shutdown waits for requests already in a child. */
@@ -22,7 +30,7 @@ export interface SupervisorOptions {
 /**
  * The running supervisor: the tenants' relays plus whichever fronts were
  * started. `close()` stops them in dependency order — fronts first (no new
- * work), then the children.
+ * work), then the children, then telemetry is written and the database closed.
  */
 export class Supervisor {
   readonly registry: TenantRegistry;
@@ -32,12 +40,34 @@ export class Supervisor {
   private http: HttpFront | undefined;
   private stdio: StdioFront | undefined;
   private closing: Promise<void> | undefined;
+  /** The supervisor's database (telemetry, audit trail, durable usage); opened once, closed last. */
+  readonly database: Database.Database;
+  readonly telemetry: Telemetry;
+  /** Revocations, permissions and quotas (their counters live in the database). */
+  readonly guard: RequestGuard;
+  private metricsServer: MetricsServer | undefined;
 
   constructor(private readonly options: SupervisorOptions) {
     this.currentManifest = options.manifest;
-    this.verifier = new TokenVerifier(options.manifest.auth);
+    this.verifier = this.newVerifier(options.manifest);
+    this.database = openSupervisorDatabase(options.manifest.server.data_dir);
+    this.guard = new RequestGuard({
+      db: this.database,
+      log: options.log,
+      dataDir: () => this.currentManifest.server.data_dir,
+    });
+    this.telemetry = new Telemetry({
+      db: this.database,
+      config: options.manifest.telemetry,
+      log: options.log,
+      isTenant: (id) => this.registry.has(id),
+    });
     this.registry = new TenantRegistry(options.manifest, options.log, {
       ...options.hooks,
+      stages:
+        options.hooks?.stages ??
+        buildRequestStages({ telemetry: this.telemetry, guard: this.guard }),
+      events: options.hooks?.events ?? this.telemetry.events,
       isolation: options.hooks?.isolation ?? (() => this.isolation),
     });
   }
@@ -63,10 +93,13 @@ export class Supervisor {
     let verifier: TokenVerifier;
     try {
       next = load();
-      verifier = new TokenVerifier(next.auth);
+      verifier = this.newVerifier(next);
     } catch (error) {
-      log.error('manifest reload refused; keeping the running configuration', {
-        error: error instanceof Error ? error.message : String(error),
+      const reason = error instanceof Error ? error.message : String(error);
+      log.error('manifest reload refused; keeping the running configuration', { error: reason });
+      this.telemetry.audit({
+        ...{ tenant: SUPERVISOR_CHAIN, actor: 'manifest', action: 'manifest_reload' },
+        ...{ target: null, outcome: 'refused', detail: { error: reason.slice(0, 500) } },
       });
       return false;
     }
@@ -78,12 +111,20 @@ export class Supervisor {
     this.verifier = verifier;
     const { added, removed, changed } = this.registry.update(next);
     for (const id of removed) this.http?.sessions.deleteTenant(id);
+    this.telemetry.manifestReloaded({ added, removed, changed });
     log.info('manifest reloaded', {
       added: added.join(',') || undefined,
       removed: removed.join(',') || undefined,
       changed: changed.join(',') || undefined,
     });
     return true;
+  }
+
+  /** Tokens are checked against the `jti` deny list on every request, cached or not. */
+  private newVerifier(manifest: Manifest): TokenVerifier {
+    return new TokenVerifier(manifest.auth, {
+      isRevoked: (jti) => this.guard.revocations.has(jti),
+    });
   }
 
   async authenticate(authorization: string | undefined): Promise<TenantContext> {
@@ -98,15 +139,53 @@ export class Supervisor {
       isolation: this.isolation.report,
       authenticate: (authorization) => this.authenticate(authorization),
       issuer: this.options.manifest.auth.issuer,
+      figures: (tenantId) => this.telemetry.recentFigures(tenantId),
+      metrics: (maySee) => this.renderMetrics(maySee),
+      onTokenRefused: (refusal) => this.telemetry.tokenRefused(refusal),
+      audit: (event) => this.telemetry.audit(event),
       log: this.options.log,
     });
+    await this.startMetricsListener();
     this.registry.warmEager();
     return this.http;
   }
 
+  /** Where `telemetry.metrics_listen` serves /metrics, when it is set. */
+  get metricsUrl(): string | undefined {
+    return this.metricsServer?.url;
+  }
+
+  private renderMetrics(maySee: (tenantId: string) => boolean): string {
+    const children = this.registry.status().map((tenant) => ({
+      tenant: tenant.id,
+      up: tenant.state === 'running',
+      sessions: tenant.sessions,
+      rssBytes: tenant.rss_bytes,
+    }));
+    return this.telemetry.renderMetrics(maySee, children);
+  }
+
+  private async startMetricsListener(): Promise<void> {
+    const listen = this.options.manifest.telemetry.metrics_listen;
+    if (listen === undefined || this.metricsServer) return;
+    this.metricsServer = await startMetricsServer(listen, (maySee) => this.renderMetrics(maySee));
+    this.options.log.info('serving /metrics without a token', { url: this.metricsServer.url });
+  }
+
   /** Serves one MCP connection on the given streams for the token's tenant. */
   async startStdio(token: string, input: Readable, output: Writable): Promise<StdioFront> {
-    const context = await this.verifier.verify(token);
+    const context = await this.verifier.verify(token).catch((error: unknown) => {
+      if (error instanceof McpTenantsError) {
+        const authorization = `Bearer ${token}`;
+        this.telemetry.tokenRefused({
+          authorization,
+          error,
+          path: 'stdio',
+          remoteAddress: undefined,
+        });
+      }
+      throw error;
+    });
     // Probed once the token is known good, so a refused start prints one line.
     void this.isolation;
     this.stdio = startStdioFront({
@@ -130,6 +209,11 @@ export class Supervisor {
       await this.http?.close();
       await this.registry.close();
       this.hostIsolation?.watchdog.stop();
+      await this.metricsServer?.close();
+      // Last: what the children's exits added is written, then the database closes.
+      this.guard.close();
+      this.telemetry.close();
+      this.database.close();
     })();
     return this.closing;
   }

@@ -126,13 +126,24 @@ export class TenantRegistry {
   private newRelay(tenant: TenantConfig, fields: LogFields): TenantRelay {
     return new TenantRelay({
       tenant,
-      plan: (current) => spawnPlan(current, this.manifest.server.data_dir),
+      plan: (current) => this.planFor(current),
       maxLineBytes: this.manifest.server.max_line_bytes,
       log: this.log.with(fields),
       stages: this.hooks.stages,
       events: this.hooks.events,
       isolation: this.hooks.isolation,
     });
+  }
+
+  /** The child's command line; the built-in server also gets an IPC channel for its figures. */
+  private planFor(tenant: TenantConfig) {
+    const plan = spawnPlan(tenant, this.manifest.server.data_dir);
+    const onMessage = this.hooks.events?.message;
+    if (tenant.command !== undefined || !onMessage) return plan;
+    return {
+      ...plan,
+      ipc: (message: unknown, pid: number) => onMessage(tenant.id, { pid, message }),
+    };
   }
 
   /**
@@ -234,8 +245,13 @@ export class TenantRegistry {
   }
 }
 
-/** Settings that only a new process can pick up. */
+/**
+ * Settings that only a new process can pick up. Of the quotas only
+ * `max_storage_mb` (which the built-in server enforces itself); the others
+ * are the supervisor's and apply to the next request.
+ */
 function spawnChanged(before: TenantConfig, after: TenantConfig): boolean {
-  const keys = ['command', 'args', 'env', 'limits', 'quotas'] as const;
+  const keys = ['command', 'args', 'env', 'limits', 'tools_modules'] as const;
+  if (before.quotas.max_storage_mb !== after.quotas.max_storage_mb) return true;
   return keys.some((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
 }

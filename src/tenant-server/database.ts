@@ -1,4 +1,4 @@
-import { closeSync, fchmodSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ErrorCode, McpTenantsError } from '../errors.js';
@@ -15,23 +15,34 @@ CREATE TABLE IF NOT EXISTS entries (
   PRIMARY KEY (tenant_id, data_key)
 )`;
 
+/** SQLite's companions of the database file, which it would follow if they were links. */
+const COMPANIONS = ['', '-wal', '-shm', '-journal'];
+
+// Open for writing, create 0600, and never through a symbolic link (ELOOP).
+const OPEN_FOR_WRITING =
+  constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW;
+
 /**
  * Opens (creating if needed) the tenant's SQLite file, readable by its owner
  * only. The folder is normally made 0700 by the supervisor; when missing it is
  * created that way, and an existing folder is left as it is.
+ *
+ * Symbolic links planted in the folder (tenant.db pointing at another
+ * tenant's file, say) are refused, not followed. A file that cannot be opened
+ * for writing (read-only, immutable) is opened read-only: reads keep working
+ * and writes fail with a clear error (`db.readonly`).
  */
 export function openTenantDatabase(dataDir: string): Database.Database {
   const file = join(dataDir, DATABASE_FILE_NAME);
   let db: Database.Database | undefined;
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    // Create the file 0600 before SQLite does (it would use 0644); SQLite then
-    // gives the -wal and -shm files the same mode as the database file.
-    const fd = openSync(file, 'a', 0o600);
-    try {
-      fchmodSync(fd, 0o600);
-    } finally {
-      closeSync(fd);
+    refuseLinks(file);
+    const writable = createPrivate(file);
+    if (!writable) {
+      db = new Database(file, { readonly: true, fileMustExist: true });
+      db.pragma('busy_timeout = 5000');
+      return db;
     }
     db = new Database(file);
     db.pragma('journal_mode = WAL');
@@ -48,6 +59,46 @@ export function openTenantDatabase(dataDir: string): Database.Database {
       cause: error,
     });
   }
+}
+
+/** A symbolic link (or anything but a regular file) where SQLite's files belong is refused. */
+function refuseLinks(file: string): void {
+  for (const suffix of COMPANIONS) {
+    const path = `${file}${suffix}`;
+    let isFile: boolean;
+    try {
+      isFile = lstatSync(path).isFile();
+    } catch {
+      continue; // absent: SQLite creates it
+    }
+    if (!isFile) {
+      throw new Error(
+        `${path} is a symbolic link or not a regular file; a tenant's data is never read through one: remove it`,
+      );
+    }
+  }
+}
+
+/**
+ * Creates the file 0600 before SQLite does (it would use 0644; SQLite then
+ * gives the -wal and -shm files the same mode). False when the file exists
+ * but cannot be written.
+ */
+function createPrivate(file: string): boolean {
+  let fd: number;
+  try {
+    fd = openSync(file, OPEN_FOR_WRITING, 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') return false;
+    throw error;
+  }
+  try {
+    fchmodSync(fd, 0o600);
+  } finally {
+    closeSync(fd);
+  }
+  return true;
 }
 
 function errorMessage(error: unknown): string {

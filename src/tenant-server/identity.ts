@@ -1,9 +1,8 @@
-/**
- * The `_meta` key under which the supervisor passes the calling user's id to
- * the child. The child records it (as `updated_by`) but never trusts it for
- * access decisions: the supervisor has already made those.
- */
-export const USER_ID_META_KEY = 'io.mcp-tenants/user_id';
+import { USER_ID_META_KEY } from '../relay/identity-meta.js';
+
+// The supervisor sets this key on every request (see identity-meta.ts); the
+// child records it (as `updated_by`) but never trusts it for access decisions.
+export { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../relay/identity-meta.js';
 
 const MAX_USER_ID_LENGTH = 256;
 

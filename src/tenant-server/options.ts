@@ -9,6 +9,8 @@ export interface TenantServerOptions {
   dataDir: string;
   /** Storage quota in MiB (the manifest's `max_storage_mb`). */
   maxStorageMb: number;
+  /** The tenant's own tool modules (absolute paths), from the manifest's `tools_modules`. */
+  toolsModules?: string[];
 }
 
 /**
@@ -32,7 +34,30 @@ export function tenantServerOptionsFromEnv(
     );
   }
   const dataDir = resolve(cwd, env.MCP_TENANT_DATA_DIR || '.');
-  return { tenantId, dataDir, maxStorageMb: parseStorageMb(env.MCP_TENANT_MAX_STORAGE_MB) };
+  return {
+    tenantId,
+    dataDir,
+    maxStorageMb: parseStorageMb(env.MCP_TENANT_MAX_STORAGE_MB),
+    toolsModules: parseModules(env.MCP_TENANT_TOOLS_MODULES),
+  };
+}
+
+/** A JSON array of absolute paths (the supervisor resolved them against the manifest). */
+function parseModules(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    value = undefined;
+  }
+  if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
+    throw new McpTenantsError(
+      ErrorCode.USAGE,
+      `MCP_TENANT_TOOLS_MODULES must be a JSON array of module paths, got ${JSON.stringify(raw)}`,
+    );
+  }
+  return value;
 }
 
 function parseStorageMb(raw: string | undefined): number {

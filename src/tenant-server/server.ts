@@ -1,11 +1,13 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
+import { reportFigures } from './figures-reporter.js';
 import type { TenantServerOptions } from './options.js';
 import { registerDataPrompts } from './prompts.js';
 import { registerDataResources } from './resources.js';
 import { TenantStore } from './store.js';
-import { registerDataTools } from './tools.js';
+import { loadToolModules } from './tool-modules.js';
+import { DATA_TOOL_NAMES, registerDataTools } from './tools.js';
 
 export { type TenantServerOptions, tenantServerOptionsFromEnv } from './options.js';
 
@@ -43,18 +45,30 @@ export async function runTenantServer(
 ): Promise<TenantServerHandle> {
   const store = TenantStore.open(options);
   const server = createTenantMcpServer(store, log);
+  // Before connecting, so the first tools/list already holds them.
+  await loadToolModules(server, options.toolsModules ?? [], {
+    tenantId: options.tenantId,
+    dataDir: options.dataDir,
+    log,
+    taken: new Set(DATA_TOOL_NAMES),
+  });
   server.server.onerror = (error) => log.warn('protocol error', { error: error.message });
+  const transport = new StdioServerTransport();
   try {
-    await server.connect(new StdioServerTransport());
+    await server.connect(transport);
   } catch (error) {
     store.close();
     throw error;
   }
+  const figures = reportFigures(store, transport);
   let closing: Promise<void> | undefined;
   return {
     close: () => {
-      // Server first, so no request reaches a closed database.
-      closing ??= server.close().finally(() => store.close());
+      // Server first, so no request reaches a closed database; the last figures need it open.
+      closing ??= server
+        .close()
+        .then(() => figures.close())
+        .finally(() => store.close());
       return closing;
     },
   };

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { ErrorCode, McpTenantsError } from '../errors.js';
 import { decodeCursor, encodeCursor, prefixUpperBound } from './cursor.js';
 import { openTenantDatabase } from './database.js';
 import { MAX_LIST_LIMIT, validateKey, validatePrefix, validateValue } from './limits.js';
@@ -70,6 +71,7 @@ export class TenantStore {
 
   /** Stores `value` under `key`; returns the value's size in bytes. */
   set(key: string, value: string, updatedBy?: string): number {
+    this.refuseReadOnly();
     validateKey(key);
     const valueBytes = validateValue(value);
     return this.setInTransaction.immediate(key, value, valueBytes, updatedBy ?? null);
@@ -104,6 +106,7 @@ export class TenantStore {
 
   /** Returns false when there was no such key. */
   delete(key: string): boolean {
+    this.refuseReadOnly();
     validateKey(key);
     return this.statements.delete.run(this.tenantId, key).changes > 0;
   }
@@ -137,6 +140,20 @@ export class TenantStore {
    */
   sizeBytes(): number {
     return this.statements.usedBytes.get()?.bytes ?? 0;
+  }
+
+  /** Keys the tenant has stored (for the figures the server reports). */
+  rowCount(): number {
+    return this.statements.rowCount.get(this.tenantId)?.rows ?? 0;
+  }
+
+  /** The file could only be opened read-only (see openTenantDatabase): say so, plainly. */
+  private refuseReadOnly(): void {
+    if (!this.db.readonly) return;
+    throw new McpTenantsError(
+      ErrorCode.INTERNAL,
+      `the tenant's data is read-only (${this.db.name} cannot be opened for writing); reads still work`,
+    );
   }
 
   /** Idempotent. */
@@ -176,6 +193,9 @@ function prepareStatements(db: Database.Database) {
     ),
     listRange: db.prepare<Required<ListParams>, EntrySummary>(
       `${LIST_COLUMNS} ${LIST_WHERE} AND data_key < @below ORDER BY data_key LIMIT @limit`,
+    ),
+    rowCount: db.prepare<[string], { rows: number }>(
+      'SELECT count(*) AS rows FROM entries WHERE tenant_id = ?',
     ),
     usedBytes: db.prepare<[], { bytes: number }>(
       `SELECT (p.page_count - f.freelist_count) * s.page_size AS bytes

@@ -23,6 +23,14 @@ const listOutput = {
   nextCursor: z.string().optional().describe('Pass as `cursor` to get the next page.'),
 };
 
+/** The default tools' names; a tenant's own modules cannot take them. */
+export const DATA_TOOL_NAMES: readonly string[] = [
+  'data_set',
+  'data_get',
+  'data_delete',
+  'data_list',
+];
+
 /** The four default tools. Their names and arguments are a public contract. */
 export function registerDataTools(server: McpServer, store: TenantStore, log: Logger): void {
   server.registerTool(

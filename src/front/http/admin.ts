@@ -7,7 +7,18 @@ import { sendJson } from './respond.js';
 export interface AdminEndpointOptions {
   registry: TenantRegistry;
   authenticate: (request: IncomingMessage) => Promise<TenantContext>;
+  /** Records admin actions in the audit trail. */
+  audit?: AdminAudit | undefined;
 }
+
+export type AdminAudit = (event: {
+  tenant: string;
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: string;
+  detail: Record<string, unknown> | null;
+}) => void;
 
 const RESET_PATH = /^\/admin\/tenants\/([a-z0-9][a-z0-9_-]{0,62})\/reset$/;
 
@@ -28,7 +39,8 @@ export function createAdminEndpoint(options: AdminEndpointOptions) {
         'the admin API needs an operator token (`mcp-tenants token --operator`) or a tenant token with the admin permission',
       );
     }
-    return (tenantId: string) => context.isOperator || context.tenantId === tenantId;
+    const maySee = (tenantId: string) => context.isOperator || context.tenantId === tenantId;
+    return Object.assign(maySee, { actor: context.isOperator ? 'operator' : context.userId });
   }
 
   return async function handle(
@@ -52,6 +64,14 @@ export function createAdminEndpoint(options: AdminEndpointOptions) {
         );
       }
       registry.reset(tenantId);
+      options.audit?.({
+        tenant: tenantId,
+        actor: maySee.actor,
+        action: 'admin/reset',
+        target: tenantId,
+        outcome: 'ok',
+        detail: null,
+      });
       sendJson(response, 200, registry.status().find((tenant) => tenant.id === tenantId) ?? {});
       return;
     }

@@ -20,6 +20,9 @@ import { sendJson } from './respond.js';
 import type { SessionStore } from './session-store.js';
 import { handleStatelessRequest } from './stateless-endpoint.js';
 
+/** What MCP allows in a session id: visible ASCII (0x21-0x7E); ours are UUIDs. */
+const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
+
 export interface McpEndpointOptions {
   registry: TenantRegistry;
   sessions: SessionStore;
@@ -42,6 +45,12 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       throw new McpTenantsError(
         ErrorCode.BAD_REQUEST,
         'missing Mcp-Session-Id header: send initialize first and echo the session id it returns',
+      );
+    }
+    if (!SESSION_ID.test(id)) {
+      throw new McpTenantsError(
+        ErrorCode.BAD_REQUEST,
+        'malformed Mcp-Session-Id: a session id is 1 to 128 visible ASCII characters',
       );
     }
     const session = sessions.get(id);
@@ -96,7 +105,12 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       body = await readBody(request, options.maxBodyBytes);
     } catch (error) {
       if (error instanceof McpTenantsError && error.code === ErrorCode.BODY_TOO_LARGE) {
-        drainThenClose(request, options.maxBodyBytes * 2);
+        // Enough for what a client has in flight when it sees the 413 (loopback
+        // buffers hold megabytes), so one that stops then is not reset.
+        drainThenClose(request, response, {
+          maxBytes: Math.max(options.maxBodyBytes * 2, 16 * 1024 * 1024),
+          maxMs: 2_000,
+        });
       }
       throw error;
     }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode, McpTenantsError } from '../../errors.js';
 
 /**
@@ -53,15 +53,56 @@ function tooLarge(maxBytes: number): McpTenantsError {
   );
 }
 
+export interface DrainLimits {
+  /** Bytes read and discarded at most before the connection is cut. */
+  maxBytes: number;
+  /** Time the client gets at most to stop sending. */
+  maxMs: number;
+}
+
 /**
- * After refusing a body, keep reading (and discarding) a bounded amount so
- * that a client still sending actually receives the 413, then hang up.
+ * After refusing a body: answer, then hang up without losing the answer.
+ * Closing a socket with the client's bytes still unread makes the kernel send
+ * a reset, and a client still sending then drops the 413 it was about to
+ * read. So the answer says `Connection: close` and our side is shut after it
+ * (FIN); what the client still sends is read and discarded up to `maxBytes`,
+ * then no longer read, so a client that keeps sending blocks and reads the
+ * answer. The socket closes once the client has stopped, or after `maxMs`.
  */
-export function drainThenClose(request: IncomingMessage, maxDiscardBytes: number): void {
+export function drainThenClose(
+  request: IncomingMessage,
+  response: ServerResponse,
+  limits: DrainLimits,
+): void {
+  const socket = request.socket;
+  response.setHeader('connection', 'close');
+  let answered = false;
+  let clientDone = false;
+  const close = (): void => {
+    clearTimeout(timer);
+    if (socket.writableFinished) socket.destroy();
+    else socket.once('finish', () => socket.destroy());
+  };
+  const timer = setTimeout(close, limits.maxMs);
+  timer.unref();
+  const onClientDone = (): void => {
+    clientDone = true;
+    if (answered) close();
+  };
+  // Node closes a `Connection: close` socket as soon as the answer is written
+  // (destroySoon); shut only our side then, and close once the client is done.
+  socket.destroySoon = () => {
+    answered = true;
+    socket.end();
+    if (clientDone) close();
+  };
   let discarded = 0;
   request.on('data', (chunk: Buffer) => {
     discarded += chunk.length;
-    if (discarded > maxDiscardBytes) request.socket.destroy();
+    if (discarded > limits.maxBytes) request.pause();
   });
+  request.once('end', onClientDone);
+  socket.once('end', onClientDone);
+  socket.once('close', () => clearTimeout(timer));
   request.resume();
 }

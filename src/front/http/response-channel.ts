@@ -19,7 +19,7 @@ export class ResponseChannel {
 
   push(message: JsonRpcMessage): boolean {
     if (!this.acceptsSse || this.response.writableEnded || this.response.destroyed) return false;
-    this.stream ??= new SseStream(this.response, this.headers);
+    this.stream ??= new SseStream(this.response, this.headers, 'drop');
     return this.stream.send(message);
   }
 
@@ -30,11 +30,28 @@ export class ResponseChannel {
 
   finish(message: JsonRpcResponse, status = 200): void {
     if (this.stream) {
-      this.stream.send(message);
+      this.stream.send(message, true);
       this.stream.end();
       return;
     }
     if (this.response.writableEnded || this.response.destroyed) return;
+    const retryAfter = retryAfterSeconds(message);
+    if (retryAfter !== undefined) {
+      sendJson(this.response, 429, message, { ...this.headers, 'retry-after': String(retryAfter) });
+      return;
+    }
     sendJson(this.response, status, message, this.headers);
   }
+}
+
+/**
+ * A quota refusal says when to retry (`error.data.retry_after_seconds`).
+ * Answered before any stream started, it is also an HTTP 429 with
+ * `Retry-After`, the JSON-RPC error still in the body for the client to show.
+ */
+function retryAfterSeconds(message: JsonRpcResponse): number | undefined {
+  if (!('error' in message)) return undefined;
+  const data = message.error.data as { code?: unknown; retry_after_seconds?: unknown } | undefined;
+  const seconds = data?.retry_after_seconds;
+  return data?.code === 'QUOTA_EXCEEDED' && typeof seconds === 'number' ? seconds : undefined;
 }

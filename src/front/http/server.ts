@@ -6,9 +6,11 @@ import type { ServerConfig } from '../../manifest/types.js';
 import type { IsolationReport } from '../../supervisor/limits/index.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { createAdminEndpoint } from './admin.js';
+import { type AdminAudit, createAdminEndpoint } from './admin.js';
+import { answerClientError } from './client-error.js';
 import { checkOrigin, originPolicy } from './guards.js';
 import { createMcpEndpoint } from './mcp-endpoint.js';
+import { createMetricsEndpoint, type MetricsRenderer } from './metrics-endpoint.js';
 import { sendError, sendJson } from './respond.js';
 import { SessionStore } from './session-store.js';
 import { createStatusPage, type FiguresProvider } from './status-page.js';
@@ -23,7 +25,20 @@ export interface HttpFrontOptions {
   isolation?: IsolationReport | undefined;
   /** Request figures per tenant for the status page, when telemetry runs. */
   figures?: FiguresProvider | undefined;
+  /** `GET /metrics` (Prometheus text), when telemetry runs. */
+  metrics?: MetricsRenderer | undefined;
+  /** Told about every refused token, for the audit trail. */
+  onTokenRefused?: ((refusal: TokenRefusal) => void) | undefined;
+  /** Admin actions, for the audit trail. */
+  audit?: AdminAudit | undefined;
   log: Logger;
+}
+
+export interface TokenRefusal {
+  authorization: string | undefined;
+  error: McpTenantsError;
+  path: string;
+  remoteAddress: string | undefined;
 }
 
 export interface HttpFront {
@@ -42,21 +57,41 @@ const METADATA_PATH = '/.well-known/oauth-protected-resource';
 export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFront> {
   const { server: config, log } = options;
   const sessions = new SessionStore(config.session_idle_timeout_ms);
+  // Every refused token is reported (audit trail), then refused as before.
+  const verify = async (
+    authorization: string | undefined,
+    request: IncomingMessage | undefined,
+  ): Promise<TenantContext> => {
+    try {
+      return await options.authenticate(authorization);
+    } catch (error) {
+      options.onTokenRefused?.({
+        authorization,
+        error: toMcpTenantsError(error),
+        path: (request?.url ?? '/').split('?', 1)[0] ?? '/',
+        remoteAddress: request?.socket.remoteAddress,
+      });
+      throw error;
+    }
+  };
+  const authenticate = (request: IncomingMessage) => verify(request.headers.authorization, request);
   const endpoint = createMcpEndpoint({
     registry: options.registry,
     sessions,
-    authenticate: (request) => options.authenticate(request.headers.authorization),
+    authenticate,
     maxBodyBytes: config.max_body_bytes,
   });
   const admin = createAdminEndpoint({
     registry: options.registry,
-    authenticate: (request) => options.authenticate(request.headers.authorization),
+    authenticate,
+    audit: options.audit,
   });
   const statusPage = createStatusPage({
     registry: options.registry,
-    authenticate: options.authenticate,
+    authenticate: (authorization) => verify(authorization, undefined),
     figures: options.figures,
   });
+  const metrics = options.metrics && createMetricsEndpoint(options.metrics, authenticate);
   let policy = originPolicy(config.host, config.port, config.allowed_origins);
   let baseUrl = '';
 
@@ -83,6 +118,10 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     }
     if (request.method !== 'GET') {
       throw new McpTenantsError(ErrorCode.NOT_FOUND, `no route for ${request.method} ${path}`);
+    }
+    if (path === '/metrics' && metrics) {
+      await metrics(request, response);
+      return;
     }
     if (path === '/healthz') {
       sendJson(response, 200, {
@@ -114,6 +153,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       sendError(response, failure, { resourceMetadataUrl: `${baseUrl}${METADATA_PATH}/mcp` });
     });
   });
+  httpServer.on('clientError', answerClientError);
 
   await new Promise<void>((resolve, reject) => {
     httpServer.once('error', (error: NodeJS.ErrnoException) =>

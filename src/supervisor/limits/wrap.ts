@@ -85,5 +85,6 @@ export function wrapPlan(plan: SpawnPlan, input: WrapInput): SpawnPlan {
     ],
     cwd: inner.cwd,
     env: inner.env,
+    ipc: inner.ipc,
   };
 }

@@ -1,0 +1,76 @@
+import { Command, Option } from 'commander';
+import { loadManifest } from '../manifest/load.js';
+import { tenantDataDir } from '../supervisor/spawn-plan.js';
+import { folderSizeMb, openForReading } from '../telemetry/read-database.js';
+import { buildReport } from '../telemetry/report.js';
+import { formatReport, type ReportFormat } from '../telemetry/report-format.js';
+import { parseWindow } from '../telemetry/time-window.js';
+import { manifestOption } from './options.js';
+import { ProgressLine } from './progress-line.js';
+
+interface ReportOptions {
+  manifest: string;
+  tenant?: string;
+  since?: string;
+  until?: string;
+  format: ReportFormat;
+}
+
+export function reportCommand(): Command {
+  return new Command('report')
+    .description(
+      'per-tenant usage, errors, latency and resource cost from the telemetry database (works while serve runs and after)',
+    )
+    .addOption(manifestOption())
+    .option('--tenant <id>', 'only this tenant')
+    .option('--since <when>', 'start: 30m, 24h, 7d, 2w back from now, or an ISO date/time', '24h')
+    .option('--until <when>', 'end: same forms as --since', 'now')
+    .addOption(
+      new Option('--format <format>', 'output format')
+        .choices(['table', 'json', 'csv'])
+        .default('table'),
+    )
+    .addHelpText(
+      'after',
+      `
+The JSON form is stable (for billing pipelines): {since, until, tenants: [{tenant,
+requests, tool_calls, errors: {total, tool_error, rpc_error, quota, permission,
+timeout, crash}, latency_ms: {p50, p95, p99}, cpu_seconds, memory_mb_hours,
+peak_rss_mb, restarts, storage_mb, top_tools}]}. Times are UTC.
+
+Examples:
+  $ mcp-tenants report -m tenants.yaml
+  $ mcp-tenants report -m tenants.yaml --tenant acme --since 7d --format json
+  $ mcp-tenants report --since 2025-06-01 --until 2025-07-01 --format csv`,
+    )
+    .action((options: ReportOptions) => report(options));
+}
+
+function report(options: ReportOptions): void {
+  const manifest = loadManifest(options.manifest);
+  const dataDir = manifest.server.data_dir;
+  const window = parseWindow(options, Date.now());
+  if (options.tenant !== undefined && !manifest.tenants.has(options.tenant)) {
+    process.stderr.write(
+      `note: tenant "${options.tenant}" is not in the manifest (any telemetry it left is shown)\n`,
+    );
+  }
+  const db = openForReading(dataDir);
+  const progress = new ProgressLine();
+  try {
+    // One read transaction: a consistent snapshot while serve keeps writing.
+    const result = db.transaction(() =>
+      buildReport(db, {
+        ...window,
+        tenants: [...manifest.tenants.keys()],
+        only: options.tenant,
+        storageMb: (tenant) => folderSizeMb(tenantDataDir(dataDir, tenant)),
+        progress: progress.update,
+      }),
+    )();
+    progress.done();
+    process.stdout.write(formatReport(result, options.format));
+  } finally {
+    db.close();
+  }
+}

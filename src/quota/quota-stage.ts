@@ -1,0 +1,81 @@
+import type { TenantConfig } from '../manifest/types.js';
+import type { ListingCatalog } from '../policy/listing-catalog.js';
+import type { JsonRpcRequest } from '../relay/jsonrpc.js';
+import type { RequestStage } from '../relay/pipeline.js';
+import type { ConcurrencyLimiter } from './concurrency.js';
+import { concurrencyRefused, retryLater, storageRefused } from './quota-errors.js';
+import type { SharedCounters } from './shared-counters.js';
+import type { StorageSampler } from './storage-sampler.js';
+import { usageChecks } from './usage-checks.js';
+
+/**
+ * Requests no quota ever refuses: keeping the connection alive, choosing a
+ * log level, and subscription bookkeeping (answered by the supervisor).
+ */
+export const QUOTA_EXEMPT_METHODS: ReadonlySet<string> = new Set([
+  'ping',
+  'logging/setLevel',
+  'resources/subscribe',
+  'resources/unsubscribe',
+]);
+
+export interface QuotaStageDeps {
+  counters: SharedCounters;
+  slots: ConcurrencyLimiter;
+  storage: StorageSampler;
+  catalog: ListingCatalog;
+  /** The tenant's data folder, whose size third-party children are held to. */
+  tenantDir: (tenantId: string) => string;
+}
+
+/**
+ * The quota stage: storage (third-party children; the built-in server checks
+ * its own), then a slot among `max_concurrent_requests`, then the counted
+ * limits. A refused request is answered at once with why and when to retry,
+ * and is not counted; the child never sees it.
+ */
+export function quotaStage(deps: QuotaStageDeps): RequestStage {
+  return async (context, next) => {
+    const { tenant, request } = context;
+    if (QUOTA_EXEMPT_METHODS.has(request.method)) return next(request);
+    checkStorage(deps, tenant, request);
+    const quotas = tenant.quotas;
+    const slot = await deps.slots.acquire(tenant.id, {
+      concurrent: quotas.max_concurrent_requests,
+      queue: quotas.max_queue,
+      maxWaitMs: tenant.request_timeout_ms,
+    });
+    if (typeof slot !== 'function') {
+      const waited = slot.refused === 'timeout' ? slot.waitedMs : undefined;
+      throw concurrencyRefused(tenant.id, quotas.max_concurrent_requests, quotas.max_queue, waited);
+    }
+    try {
+      const checks = usageChecks(tenant, context.session.caller.userId, request.method);
+      const admission = deps.counters.tryAdmit(checks.map((entry) => entry.check));
+      if (!admission.admitted) {
+        const refused = checks[admission.refused];
+        if (refused) {
+          throw retryLater(refused.describe(), {
+            quota: refused.quota,
+            limit: refused.check.limit,
+            retryAfterMs: admission.retryAfterMs,
+          });
+        }
+      }
+      return await next(request);
+    } finally {
+      slot();
+    }
+  };
+}
+
+function checkStorage(deps: QuotaStageDeps, tenant: TenantConfig, request: JsonRpcRequest): void {
+  if (tenant.command === undefined || request.method !== 'tools/call') return;
+  const tool = String(request.params?.name);
+  if (deps.catalog.isReadOnlyTool(tenant.id, tool)) return;
+  const used = deps.storage.usedBytes(tenant.id, deps.tenantDir(tenant.id));
+  const limitBytes = tenant.quotas.max_storage_mb * 1024 * 1024;
+  if (used !== undefined && used >= limitBytes) {
+    throw storageRefused(tenant.id, used, tenant.quotas.max_storage_mb, tool);
+  }
+}

@@ -1,0 +1,10 @@
+/**
+ * The `_meta` keys under which the supervisor tells a tenant's child who is
+ * calling. They are set on every forwarded request, overwriting whatever a
+ * client put there, so a child can attribute actions (the built-in server
+ * records the user as `updated_by`) but must never base access decisions
+ * on them: the supervisor has already made those. The client's token itself
+ * never reaches a child.
+ */
+export const USER_ID_META_KEY = 'io.mcp-tenants/user_id';
+export const TENANT_ID_META_KEY = 'io.mcp-tenants/tenant_id';

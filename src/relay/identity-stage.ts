@@ -1,0 +1,21 @@
+import { TENANT_ID_META_KEY, USER_ID_META_KEY } from './identity-meta.js';
+import { metaOf } from './jsonrpc.js';
+import type { RequestStage } from './pipeline.js';
+
+/**
+ * Stamps the verified caller into `params._meta` of every request on its way
+ * to the child (see identity-meta.ts). Last in the pipeline, so nothing
+ * after it can change what the child is told.
+ */
+export function identityStage(): RequestStage {
+  return async (context, next) => {
+    const { request, tenant, session } = context;
+    const params = request.params ?? {};
+    const _meta = {
+      ...metaOf(params),
+      [USER_ID_META_KEY]: session.caller.userId,
+      [TENANT_ID_META_KEY]: tenant.id,
+    };
+    return next({ ...request, params: { ...params, _meta } });
+  };
+}

@@ -1,0 +1,59 @@
+import type Database from 'better-sqlite3';
+import { RevocationList } from '../auth/revocations.js';
+import { ListCursors } from '../policy/list-cursor.js';
+import { ListingCatalog } from '../policy/listing-catalog.js';
+import { OverCapRecorder } from '../policy/over-cap.js';
+import { policyStage } from '../policy/policy-stage.js';
+import { revokedStage } from '../policy/revoked-stage.js';
+import { ConcurrencyLimiter } from '../quota/concurrency.js';
+import { CounterStore } from '../quota/counter-store.js';
+import { quotaStage } from '../quota/quota-stage.js';
+import { SharedCounters } from '../quota/shared-counters.js';
+import { StorageSampler } from '../quota/storage-sampler.js';
+import type { RequestStage } from '../relay/pipeline.js';
+import type { Logger } from '../telemetry/logger.js';
+import { tenantDataDir } from './spawn-plan.js';
+
+export interface RequestGuardOptions {
+  db: Database.Database;
+  log: Logger;
+  /** The manifest's `server.data_dir`, read when a tenant's folder is measured. */
+  dataDir: () => string;
+}
+
+/**
+ * Permissions, revocations and quotas for every tenant's requests, with the
+ * state they keep (the `jti` deny list and usage counters in the
+ * supervisor's database, slots and listings in memory). `close()` writes
+ * the counters still pending; call it before the database closes.
+ */
+export class RequestGuard {
+  readonly revocations: RevocationList;
+  readonly stages: readonly RequestStage[];
+  private readonly counters: SharedCounters;
+
+  constructor(options: RequestGuardOptions) {
+    this.revocations = new RevocationList(options.db);
+    this.counters = new SharedCounters({ store: new CounterStore(options.db), log: options.log });
+    const catalog = new ListingCatalog();
+    this.stages = [
+      revokedStage((jti) => this.revocations.has(jti)),
+      policyStage({
+        cursors: new ListCursors(),
+        catalog,
+        overCap: new OverCapRecorder(options.db, options.log),
+      }),
+      quotaStage({
+        counters: this.counters,
+        slots: new ConcurrencyLimiter(),
+        storage: new StorageSampler(),
+        catalog,
+        tenantDir: (tenantId) => tenantDataDir(options.dataDir(), tenantId),
+      }),
+    ];
+  }
+
+  close(): void {
+    this.counters.close();
+  }
+}

@@ -1,0 +1,265 @@
+import { bucketIndex, emptyBuckets, LATENCY_BUCKETS_MS } from './latency.js';
+import type { Outcome } from './outcome.js';
+import { type Family, renderFamilies, type Sample } from './prometheus-text.js';
+
+/** Label values a client chooses are bounded, so no client can grow the series without end. */
+const MAX_METHODS_PER_TENANT = 50;
+const MAX_TOOLS_PER_TENANT = 200;
+const OTHER = 'other';
+
+interface TenantCounters {
+  requests: Map<string, number>; // method \0 outcome
+  tools: Map<string, number>; // tool \0 outcome
+  latency: Map<string, { buckets: number[]; sum: number; count: number }>; // method
+  requestBytes: number;
+  responseBytes: number;
+  cpuSeconds: number;
+  starts: number;
+  restarts: number;
+  crashes: number;
+  limitKills: number;
+  startSecondsSum: number;
+}
+
+/** What the supervisor knows about a tenant's child right now. */
+export interface ChildGauges {
+  tenant: string;
+  up: boolean;
+  sessions: number;
+  rssBytes: number | null;
+}
+
+/**
+ * In-memory counters since the supervisor started, rendered at `GET /metrics`.
+ * Counters reset with the process, as Prometheus expects; the database holds
+ * the durable record (`mcp-tenants report`).
+ */
+export class TelemetryMetrics {
+  private readonly tenants = new Map<string, TenantCounters>();
+
+  request(
+    tenant: string,
+    method: string,
+    outcome: Outcome,
+    latencyMs: number,
+    tool: string | null,
+  ): void {
+    const counters = this.counters(tenant);
+    const methodLabel = bounded(counters.latency, method, MAX_METHODS_PER_TENANT);
+    increment(counters.requests, `${methodLabel}\u0000${outcome}`, 1);
+    if (tool !== null && method === 'tools/call') {
+      const toolLabel = boundedKey(counters.tools, tool, MAX_TOOLS_PER_TENANT);
+      increment(counters.tools, `${toolLabel}\u0000${outcome}`, 1);
+    }
+    let histogram = counters.latency.get(methodLabel);
+    if (!histogram) {
+      histogram = { buckets: emptyBuckets(), sum: 0, count: 0 };
+      counters.latency.set(methodLabel, histogram);
+    }
+    const i = bucketIndex(latencyMs);
+    histogram.buckets[i] = (histogram.buckets[i] as number) + 1;
+    histogram.sum += latencyMs / 1000;
+    histogram.count += 1;
+  }
+
+  bytes(tenant: string, requestBytes: number, responseBytes: number): void {
+    const counters = this.counters(tenant);
+    counters.requestBytes += requestBytes;
+    counters.responseBytes += responseBytes;
+  }
+
+  cpu(tenant: string, seconds: number): void {
+    this.counters(tenant).cpuSeconds += seconds;
+  }
+
+  childStarted(tenant: string, startMs: number, restart: boolean): void {
+    const counters = this.counters(tenant);
+    counters.starts += 1;
+    counters.startSecondsSum += startMs / 1000;
+    if (restart) counters.restarts += 1;
+  }
+
+  childExited(tenant: string, crashed: boolean, limit: string | null): void {
+    const counters = this.counters(tenant);
+    if (crashed) counters.crashes += 1;
+    if (limit !== null) counters.limitKills += 1;
+  }
+
+  /** The exposition, with only the tenants `maySee` allows. */
+  render(maySee: (tenant: string) => boolean, children: readonly ChildGauges[]): string {
+    const visible = [...this.tenants].filter(([tenant]) => maySee(tenant));
+    const gauges = children.filter((child) => maySee(child.tenant));
+    const perTenant = (pick: (counters: TenantCounters) => number): Sample[] =>
+      visible.map(([tenant, counters]) => ({ labels: { tenant }, value: pick(counters) }));
+    const families: Family[] = [
+      {
+        name: 'mcp_tenants_requests_total',
+        help: 'Requests relayed to a tenant, by method and outcome (ok, tool_error, rpc_error, quota, permission, timeout, crash, cancelled).',
+        type: 'counter',
+        samples: visible.flatMap(([tenant, counters]) =>
+          [...counters.requests].map(([key, value]) => {
+            const [method = '', outcome = ''] = key.split('\u0000');
+            return { labels: { tenant, method, outcome }, value };
+          }),
+        ),
+      },
+      {
+        name: 'mcp_tenants_tool_calls_total',
+        help: 'tools/call requests by tool and outcome.',
+        type: 'counter',
+        samples: visible.flatMap(([tenant, counters]) =>
+          [...counters.tools].map(([key, value]) => {
+            const [tool = '', outcome = ''] = key.split('\u0000');
+            return { labels: { tenant, tool, outcome }, value };
+          }),
+        ),
+      },
+      {
+        name: 'mcp_tenants_request_duration_seconds',
+        help: 'Time from the relay taking a request to its answer, by method.',
+        type: 'histogram',
+        samples: visible.flatMap(([tenant, counters]) =>
+          [...counters.latency].flatMap(([method, histogram]) =>
+            histogramSamples(tenant, method, histogram),
+          ),
+        ),
+      },
+      {
+        name: 'mcp_tenants_request_bytes_total',
+        help: 'Bytes of JSON-RPC requests relayed (counted when written to the database, within flush_interval_ms).',
+        type: 'counter',
+        samples: perTenant((counters) => counters.requestBytes),
+      },
+      {
+        name: 'mcp_tenants_response_bytes_total',
+        help: 'Bytes of JSON-RPC responses relayed (counted when written to the database).',
+        type: 'counter',
+        samples: perTenant((counters) => counters.responseBytes),
+      },
+      {
+        name: 'mcp_tenants_child_cpu_seconds_total',
+        help: "CPU time of the tenant's child process trees, from the watchdog's samples.",
+        type: 'counter',
+        samples: perTenant((counters) => counters.cpuSeconds),
+      },
+      {
+        name: 'mcp_tenants_child_starts_total',
+        help: 'Child processes started (cold starts).',
+        type: 'counter',
+        samples: perTenant((counters) => counters.starts),
+      },
+      {
+        name: 'mcp_tenants_child_start_seconds_total',
+        help: 'Sum of spawn-to-ready times of child starts.',
+        type: 'counter',
+        samples: perTenant((counters) => counters.startSecondsSum),
+      },
+      {
+        name: 'mcp_tenants_child_restarts_total',
+        help: 'Child starts that followed a crash.',
+        type: 'counter',
+        samples: perTenant((counters) => counters.restarts),
+      },
+      {
+        name: 'mcp_tenants_child_crashes_total',
+        help: 'Children that exited without being asked to (limit kills included).',
+        type: 'counter',
+        samples: perTenant((counters) => counters.crashes),
+      },
+      {
+        name: 'mcp_tenants_child_limit_kills_total',
+        help: 'Children killed for a limit (memory, pids, OOM).',
+        type: 'counter',
+        samples: perTenant((counters) => counters.limitKills),
+      },
+      {
+        name: 'mcp_tenants_child_up',
+        help: "1 when the tenant's child is running.",
+        type: 'gauge',
+        samples: gauges.map((child) => ({
+          labels: { tenant: child.tenant },
+          value: child.up ? 1 : 0,
+        })),
+      },
+      {
+        name: 'mcp_tenants_child_rss_bytes',
+        help: "Resident memory of the tenant's child tree at the last watchdog sample.",
+        type: 'gauge',
+        samples: gauges
+          .filter((child) => child.rssBytes !== null)
+          .map((child) => ({ labels: { tenant: child.tenant }, value: child.rssBytes ?? 0 })),
+      },
+      {
+        name: 'mcp_tenants_sessions',
+        help: 'Open sessions of the tenant.',
+        type: 'gauge',
+        samples: gauges.map((child) => ({
+          labels: { tenant: child.tenant },
+          value: child.sessions,
+        })),
+      },
+    ];
+    return renderFamilies(families);
+  }
+
+  private counters(tenant: string): TenantCounters {
+    let counters = this.tenants.get(tenant);
+    if (!counters) {
+      counters = {
+        requests: new Map(),
+        tools: new Map(),
+        latency: new Map(),
+        requestBytes: 0,
+        responseBytes: 0,
+        cpuSeconds: 0,
+        starts: 0,
+        restarts: 0,
+        crashes: 0,
+        limitKills: 0,
+        startSecondsSum: 0,
+      };
+      this.tenants.set(tenant, counters);
+    }
+    return counters;
+  }
+}
+
+function increment(map: Map<string, number>, key: string, by: number): void {
+  map.set(key, (map.get(key) ?? 0) + by);
+}
+
+/** `value` if it is known or there is room for it, else `other`. */
+function bounded(map: Map<string, unknown>, value: string, max: number): string {
+  return map.has(value) || map.size < max ? value : OTHER;
+}
+
+function boundedKey(map: Map<string, number>, value: string, max: number): string {
+  if (map.size < max) return value;
+  for (const key of map.keys()) if (key.startsWith(`${value}\u0000`)) return value;
+  return OTHER;
+}
+
+function histogramSamples(
+  tenant: string,
+  method: string,
+  histogram: { buckets: number[]; sum: number; count: number },
+): Sample[] {
+  const samples: Sample[] = [];
+  let cumulative = 0;
+  LATENCY_BUCKETS_MS.forEach((bound, i) => {
+    cumulative += histogram.buckets[i] ?? 0;
+    samples.push({
+      suffix: '_bucket',
+      labels: { tenant, method, le: String(bound / 1000) },
+      value: cumulative,
+    });
+  });
+  samples.push({
+    suffix: '_bucket',
+    labels: { tenant, method, le: '+Inf' },
+    value: histogram.count,
+  });
+  samples.push({ suffix: '_sum', labels: { tenant, method }, value: histogram.sum });
+  samples.push({ suffix: '_count', labels: { tenant, method }, value: histogram.count });
+  return samples;
+}

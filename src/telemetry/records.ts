@@ -1,0 +1,80 @@
+import type { JsonRpcRequest, JsonRpcResponse } from '../relay/jsonrpc.js';
+import type { Outcome } from './outcome.js';
+
+/** One request as the relay saw it. Sizes are measured when the batch is written. */
+export interface RequestRecord {
+  kind: 'request';
+  /** Epoch ms when the request entered the relay. */
+  ts: number;
+  tenant: string;
+  user: string;
+  method: string;
+  /** Tool or prompt name, or resource URI. */
+  name: string | null;
+  outcome: Outcome;
+  /** JSON-RPC error code, for errors. */
+  errorCode: number | null;
+  latencyUs: number;
+  traceId: string | null;
+  request: JsonRpcRequest;
+  response: JsonRpcResponse;
+  /** Serialized sizes, measured off the request path (see `measureSizes`). */
+  requestBytes?: number;
+  responseBytes?: number;
+}
+
+/** A child started or exited. */
+export interface ChildRecord {
+  kind: 'child';
+  ts: number;
+  tenant: string;
+  pid: number;
+  event: 'start' | 'exit';
+  /** start: spawn to ready, in ms. */
+  startMs: number | null;
+  /** start: it followed a crash of the tenant's previous child. */
+  restart: boolean;
+  crashed: boolean;
+  /** exit: the limit it was killed for (memory, pids, oom). */
+  limit: string | null;
+  reason: string | null;
+}
+
+/** One entry of the audit trail, before it is chained. */
+export interface AuditEntry {
+  kind: 'audit';
+  ts: number;
+  /** The tenant's id, or `-` for the supervisor's own chain (unverifiable callers, operators). */
+  tenant: string;
+  /** User id, `operator`, `supervisor`, or `anonymous`. */
+  actor: string;
+  action: string;
+  target: string | null;
+  outcome: string;
+  detail: Record<string, unknown> | null;
+}
+
+export type TelemetryRecord = RequestRecord | ChildRecord | AuditEntry;
+
+/** Process figures of one child over one minute, summed by the usage meter. */
+export interface UsageDelta {
+  tenant: string;
+  pid: number;
+  /** Start of the minute, epoch ms. */
+  minute: number;
+  cpuSeconds: number;
+  /** ∫ RSS dt, for MB-hours. */
+  rssByteSeconds: number;
+  sampledSeconds: number;
+  rssPeak: number;
+  samples: number;
+  /** What the child itself reported over IPC (built-in server). */
+  toolCalls: number;
+  toolErrors: number;
+  toolMs: number;
+  dbBytes: number | null;
+  dbRows: number | null;
+}
+
+/** The audit chain of events that belong to no tenant. */
+export const SUPERVISOR_CHAIN = '-';

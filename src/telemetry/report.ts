@@ -1,0 +1,148 @@
+import type Database from 'better-sqlite3';
+import type { Percentiles } from './latency.js';
+import type { ErrorKind } from './outcome.js';
+import { type Accumulator, newAccumulator } from './report-accumulator.js';
+import { addChildren, addRequests, addUsage } from './report-sources.js';
+import type { RowProgress } from './row-progress.js';
+
+const MIB = 1024 * 1024;
+
+export interface ToolLine {
+  name: string;
+  calls: number;
+  errors: number;
+  p50_ms: number | null;
+}
+
+/** One tenant's line of the report. The names are a stable contract (billing pipelines). */
+export interface TenantReport {
+  tenant: string;
+  requests: number;
+  tool_calls: number;
+  errors: { total: number } & Record<ErrorKind, number>;
+  /** Of requests that reached the child path (refusals and cancellations excluded). */
+  latency_ms: Percentiles & { approximate: boolean };
+  cpu_seconds: number;
+  memory_mb_hours: number;
+  peak_rss_mb: number;
+  avg_rss_mb: number;
+  /** Child starts that followed a crash. */
+  restarts: number;
+  starts: number;
+  crashes: number;
+  limit_kills: number;
+  cold_start_ms: { avg: number | null; max: number | null };
+  storage_mb: number | null;
+  users: number;
+  cancelled: number;
+  request_bytes: number;
+  response_bytes: number;
+  top_tools: ToolLine[];
+  /** What the child reported about itself over IPC (built-in server), else null. */
+  child: ChildFiguresLine | null;
+}
+
+export interface ChildFiguresLine {
+  tool_calls: number;
+  tool_errors: number;
+  tool_ms: number;
+  db_mb: number | null;
+  rows: number | null;
+}
+
+export interface Report {
+  since: string;
+  until: string;
+  tenants: TenantReport[];
+}
+
+export interface ReportOptions {
+  since: number;
+  until: number;
+  /** Tenants to show even without traffic (the manifest's). */
+  tenants: readonly string[];
+  /** Only this tenant. */
+  only?: string | undefined;
+  /** Storage in MiB (the tenant's data folder), null when unknown. */
+  storageMb?: (tenant: string) => number | null;
+  topTools?: number;
+  /** Told how far the read of request rows has gone (the long part on a large database). */
+  progress?: RowProgress;
+}
+
+/**
+ * Per-tenant usage, errors, latency and resource cost over `[since, until)`,
+ * from raw rows and, past `retention_days`, hourly aggregates. Run it in a
+ * read transaction for a consistent snapshot while `serve` writes.
+ */
+export function buildReport(db: Database.Database, options: ReportOptions): Report {
+  const all = new Map<string, Accumulator>();
+  const tenant = (id: string): Accumulator | undefined => {
+    if (options.only !== undefined && id !== options.only) return undefined;
+    let entry = all.get(id);
+    if (!entry) {
+      entry = newAccumulator(id);
+      all.set(id, entry);
+    }
+    return entry;
+  };
+  for (const id of options.tenants) tenant(id);
+  if (options.only !== undefined) tenant(options.only);
+  const window = { since: options.since, until: options.until };
+  addRequests(db, window, tenant, options.progress);
+  addUsage(db, window, tenant);
+  addChildren(db, window, tenant);
+  return {
+    since: new Date(options.since).toISOString(),
+    until: new Date(options.until).toISOString(),
+    tenants: [...all.values()]
+      .map((entry) => finish(entry, options))
+      .sort((a, b) => a.tenant.localeCompare(b.tenant)),
+  };
+}
+
+/** Percentiles, averages, units and rounding. */
+function finish(entry: Accumulator, options: ReportOptions): TenantReport {
+  const { report, rssByteSeconds, rssSeconds, startMsSum } = entry;
+  const percentiles = entry.latency.percentiles();
+  const topTools = [...entry.tools]
+    .sort(([a, x], [b, y]) => y.calls - x.calls || a.localeCompare(b))
+    .slice(0, options.topTools ?? 5)
+    .map(([name, tool]) => ({
+      name,
+      calls: tool.calls,
+      errors: tool.errors,
+      p50_ms: round(tool.latency.percentiles().p50, 2),
+    }));
+  return {
+    ...report,
+    latency_ms: {
+      p50: round(percentiles.p50, 2),
+      p95: round(percentiles.p95, 2),
+      p99: round(percentiles.p99, 2),
+      approximate: entry.latency.approximate,
+    },
+    cpu_seconds: round(report.cpu_seconds, 3) ?? 0,
+    memory_mb_hours: round(rssByteSeconds / MIB / 3600, 4) ?? 0,
+    peak_rss_mb: round(report.peak_rss_mb, 1) ?? 0,
+    avg_rss_mb: round(rssSeconds > 0 ? rssByteSeconds / rssSeconds / MIB : 0, 1) ?? 0,
+    cold_start_ms: {
+      avg: report.starts > 0 ? round(startMsSum / report.starts, 1) : null,
+      max: round(report.cold_start_ms.max, 1),
+    },
+    storage_mb: options.storageMb ? round(options.storageMb(report.tenant), 3) : null,
+    users: entry.users.size,
+    top_tools: topTools,
+    child: report.child && {
+      ...report.child,
+      tool_ms: round(report.child.tool_ms, 1) ?? 0,
+      db_mb: round(report.child.db_mb, 3),
+    },
+  };
+}
+
+function round(value: number | null, digits: number): number | null {
+  if (value === null) return null;
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
