@@ -75,6 +75,7 @@ export function fixture(name: string): TenantSpec {
 export interface ServeProcess {
   url: string;
   process: ChildProcessWithoutNullStreams;
+  stdout(): string;
   stderr(): string;
   /** Live descendants of the supervisor (its children and theirs). */
   childPids(): number[];
@@ -123,6 +124,7 @@ export async function startServe(
   return {
     url,
     process: child,
+    stdout: () => stdout,
     stderr: () => stderr,
     childPids: () => descendants(pid),
     async stop() {

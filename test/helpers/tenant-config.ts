@@ -1,4 +1,9 @@
-import { DEFAULT_QUOTAS, type TenantConfig } from '../../src/manifest/types.js';
+import {
+  DEFAULT_AUDIT,
+  DEFAULT_POLICY,
+  DEFAULT_QUOTAS,
+  type TenantConfig,
+} from '../../src/manifest/types.js';
 
 /** A resolved tenant configuration for in-process relay tests. */
 export function tenantConfig(overrides: Partial<TenantConfig> & { id: string }): TenantConfig {
@@ -14,6 +19,9 @@ export function tenantConfig(overrides: Partial<TenantConfig> & { id: string }):
     idle_timeout_ms: 0,
     eager: false,
     start_timeout_ms: 10_000,
+    audit: { ...DEFAULT_AUDIT },
+    policy: structuredClone(DEFAULT_POLICY),
+    tools_modules: [],
     ...overrides,
   };
 }

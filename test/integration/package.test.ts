@@ -50,6 +50,8 @@ describe('the npm package', () => {
         'dist/tenant-server/main.js',
         'schema/tenants.schema.json',
         'tenants.example.yaml',
+        // The example manifest's tenant tool module.
+        'examples/tools/greeting.mjs',
         'package.json',
         'README.md',
       ]),

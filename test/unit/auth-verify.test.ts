@@ -89,11 +89,16 @@ describe('TokenVerifier.verify', () => {
     expect(context.isOperator).toBe(false);
   });
 
-  it('uses sub when there is no user_id', async () => {
+  it('uses sub when there is no user_id, and the default permissions when there is no claim', async () => {
     const token = await sign({ tenant_id: 'acme', sub: 'bob' });
     const context = await new TokenVerifier(AUTH).verify(token);
     expect(context.userId).toBe('bob');
-    expect(context.permissions).toEqual([]);
+    expect(context.permissions).toEqual(['tools:*', 'resources:*', 'prompts:*']);
+  });
+
+  it('grants nothing for an explicitly empty permissions claim', async () => {
+    const token = await sign({ ...tenantClaims, permissions: [] });
+    expect((await new TokenVerifier(AUTH).verify(token)).permissions).toEqual([]);
   });
 
   it('prefers user_id over sub', async () => {

@@ -2,6 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../src/manifest/load.js';
 import {
+  DEFAULT_AUDIT,
+  DEFAULT_POLICY,
   DEFAULT_QUOTAS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SERVER,
@@ -64,6 +66,9 @@ describe('parseManifest: a good manifest', () => {
       idle_timeout_ms: 600_000,
       eager: false,
       start_timeout_ms: 30_000,
+      audit: DEFAULT_AUDIT,
+      policy: DEFAULT_POLICY,
+      tools_modules: [],
     });
     const globex = manifest.tenants.get('globex');
     expect(globex?.name).toBe('globex');
@@ -111,6 +116,9 @@ describe('parseManifest: a good manifest', () => {
       idle_timeout_ms: 600_000,
       eager: false,
       start_timeout_ms: 30_000,
+      audit: DEFAULT_AUDIT,
+      policy: DEFAULT_POLICY,
+      tools_modules: [],
     });
   });
 
