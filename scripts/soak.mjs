@@ -1,0 +1,407 @@
+#!/usr/bin/env node
+// A bounded soak of `mcp-tenants serve` on loopback: N tenants (built-in
+// server) × M concurrent sessions (the official SDK client over Streamable
+// HTTP), each session sending one request after another for a fixed time,
+// while faults are injected at random: a tenant's child killed with SIGKILL
+// (its pid from /healthz), the manifest changed and reloaded with SIGHUP,
+// and short-lived tokens expiring under their sessions (which reconnect).
+//
+//   npm run soak                                  # 3 tenants × 8 sessions, 60 s
+//   node scripts/soak.mjs --tenants 4 --sessions 16 --duration 300 --seed 7
+//   node scripts/soak.mjs --no-faults
+//   node scripts/soak.mjs --supervisor-heap-mb 48   # a leak in the supervisor ends the run
+//
+// At the end it prints requests sent / answered / failed by kind, the faults
+// injected, and the supervisor's RSS at the start and the end; then it checks,
+// and exits 1 unless both hold:
+//   - every request got exactly one answer (a result or an error; none left
+//     pending, none answered twice),
+//   - every write the client was told succeeded (data_set) reads back
+//     unchanged at the end.
+// Sends traffic to 127.0.0.1 only; stops by itself; leaves no process behind.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { descendants, isAlive } from '../bench/proc.mjs';
+import { signToken } from '../dist/auth/sign.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'bin', 'mcp-tenants.js');
+
+// ---- options -----------------------------------------------------------------
+function option(name, fallback) {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index === -1) return fallback;
+  const value = Number(process.argv[index + 1]);
+  if (!Number.isFinite(value) || value <= 0) {
+    process.stderr.write(
+      `soak: --${name} takes a positive number, got ${process.argv[index + 1]}\n`,
+    );
+    process.exit(2);
+  }
+  return value;
+}
+const TENANTS = option('tenants', 3);
+const SESSIONS = option('sessions', 8);
+const DURATION_MS = option('duration', 60) * 1000;
+const FAULTS = !process.argv.includes('--no-faults');
+let seed = option('seed', Math.floor(Math.random() * 2 ** 31));
+const SEED = seed;
+
+/** mulberry32: a small seeded generator, so a run's choices can be replayed. */
+function random() {
+  seed = (seed + 0x6d2b79f5) | 0;
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const pick = (list) => list[Math.floor(random() * list.length)];
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---- the supervisor ----------------------------------------------------------
+const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-soak-'));
+const manifestPath = join(dir, 'tenants.yaml');
+const secret = randomBytes(32).toString('base64url');
+const tenantIds = Array.from({ length: TENANTS }, (_, i) => `tenant-${i + 1}`);
+let generation = 0;
+
+function writeManifest() {
+  // Each reload changes something real: one tenant's quotas (its child restarts when quiet).
+  const changed = tenantIds[generation % tenantIds.length];
+  const tenants = Object.fromEntries(
+    tenantIds.map((id) => [
+      id,
+      id === changed && generation > 0 ? { quotas: { max_tools: 100 + generation } } : {},
+    ]),
+  );
+  // Rate quotas out of the way: the soak measures the relay, not the limits.
+  const defaults = {
+    quotas: { max_requests_per_minute: 1_000_000, max_concurrent_requests: 1_000 },
+  };
+  const manifest = { server: { data_dir: './data' }, auth: { secret }, defaults, tenants };
+  writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
+}
+writeManifest();
+
+// --supervisor-heap-mb caps the supervisor's V8 heap: a leak would then end the run.
+const HEAP_MB = option('supervisor-heap-mb', 0);
+const nodeArgs = HEAP_MB > 0 ? [`--max-old-space-size=${HEAP_MB}`] : [];
+const serve = spawn(
+  process.execPath,
+  [...nodeArgs, CLI, 'serve', '-m', manifestPath, '--port', '0', '--no-watch'],
+  { stdio: ['ignore', 'pipe', 'pipe'] },
+);
+// Whatever goes wrong, the supervisor (and so its children) and the folder go too.
+function abandon(error) {
+  process.stderr.write(`soak: ${error?.stack ?? error}\n`);
+  serve.kill('SIGTERM');
+  setTimeout(() => {
+    serve.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  }, 3_000).unref();
+  serve.once('exit', () => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(1);
+  });
+}
+process.on('uncaughtException', abandon);
+process.on('unhandledRejection', abandon);
+process.on('SIGINT', () => abandon('interrupted'));
+let serveLog = '';
+serve.stderr.on('data', (chunk) => {
+  serveLog += chunk;
+  if (serveLog.length > 1_000_000) serveLog = serveLog.slice(-500_000);
+});
+const url = await new Promise((resolve, reject) => {
+  let out = '';
+  const timer = setTimeout(() => reject(new Error(`serve did not start:\n${serveLog}`)), 20_000);
+  serve.stdout.on('data', (chunk) => {
+    out += chunk;
+    const match = /http:\/\/127\.0\.0\.1:\d+\/mcp/.exec(out);
+    if (match) {
+      clearTimeout(timer);
+      resolve(match[0]);
+    }
+  });
+  serve.once('exit', (code) => reject(new Error(`serve exited with ${code}:\n${serveLog}`)));
+});
+const base = url.replace(/\/mcp$/, '');
+const rss = () => {
+  const status = readFileSync(`/proc/${serve.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+};
+
+// ---- bookkeeping -------------------------------------------------------------
+const KINDS = ['data_set', 'data_get', 'data_list', 'tools/list'];
+const stats = Object.fromEntries(
+  KINDS.map((kind) => [kind, { sent: 0, answered: 0, failed: 0, reasons: {} }]),
+);
+let pending = 0; // requests sent and not answered yet
+let answeredTwice = 0;
+const acknowledged = new Map(); // `${tenant}\u0000${key}` -> value
+let wrongReads = 0;
+let duplicateAnswers = 0;
+const faults = { child_kills: 0, reloads: 0, token_expiries: 0, quarantine_resets: 0 };
+
+function reasonOf(error) {
+  const text = String(error?.message ?? error);
+  if (/401|token expired/.test(text)) return 'token expired (401)';
+  if (/-32003|stopped while handling|exited|CHILD_CRASHED/.test(text))
+    return 'child killed (-32003)';
+  if (/quarantined|keeps crashing/.test(text)) return 'tenant quarantined';
+  if (/-32004|did not answer within/.test(text)) return 'timeout (-32004)';
+  if (/404|unknown or expired session/.test(text)) return 'session gone (404)';
+  if (/-32002|429/.test(text)) return 'quota (-32002)';
+  return `other: ${text.slice(0, 120)}`;
+}
+
+/** Sends one request and records its one answer. */
+async function measured(kind, send) {
+  let settled = 0;
+  const settle = () => {
+    settled += 1;
+    if (settled === 1) pending -= 1;
+    else answeredTwice += 1;
+  };
+  pending += 1;
+  stats[kind].sent += 1;
+  try {
+    const result = await send();
+    settle();
+    stats[kind].answered += 1;
+    return result;
+  } catch (error) {
+    settle();
+    stats[kind].failed += 1;
+    const reason = reasonOf(error);
+    stats[kind].reasons[reason] = (stats[kind].reasons[reason] ?? 0) + 1;
+    throw error;
+  }
+}
+
+async function connect(tenant, user, ttlSeconds) {
+  const token = await signToken({ secret }, { tenantId: tenant, userId: user, ttlSeconds });
+  const transport = new StreamableHTTPClientTransport(new URL(url), {
+    requestInit: { headers: { Authorization: `Bearer ${token}` } },
+  });
+  const client = new Client({ name: 'mcp-tenants-soak', version: '1.0.0' });
+  // An answer for an id the client is not waiting for would surface here.
+  client.onerror = (error) => {
+    if (/unknown message ID|Received a response for/i.test(String(error?.message))) {
+      duplicateAnswers += 1;
+    }
+  };
+  await client.connect(transport);
+  return client;
+}
+
+const text = (result) => result?.content?.[0]?.text ?? '';
+
+// ---- one session's loop ------------------------------------------------------
+async function session(index, deadline) {
+  const tenant = tenantIds[index % TENANTS];
+  const user = `user-${index}`;
+  // A quarter of the sessions hold tokens that expire during the run.
+  const shortLived = index % 4 === 3;
+  const ttl = () => (shortLived ? 8 + Math.floor(random() * 12) : 3_600);
+  let client;
+  let sentOnClient = 0;
+  let written = 0;
+  const mine = [];
+  while (Date.now() < deadline) {
+    // A new session now and then: the SDK client piles up abort listeners on
+    // one transport over thousands of requests (a warning in this process).
+    if (client && sentOnClient >= 1_000) {
+      await client.close().catch(() => {});
+      client = undefined;
+    }
+    try {
+      if (!client) {
+        client = await connect(tenant, user, ttl());
+        sentOnClient = 0;
+      }
+    } catch {
+      await sleep(200); // the tenant may be restarting or quarantined
+      continue;
+    }
+    sentOnClient += 1;
+    const roll = random();
+    try {
+      if (roll < 0.45) {
+        const key = `s${index}-${written++}`;
+        const value = `${tenant}:${key}:${randomBytes(8).toString('hex')}`;
+        const result = await measured('data_set', () =>
+          client.callTool({ name: 'data_set', arguments: { key, value } }),
+        );
+        if (!result.isError) {
+          acknowledged.set(`${tenant}\u0000${key}`, value);
+          mine.push(key);
+        }
+      } else if (roll < 0.8 && mine.length > 0) {
+        const key = pick(mine);
+        const result = await measured('data_get', () =>
+          client.callTool({ name: 'data_get', arguments: { key } }),
+        );
+        if (text(result) !== acknowledged.get(`${tenant}\u0000${key}`)) wrongReads += 1;
+      } else if (roll < 0.9) {
+        await measured('data_list', () =>
+          client.callTool({ name: 'data_list', arguments: { prefix: `s${index}-` } }),
+        );
+      } else {
+        await measured('tools/list', () => client.listTools());
+      }
+    } catch (error) {
+      await sleep(20); // a child restarting: do not spin
+      if (/401|token expired/.test(String(error?.message))) faults.token_expiries += 1;
+      if (/401|404|token expired|unknown or expired session/.test(String(error?.message))) {
+        await client.close().catch(() => {});
+        client = undefined; // a new token, a new session
+      }
+    }
+  }
+  await client?.close().catch(() => {});
+}
+
+// ---- faults ------------------------------------------------------------------
+async function health() {
+  return (await fetch(`${base}/healthz`)).json();
+}
+
+async function injectFaults(deadline) {
+  const operator = await signToken({ secret }, { operator: true, ttlSeconds: 3_600 });
+  // At most 3 kills of one tenant within a minute: 5 would quarantine it (by design).
+  const kills = new Map();
+  const recentKills = (id) => (kills.get(id) ?? []).filter((at) => Date.now() - at < 60_000);
+  while (Date.now() < deadline - 3_000) {
+    await sleep(2_000 + random() * 4_000);
+    if (Date.now() >= deadline - 3_000) break;
+    const status = await health();
+    // A tenant quarantined by the kills (5 crashes a minute) is reset, as an operator would.
+    for (const tenant of status.tenants.filter((entry) => entry.state === 'quarantined')) {
+      await fetch(`${base}/admin/tenants/${tenant.id}/reset`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${operator}` },
+      });
+      faults.quarantine_resets += 1;
+    }
+    if (random() < 0.65) {
+      const running = status.tenants.filter((entry) => entry.pid && entry.state === 'running');
+      const victim = running.length > 0 ? pick(running) : undefined;
+      if (victim && recentKills(victim.id).length < 3) {
+        try {
+          process.kill(victim.pid, 'SIGKILL');
+          faults.child_kills += 1;
+          kills.set(victim.id, [...recentKills(victim.id), Date.now()]);
+        } catch {
+          // Gone already (idle stop, restart).
+        }
+      }
+    } else {
+      generation += 1;
+      writeManifest();
+      serve.kill('SIGHUP');
+      faults.reloads += 1;
+    }
+  }
+}
+
+// ---- the run -----------------------------------------------------------------
+process.stdout.write(
+  `soak (pid ${process.pid}, supervisor pid ${serve.pid}): ${TENANTS} tenants × ${SESSIONS} sessions for ${DURATION_MS / 1000} s, faults ${FAULTS ? 'on' : 'off'}, seed ${SEED}\n`,
+);
+// Warm every tenant first, so the starting RSS includes what a running supervisor holds.
+for (const tenant of tenantIds) {
+  const client = await connect(tenant, 'warm-up', 600);
+  await client.listTools();
+  await client.close();
+}
+const rssStart = rss();
+const started = Date.now();
+const deadline = started + DURATION_MS;
+// The supervisor's RSS every tenth of the run, to tell growth from a plateau.
+const rssTimeline = [];
+const sampler = setInterval(() => rssTimeline.push(rss()), DURATION_MS / 10);
+await Promise.all([
+  ...Array.from({ length: TENANTS * SESSIONS }, (_, index) => session(index, deadline)),
+  FAULTS ? injectFaults(deadline) : Promise.resolve(),
+]);
+const elapsed = (Date.now() - started) / 1000;
+clearInterval(sampler);
+const rssEnd = rss();
+
+// Every acknowledged write must read back, through fresh sessions after the faults.
+let unreadable = 0;
+const readers = new Map();
+for (const [id, value] of acknowledged) {
+  const [tenant, key] = id.split('\u0000');
+  let reader = readers.get(tenant);
+  if (!reader) {
+    await fetch(`${base}/admin/tenants/${tenant}/reset`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await signToken({ secret }, { operator: true, ttlSeconds: 600 })}`,
+      },
+    });
+    reader = await connect(tenant, 'verifier', 3_600);
+    readers.set(tenant, reader);
+  }
+  const result = await reader
+    .callTool({ name: 'data_get', arguments: { key } })
+    .catch((error) => ({ content: [{ text: String(error) }] }));
+  if (text(result) !== value) {
+    unreadable += 1;
+    if (unreadable <= 5) process.stderr.write(`soak: ${key} of ${tenant} reads ${text(result)}\n`);
+  }
+}
+for (const reader of readers.values()) await reader.close();
+
+// ---- stop and report ---------------------------------------------------------
+const before = descendants(serve.pid);
+serve.kill('SIGTERM');
+const code = await new Promise((resolve) => serve.once('exit', (exit) => resolve(exit)));
+await sleep(500);
+const survivors = before.filter(isAlive);
+rmSync(dir, { recursive: true, force: true });
+
+const twice = answeredTwice + duplicateAnswers;
+const total = (field) => KINDS.reduce((sum, kind) => sum + stats[kind][field], 0);
+const mb = (bytes) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+const pad = (value, width) => String(value).padStart(width);
+
+const lines = [
+  '',
+  `kind          sent  answered  failed   failures by reason`,
+  ...KINDS.map((kind) => {
+    const { sent, answered, failed, reasons } = stats[kind];
+    const why = Object.entries(reasons)
+      .map(([reason, count]) => `${reason}: ${count}`)
+      .join(', ');
+    return `${kind.padEnd(11)} ${pad(sent, 6)} ${pad(answered, 9)} ${pad(failed, 7)}   ${why}`;
+  }),
+  `${'total'.padEnd(11)} ${pad(total('sent'), 6)} ${pad(total('answered'), 9)} ${pad(total('failed'), 7)}   (${(total('sent') / elapsed).toFixed(0)} requests/s)`,
+  '',
+  `faults: ${faults.child_kills} child kills, ${faults.reloads} reloads (SIGHUP), ${faults.token_expiries} token expiries, ${faults.quarantine_resets} quarantine resets`,
+  `supervisor RSS: ${mb(rssStart)} at the start, ${mb(rssEnd)} at the end, peak ${mb(Math.max(rssEnd, ...rssTimeline))}`,
+  `  every ${DURATION_MS / 10_000} s: ${rssTimeline.map((bytes) => (bytes / 1024 / 1024).toFixed(0)).join(' ')} MB`,
+  `acknowledged writes: ${acknowledged.size}, read back unchanged: ${acknowledged.size - unreadable}; wrong reads during the run: ${wrongReads}`,
+  `requests without an answer: ${pending}, answered twice: ${twice}`,
+  `serve exited ${code}; processes left behind: ${survivors.length}`,
+  '',
+];
+process.stdout.write(lines.join('\n'));
+const ok =
+  pending === 0 &&
+  twice === 0 &&
+  unreadable === 0 &&
+  wrongReads === 0 &&
+  survivors.length === 0 &&
+  total('sent') === total('answered') + total('failed');
+process.stdout.write(ok ? 'soak: ok\n' : 'soak: FAILED\n');
+if (!ok) process.stderr.write(serveLog.split('\n').slice(-40).join('\n'));
+process.exit(ok ? 0 : 1);
