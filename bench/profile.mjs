@@ -114,5 +114,6 @@ function areaOf(frame) {
   const ours = /\/dist\/([^/]+)(?:\/([^/]+))?/.exec(url);
   if (ours)
     return `mcp-tenants: ${ours[1]}${ours[2] && !ours[2].endsWith('.js') ? `/${ours[2]}` : ''}`;
-  return url;
+  // Relative, so results never carry the machine's paths.
+  return url.startsWith(REPO) ? relative(REPO, url) : url;
 }

@@ -21,7 +21,8 @@ export type AuthFailureReason =
   | 'invalid_claims'
   | 'revoked'
   | 'unknown_key'
-  | 'keys_unavailable';
+  | 'keys_unavailable'
+  | 'token_in_query';
 
 /** Messages must stay safe to show a client: never put the token in them. */
 export function authInvalid(

@@ -82,7 +82,15 @@ export function yamlTree(
         const keyLine = isScalar(keyNode) ? lineAt(keyNode.range?.[0], line) : line;
         const childPath = [...path, key];
         lines.set(keyOf(childPath), keyLine);
-        // defineProperty: a key named `__proto__` must stay a plain key.
+        if (key === '__proto__') {
+          // Schemas and spreads treat it as the prototype, so it would vanish without a word.
+          expansionProblems.push({
+            line: keyLine,
+            path: childPath,
+            message: 'the key "__proto__" is not allowed; rename it',
+          });
+          continue;
+        }
         Object.defineProperty(out, key, {
           value: walk(pair.value, childPath, keyLine),
           enumerable: true,

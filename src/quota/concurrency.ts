@@ -9,11 +9,12 @@ export interface SlotLimits {
 
 export type SlotRefusal =
   | { refused: 'full'; inFlight: number }
-  | { refused: 'timeout'; waitedMs: number };
+  | { refused: 'timeout'; waitedMs: number }
+  | { refused: 'cancelled' };
 
 interface Waiter {
-  grant: (release: () => void) => void;
-  timer: NodeJS.Timeout;
+  /** Ends the wait (once) with a slot or a refusal. */
+  settle: (outcome: (() => void) | SlotRefusal) => void;
 }
 
 interface TenantSlots {
@@ -33,9 +34,17 @@ interface TenantSlots {
 export class ConcurrencyLimiter {
   private readonly tenants = new Map<string, TenantSlots>();
 
-  /** A release function once a slot is held, or why none was given. */
-  acquire(tenantId: string, limits: SlotLimits): Promise<(() => void) | SlotRefusal> {
+  /**
+   * A release function once a slot is held, or why none was given. A
+   * waiting request whose `signal` aborts leaves the queue at once.
+   */
+  acquire(
+    tenantId: string,
+    limits: SlotLimits,
+    signal?: AbortSignal,
+  ): Promise<(() => void) | SlotRefusal> {
     const slots = this.slots(tenantId, limits);
+    if (signal?.aborted) return Promise.resolve({ refused: 'cancelled' });
     if (slots.inFlight < limits.concurrent) {
       slots.inFlight += 1;
       return Promise.resolve(this.releaser(tenantId, slots));
@@ -44,16 +53,33 @@ export class ConcurrencyLimiter {
       return Promise.resolve({ refused: 'full', inFlight: slots.inFlight });
     }
     return new Promise((resolve) => {
-      const waiter: Waiter = {
-        grant: resolve,
-        timer: setTimeout(() => {
-          slots.queue.splice(slots.queue.indexOf(waiter), 1);
-          resolve({ refused: 'timeout', waitedMs: limits.maxWaitMs });
-        }, limits.maxWaitMs),
+      const leave = (refusal: SlotRefusal): void => {
+        const index = slots.queue.indexOf(waiter);
+        if (index >= 0) slots.queue.splice(index, 1);
+        if (slots.inFlight === 0 && slots.queue.length === 0) this.tenants.delete(tenantId);
+        waiter.settle(refusal);
       };
-      waiter.timer.unref();
+      const timer = setTimeout(
+        () => leave({ refused: 'timeout', waitedMs: limits.maxWaitMs }),
+        limits.maxWaitMs,
+      );
+      timer.unref();
+      const onAbort = (): void => leave({ refused: 'cancelled' });
+      const waiter: Waiter = {
+        settle: (outcome) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(outcome);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       slots.queue.push(waiter);
     });
+  }
+
+  /** Requests waiting for a slot (for tests and status). */
+  waiting(tenantId: string): number {
+    return this.tenants.get(tenantId)?.queue.length ?? 0;
   }
 
   /** Requests in flight for a tenant (for tests and status). */
@@ -79,9 +105,8 @@ export class ConcurrencyLimiter {
       slots.inFlight -= 1;
       while (slots.inFlight < slots.limits.concurrent && slots.queue.length > 0) {
         const waiter = slots.queue.shift() as Waiter;
-        clearTimeout(waiter.timer);
         slots.inFlight += 1;
-        waiter.grant(this.releaser(tenantId, slots));
+        waiter.settle(this.releaser(tenantId, slots));
       }
       if (slots.inFlight === 0 && slots.queue.length === 0) this.tenants.delete(tenantId);
     };

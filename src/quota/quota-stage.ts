@@ -1,6 +1,6 @@
 import type { TenantConfig } from '../manifest/types.js';
 import type { ListingCatalog } from '../policy/listing-catalog.js';
-import type { JsonRpcRequest } from '../relay/jsonrpc.js';
+import { errorResponse, type JsonRpcRequest } from '../relay/jsonrpc.js';
 import type { RequestStage } from '../relay/pipeline.js';
 import type { ConcurrencyLimiter } from './concurrency.js';
 import { concurrencyRefused, retryLater, storageRefused } from './quota-errors.js';
@@ -40,12 +40,18 @@ export function quotaStage(deps: QuotaStageDeps): RequestStage {
     if (QUOTA_EXEMPT_METHODS.has(request.method)) return next(request);
     checkStorage(deps, tenant, request);
     const quotas = tenant.quotas;
-    const slot = await deps.slots.acquire(tenant.id, {
-      concurrent: quotas.max_concurrent_requests,
-      queue: quotas.max_queue,
-      maxWaitMs: tenant.request_timeout_ms,
-    });
+    const slot = await deps.slots.acquire(
+      tenant.id,
+      {
+        concurrent: quotas.max_concurrent_requests,
+        queue: quotas.max_queue,
+        maxWaitMs: tenant.request_timeout_ms,
+      },
+      context.signal,
+    );
     if (typeof slot !== 'function') {
+      if (slot.refused === 'cancelled')
+        return errorResponse(request.id, -32800, 'cancelled while waiting for a slot');
       const waited = slot.refused === 'timeout' ? slot.waitedMs : undefined;
       throw concurrencyRefused(tenant.id, quotas.max_concurrent_requests, quotas.max_queue, waited);
     }

@@ -18,6 +18,11 @@ export interface ForwardContext {
   readonly request: JsonRpcRequest;
   /** `performance.now()` when the relay took the request. */
   readonly startedAt: number;
+  /**
+   * Aborted when the client cancels the request or its session closes
+   * before the child has it, so a stage that waits (a queue) stops waiting.
+   */
+  readonly signal: AbortSignal;
 }
 
 /** Hands the (possibly rewritten) request to the next stage, and finally to the child. */

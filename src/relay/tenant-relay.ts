@@ -89,6 +89,8 @@ export class TenantRelay {
   private readonly pending = new Map<number, PendingRequest>();
   /** Per session: its own request id → the id the child saw. */
   private readonly inflight = new Map<RelaySession, Map<JsonRpcId, number>>();
+  /** Per session: requests not yet at the child (in the stages or a cold start), to cancel them. */
+  private readonly waiting = new Map<RelaySession, Map<JsonRpcId, AbortController>>();
   private readonly subscriptions = new SubscriptionRegistry<RelaySession>();
   private readonly logLevels = new LogLevels<RelaySession>();
   private readonly serverRequestIds = new ServerRequestIds();
@@ -180,6 +182,7 @@ export class TenantRelay {
 
   attach(session: RelaySession): void {
     if (!this.inflight.has(session)) this.inflight.set(session, new Map());
+    if (!this.waiting.has(session)) this.waiting.set(session, new Map());
   }
 
   /** Forgets a session and everything routed for it. */
@@ -187,6 +190,8 @@ export class TenantRelay {
     const own = this.inflight.get(session);
     if (!own) return;
     this.inflight.delete(session);
+    for (const cancel of this.waiting.get(session)?.values() ?? []) cancel.abort();
+    this.waiting.delete(session);
     if (this.lastActive === session) this.lastActive = undefined;
     for (const childId of own.values()) {
       const entry = this.pending.get(childId);
@@ -222,23 +227,36 @@ export class TenantRelay {
    * telemetry), then to the child. Resolves with its response, an error, or
    * a timeout; never rejects.
    */
-  forward(session: RelaySession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
-    const stages = this.options.stages;
-    if (!stages || stages.length === 0) return this.forwardNow(session, request);
-    const context = { tenant: this.tenant, session, request, startedAt: performance.now() };
-    return runStages(stages, context, (next) => this.forwardNow(session, next)).catch((error) =>
-      errorFrom(request.id, error),
-    );
+  async forward(session: RelaySession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
+    const stages = this.options.stages ?? [];
+    const cancel = new AbortController();
+    const waiting = this.waiting.get(session);
+    waiting?.set(request.id, cancel);
+    const context = {
+      tenant: this.tenant,
+      session,
+      request,
+      startedAt: performance.now(),
+      signal: cancel.signal,
+    };
+    try {
+      return await runStages(stages, context, (next) =>
+        this.forwardNow(session, next, cancel.signal),
+      ).catch((error) => errorFrom(request.id, error));
+    } finally {
+      if (waiting?.get(request.id) === cancel) waiting.delete(request.id);
+    }
   }
 
   private async forwardNow(
     session: RelaySession,
     request: JsonRpcRequest,
+    signal: AbortSignal,
   ): Promise<JsonRpcResponse> {
     this.lastActive = session;
     const local = this.answerLocally(session, request);
     if (local) return local;
-    const response = await this.forwardToChild(session, request);
+    const response = await this.forwardToChild(session, request, signal);
     if (request.method === 'resources/subscribe' && 'error' in response) {
       this.subscriptions.remove(session, String(request.params?.uri));
     }
@@ -250,9 +268,13 @@ export class TenantRelay {
     if (notification.method === 'notifications/initialized') return; // the supervisor sent its own
     if (notification.method === 'notifications/cancelled') {
       const requestId = notification.params?.requestId as JsonRpcId | undefined;
-      const childId =
-        requestId === undefined ? undefined : this.inflight.get(session)?.get(requestId);
-      if (childId === undefined) return;
+      if (requestId === undefined) return;
+      const childId = this.inflight.get(session)?.get(requestId);
+      if (childId === undefined) {
+        // Not at the child yet (queued, or waiting for a start): it never will be.
+        this.waiting.get(session)?.get(requestId)?.abort();
+        return;
+      }
       const entry = this.pending.get(childId);
       if (entry) this.settle(childId, entry, errorResponse(entry.clientId, -32800, 'cancelled'));
       this.sendToChild({ ...notification, params: { ...notification.params, requestId: childId } });
@@ -329,6 +351,7 @@ export class TenantRelay {
   private async forwardToChild(
     session: RelaySession | null,
     request: JsonRpcRequest,
+    signal?: AbortSignal,
   ): Promise<JsonRpcResponse> {
     let link: ChildLink;
     try {
@@ -336,6 +359,8 @@ export class TenantRelay {
     } catch (error) {
       return errorFrom(request.id, error);
     }
+    // Cancelled while the child was starting: it never sees the request.
+    if (signal?.aborted) return errorResponse(request.id, -32800, 'cancelled');
     const own = session ? this.inflight.get(session) : undefined;
     if (session && !own) return errorResponse(request.id, -32600, 'session is closed');
     if (own?.has(request.id)) {

@@ -1,12 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { type CryptoKey, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
-import { connectHttp, INITIALIZE, textOf } from '../helpers/mcp-client.js';
+import { connectHttp, INITIALIZE, rawPost, rawSession, textOf } from '../helpers/mcp-client.js';
 import { type PlainResponse, plainRequest } from '../helpers/raw-http.js';
 import {
+  CLI,
   createWorkspace,
   fixture,
   type ServeProcess,
@@ -34,7 +36,7 @@ interface Signed {
  * WWW-Authenticate that says why; and no token or secret may ever show up in
  * the supervisor's output, an error body, the telemetry database or the
  * child's environment, argv or stdin (the recorder fixture dumps all three).
- * Revoked `jti` and permission refusals are tested with policy (issue 6).
+ * Revoked `jti` is tested with the policy suite; a permission refusal here.
  */
 describe('tokens: hostile and broken bearer tokens', () => {
   let workspace: TestWorkspace;
@@ -235,6 +237,43 @@ describe('tokens: hostile and broken bearer tokens', () => {
     expect(stranger.status).toBe(403);
     expect(stranger.json?.error).toMatchObject({ code: -32001, data: { code: 'TENANT_UNKNOWN' } });
     expect(stranger.json?.error?.message).toMatch(/tenant "initrode" is not in the manifest/);
+    expect(stranger.headers['www-authenticate']).toMatch(
+      /^Bearer realm="mcp-tenants", resource_metadata="[^"]+", error="insufficient_scope", error_description="[^"]*initrode/,
+    );
+  });
+
+  it('answers a call the token does not cover with the permission it needs, in the body and the challenge', async () => {
+    const token = await sign({ payload: { ...claims, permissions: ['tools:data_*'] } });
+    const session = await rawSession(serve.url, token);
+    const call = await rawPost(
+      serve.url,
+      { jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'echo', arguments: {} } },
+      {
+        authorization: `Bearer ${token}`,
+        'mcp-session-id': session,
+        'mcp-protocol-version': '2025-11-25',
+      },
+    );
+    expect(call.status).toBe(200);
+    expect(call.body).toMatchObject({
+      id: 7,
+      error: { code: -32001, data: { code: 'FORBIDDEN', required_permission: 'tools:echo' } },
+    });
+    expect(call.headers.get('www-authenticate')).toMatch(
+      /^Bearer realm="mcp-tenants", error="insufficient_scope", scope="tools:echo", error_description="permission denied: tool echo needs/,
+    );
+    // The same token may still do what it covers.
+    const list = await rawPost(
+      serve.url,
+      { jsonrpc: '2.0', id: 8, method: 'tools/list' },
+      {
+        authorization: `Bearer ${token}`,
+        'mcp-session-id': session,
+        'mcp-protocol-version': '2025-11-25',
+      },
+    );
+    expect(list.status).toBe(200);
+    expect(list.headers.get('www-authenticate')).toBeNull();
   });
 
   it('refuses a token in the query string, even next to a good header', async () => {
@@ -285,6 +324,21 @@ describe('tokens: hostile and broken bearer tokens', () => {
       env: Record<string, string>;
     };
     expect(Object.keys(started.env)).not.toContain(SECRET_VARIABLE);
+    // Query-string tokens are refused into the audit trail too, without the token.
+    const audit = spawnSync(
+      process.execPath,
+      [CLI, 'audit', '-m', workspace.manifestPath, '--action', 'token_refused', '--format', 'json'],
+      {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH ?? '', [SECRET_VARIABLE]: workspace.secret },
+      },
+    );
+    expect(audit.status, audit.stderr).toBe(0);
+    const reasons = (
+      JSON.parse(audit.stdout) as { rows: { detail: { reason?: string } | null }[] }
+    ).rows.map((row) => row.detail?.reason);
+    expect(reasons.filter((reason) => reason === 'token_in_query')).toHaveLength(3);
+    for (const token of presented) expect(audit.stdout).not.toContain(token);
   });
 });
 

@@ -52,6 +52,10 @@ describe('quotas through serve', () => {
         quotas: { max_requests_per_minute: 30, max_concurrent_requests: 2 },
       },
       quiet: {},
+      queued: {
+        ...fixture('echo-server.mjs'),
+        quotas: { max_concurrent_requests: 1, max_queue: 1 },
+      },
     });
     serve = await startServe(workspace.manifestPath);
   });
@@ -176,6 +180,25 @@ describe('quotas through serve', () => {
     expect(refusals.length).toBeGreaterThanOrEqual(32);
     for (const refusal of refusals)
       expect(refusal.text).toMatch(/Error POSTing to endpoint: .*"code":-32002/);
+  });
+
+  it('takes a request the client cancels out of the queue, so the next one may wait there', async () => {
+    const caller = await client('queued', 'quentin');
+    const running = caller.callTool({ name: 'slow', arguments: { ms: 1_000, text: 'first' } });
+    // Queued behind it, then given up by the client (notifications/cancelled).
+    const abandon = new AbortController();
+    const abandoned = outcome(
+      caller.callTool({ name: 'echo', arguments: { text: 'never' } }, undefined, {
+        signal: abandon.signal,
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    abandon.abort('the user gave up');
+    expect((await abandoned).ok).toBe(false);
+    // The queue's one place is free again: this call waits instead of being refused.
+    const next = await outcome(caller.callTool({ name: 'echo', arguments: { text: 'next' } }));
+    expect(next).toEqual({ ok: true, text: 'next' });
+    expect(textOf(await running)).toBe('first');
   });
 });
 

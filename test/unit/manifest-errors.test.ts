@@ -33,6 +33,13 @@ describe('parseManifest: line-precise errors', () => {
     expect(message).toBe('my.yaml:5 YAML syntax error: Map keys must be unique');
   });
 
+  it('refuses a key named __proto__ instead of dropping it', () => {
+    const message = messageOf([...auth, 'tenants:', '  acme: {}', '  __proto__: {}']);
+    expect(message).toBe(
+      'my.yaml:5 tenants.__proto__: the key "__proto__" is not allowed; rename it',
+    );
+  });
+
   it('reports an unknown key on its own line and suggests the close one', () => {
     const message = messageOf([...auth, 'tenants:', '  acme:', '    quotas:', '      max_tool: 5']);
     expect(message).toBe(

@@ -69,7 +69,12 @@ describe('the policy stage', () => {
     caller: RelaySession,
     request: JsonRpcRequest,
     child: (request: JsonRpcRequest) => Promise<JsonRpcResponse>,
-  ) => runStages([stage], { tenant, session: caller, request, startedAt: 0 }, child);
+  ) =>
+    runStages(
+      [stage],
+      { tenant, session: caller, request, startedAt: 0, signal: new AbortController().signal },
+      child,
+    );
 
   const call = (name: string): JsonRpcRequest => ({
     jsonrpc: '2.0',
@@ -295,7 +300,13 @@ describe('the identity stage', () => {
     };
     await runStages(
       [identityStage()],
-      { tenant: tenantConfig({ id: 'acme' }), session: session(), request, startedAt: 0 },
+      {
+        tenant: tenantConfig({ id: 'acme' }),
+        session: session(),
+        request,
+        startedAt: 0,
+        signal: new AbortController().signal,
+      },
       async (next) => {
         forwarded = next;
         return { jsonrpc: '2.0', id: 1, result: {} };
@@ -319,6 +330,7 @@ describe('the identity stage', () => {
         session: session(),
         request: { jsonrpc: '2.0', id: 1, method: 'ping' },
         startedAt: 0,
+        signal: new AbortController().signal,
       },
       async (next) => {
         forwarded = next;

@@ -85,10 +85,13 @@ describe('the quota stage', () => {
     request: JsonRpcRequest,
     child: (request: JsonRpcRequest) => Promise<JsonRpcResponse> = ok,
     user = 'alice',
+    signal = new AbortController().signal,
   ) =>
-    runStages([stage], { tenant, session: session(user), request, startedAt: 0 }, child).catch(
-      (error: unknown) => errorFrom(request.id, error),
-    );
+    runStages(
+      [stage],
+      { tenant, session: session(user), request, startedAt: 0, signal },
+      child,
+    ).catch((error: unknown) => errorFrom(request.id, error));
 
   it('refuses the request over max_requests_per_minute with the limit and when to retry', async () => {
     const tenant = tenantConfig({ id: 'acme' });
@@ -214,6 +217,30 @@ describe('the quota stage', () => {
     child.waiting.shift()?.();
     expect(await queued).toHaveProperty('result');
     expect(order).toEqual(['a', 'b']);
+  });
+
+  it('takes a cancelled request out of the queue at once, and the next one takes its place', async () => {
+    const tenant = tenantConfig({ id: 'acme' });
+    tenant.quotas.max_concurrent_requests = 1;
+    tenant.quotas.max_queue = 1;
+    const child = heldChild();
+    const first = send(tenant, call('a'), child.answer);
+    const cancel = new AbortController();
+    const queued = send(tenant, call('b'), child.answer, 'alice', cancel.signal);
+    cancel.abort();
+    expect(await queued).toEqual({
+      jsonrpc: '2.0',
+      id: 1,
+      error: { code: -32800, message: 'cancelled while waiting for a slot' },
+    });
+    // Its place in the queue is free again.
+    const next = send(tenant, call('c'), child.answer);
+    await vi.waitFor(() => expect(child.waiting).toHaveLength(1));
+    child.waiting.shift()?.();
+    await first;
+    await vi.waitFor(() => expect(child.waiting).toHaveLength(1));
+    child.waiting.shift()?.();
+    expect(await next).toHaveProperty('result');
   });
 
   it('refuses a queued request that waited longer than request_timeout_ms', async () => {

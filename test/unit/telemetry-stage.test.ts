@@ -28,7 +28,7 @@ function call(id: number, name: string, args: Record<string, unknown> = {}): Jso
   return { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } };
 }
 
-/** Stands in for the policy and quota stages of issue 6: refuses by tool name. */
+/** Stands in for the policy and quota stages: refuses by tool name. */
 const refusing: RequestStage = async (context, next) => {
   if (context.request.params?.name === 'denied') {
     throw new McpTenantsError(ErrorCode.FORBIDDEN, 'missing permission tools:denied');
@@ -82,7 +82,13 @@ describe('the telemetry stage', () => {
     return (request: JsonRpcRequest) =>
       runStages(
         [telemetry.stage, refusing],
-        { tenant, session, request, startedAt: performance.now() },
+        {
+          tenant,
+          session,
+          request,
+          startedAt: performance.now(),
+          signal: new AbortController().signal,
+        },
         child,
       );
   }

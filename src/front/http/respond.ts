@@ -17,6 +17,14 @@ export function sendJson(
   response.end(text);
 }
 
+/** Refusals that say, in `WWW-Authenticate`, why the credentials did not do. */
+const CHALLENGED: ReadonlySet<ErrorCode> = new Set([
+  ErrorCode.AUTH_MISSING,
+  ErrorCode.AUTH_INVALID,
+  ErrorCode.TENANT_UNKNOWN,
+  ErrorCode.FORBIDDEN,
+]);
+
 /**
  * The one place HTTP errors become responses: status from the error code,
  * a JSON-RPC error body clients can show, and the headers the status needs.
@@ -32,7 +40,7 @@ export function sendError(
   }
   const failure = toMcpTenantsError(error);
   const headers: Record<string, string> = {};
-  if (failure.code === ErrorCode.AUTH_MISSING || failure.code === ErrorCode.AUTH_INVALID) {
+  if (CHALLENGED.has(failure.code)) {
     headers['www-authenticate'] = wwwAuthenticate(failure, context.resourceMetadataUrl);
   }
   if (failure.code === ErrorCode.METHOD_NOT_ALLOWED) headers.allow = 'GET, POST, DELETE';
@@ -49,11 +57,41 @@ export function sendError(
 
 /** RFC 6750 §3 challenge, with the RFC 9728 metadata pointer MCP clients look for. */
 function wwwAuthenticate(error: McpTenantsError, resourceMetadataUrl: string | undefined): string {
-  const parts = ['Bearer realm="mcp-tenants"'];
-  if (resourceMetadataUrl) parts.push(`resource_metadata="${resourceMetadataUrl}"`);
   if (error.code === ErrorCode.AUTH_INVALID) {
-    parts.push('error="invalid_token"', `error_description="${quote(error.message)}"`);
+    return bearerChallenge({
+      error: 'invalid_token',
+      description: error.message,
+      resourceMetadataUrl,
+    });
   }
+  if (error.code === ErrorCode.AUTH_MISSING) return bearerChallenge({ resourceMetadataUrl });
+  // A valid token that does not reach this tenant or this call.
+  const scope = error.data?.required_permission;
+  return bearerChallenge({
+    error: 'insufficient_scope',
+    description: error.message,
+    scope: typeof scope === 'string' ? scope : undefined,
+    resourceMetadataUrl,
+  });
+}
+
+export interface BearerChallenge {
+  /** RFC 6750 §3.1 error code; none when no credentials were given. */
+  error?: 'invalid_token' | 'insufficient_scope';
+  description?: string;
+  /** The permission the call needs, for `insufficient_scope`. */
+  scope?: string | undefined;
+  resourceMetadataUrl?: string | undefined;
+}
+
+/** The `WWW-Authenticate` value: why the credentials did not do, in RFC 6750 terms. */
+export function bearerChallenge(challenge: BearerChallenge): string {
+  const parts = ['Bearer realm="mcp-tenants"'];
+  if (challenge.resourceMetadataUrl)
+    parts.push(`resource_metadata="${challenge.resourceMetadataUrl}"`);
+  if (challenge.error) parts.push(`error="${challenge.error}"`);
+  if (challenge.scope) parts.push(`scope="${quote(challenge.scope)}"`);
+  if (challenge.description) parts.push(`error_description="${quote(challenge.description)}"`);
   return parts.join(', ');
 }
 

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { JsonRpcMessage, JsonRpcResponse } from '../../relay/jsonrpc.js';
-import { sendJson } from './respond.js';
+import { bearerChallenge, sendJson } from './respond.js';
 import { SseStream } from './sse.js';
 
 /**
@@ -40,8 +40,26 @@ export class ResponseChannel {
       sendJson(this.response, 429, message, { ...this.headers, 'retry-after': String(retryAfter) });
       return;
     }
-    sendJson(this.response, status, message, this.headers);
+    const challenge = permissionChallenge(message);
+    const headers = challenge ? { ...this.headers, 'www-authenticate': challenge } : this.headers;
+    sendJson(this.response, status, message, headers);
   }
+}
+
+/**
+ * A permission refusal stays a JSON-RPC error in a 200 (clients show its
+ * message), and also says why in `WWW-Authenticate` with the permission the
+ * call needs, as RFC 9110 §11.6.1 allows on any response.
+ */
+function permissionChallenge(message: JsonRpcResponse): string | undefined {
+  if (!('error' in message)) return undefined;
+  const data = message.error.data as { code?: unknown; required_permission?: unknown } | undefined;
+  if (data?.code !== 'FORBIDDEN' || typeof data.required_permission !== 'string') return undefined;
+  return bearerChallenge({
+    error: 'insufficient_scope',
+    scope: data.required_permission,
+    description: message.error.message,
+  });
 }
 
 /**

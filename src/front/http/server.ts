@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { authInvalid } from '../../auth/auth-error.js';
 import type { TenantContext } from '../../auth/context.js';
 import { ErrorCode, McpTenantsError, toMcpTenantsError } from '../../errors.js';
 import type { ServerConfig } from '../../manifest/types.js';
@@ -100,10 +101,18 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     if (path === '/mcp') {
       checkOrigin(request, policy);
       if (/[?&](access_)?token=/.test(request.url ?? '')) {
-        throw new McpTenantsError(
-          ErrorCode.AUTH_INVALID,
+        const refusal = authInvalid(
+          'token_in_query',
           'tokens are not accepted in the query string; send Authorization: Bearer <token>',
         );
+        // Audited without the token: a query string ends up in proxies' logs, ours keep it out.
+        options.onTokenRefused?.({
+          authorization: undefined,
+          error: refusal,
+          path,
+          remoteAddress: request.socket.remoteAddress,
+        });
+        throw refusal;
       }
       await endpoint(request, response);
       return;
