@@ -51,6 +51,8 @@ export async function measureTarget(name, definition, config, log) {
       out.load[load.key] = await throughput(handle, sessions.slice(0, load.sessions), config);
       log(`${name}: ${load.key} ${describe(out.load[load.key])}`);
     }
+    // A variant priced on the request path alone stops here.
+    if (definition.pathOnly) return out;
 
     // Session setup: initialize + initialized + tools/list, one at a time.
     if (handle.kind === 'http') {

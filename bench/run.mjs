@@ -2,7 +2,7 @@
 // prints one table (stdout) and writes bench/results/<date>.json. Progress on stderr.
 //   --quick          1 round, short phases (smoke run)
 //   --rounds N       rounds (default 3)
-//   --only a,b       targets: direct, floor, mt-http, mt-stdio, supergateway, mcp-proxy
+//   --only a,b       targets: direct, floor, mt-http, mt-lean, mt-stdio, supergateway, mcp-proxy
 //   --profile        profile the mcp-tenants HTTP 64-session phase (--cpu-prof) instead
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
@@ -106,9 +106,15 @@ function machine() {
 /**
  * Targets alternate: each round starts one group further along, and a group runs
  * backwards every other round. direct, floor and mcp-tenants HTTP form one group, so
- * the goal ratios always compare neighbours in time (the floor sits between the others).
+ * the goal ratios always compare neighbours in time (the floor sits between the others);
+ * the variant without request stages sits right next to mcp-tenants HTTP.
  */
-const GROUPS = [['direct', 'floor', 'mt-http'], ['mt-stdio'], ['supergateway'], ['mcp-proxy']];
+const GROUPS = [
+  ['direct', 'floor', 'mt-http', 'mt-lean'],
+  ['mt-stdio'],
+  ['supergateway'],
+  ['mcp-proxy'],
+];
 
 function roundOrder(only, round) {
   const groups = GROUPS.map((group) => group.filter((name) => only.includes(name))).filter(
@@ -149,9 +155,6 @@ async function benchmark({ config, only, quick }) {
       'supergateway: 64-session phases and the 1 000-session RSS phase skipped (a child per session)',
     );
   notes.add(
-    '* the durable quota/telemetry path is not built yet; the harness flips DURABLE_PATH_SWITCH in bench/targets.mjs once it is',
-  );
-  notes.add(
     `load average (1/5/15 min) ${before.loadAverage.join('/')} at start, ${machine().loadAverage.join('/')} at end, on ${before.cpus} CPUs`,
   );
   const summary = summarize(rounds);
@@ -179,7 +182,6 @@ async function benchmark({ config, only, quick }) {
       summary,
       goals: goalRows,
       startup,
-      durablePath: 'n/a (not built yet)',
       notes: [...notes],
       rounds: rounds.map(({ order, results }) => ({ order, results })),
     },

@@ -16,6 +16,7 @@ export const CLI = join(REPO, 'bin', 'mcp-tenants.js');
 export const ECHO = join(REPO, 'test', 'fixtures', 'echo-server.mjs');
 const NODE = process.execPath;
 const FLOOR = join(REPO, 'bench', 'floor-relay.mjs');
+const LEAN = join(REPO, 'bench', 'serve-lean.mjs');
 const SUPERGATEWAY = join(REPO, 'node_modules', 'supergateway', 'dist', 'index.js');
 const MCP_PROXY = join(REPO, 'node_modules', 'mcp-proxy', 'dist', 'bin', 'mcp-proxy.mjs');
 
@@ -24,13 +25,6 @@ export const LOAD_TENANTS = ['t0', 't1', 't2', 't3'];
 /** Fresh tenants for the cold-start phase: built-in children and echo children. */
 export const COLD_BUILTIN = ['cb0', 'cb1', 'cb2', 'cb3', 'cb4'];
 export const COLD_ECHO = ['ce0', 'ce1', 'ce2', 'ce3', 'ce4'];
-
-/**
- * The durable quota/telemetry path is not built yet. When it is, set this to
- * the manifest edit that switches it on (e.g. (m) => { m.telemetry = { ... } })
- * and the harness measures mcp-tenants with it on and off.
- */
-export const DURABLE_PATH_SWITCH = undefined;
 
 // Quotas far above what the benchmark sends, so a limit never shapes a figure.
 const BENCH_QUOTAS = { max_requests_per_minute: 100_000_000, max_concurrent_requests: 100_000 };
@@ -60,7 +54,7 @@ export function ownedPids() {
 }
 
 /** A workspace with an mcp-tenants manifest and a token per tenant. */
-export function mcpTenantsWorkspace({ durable = false } = {}) {
+export function mcpTenantsWorkspace() {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-bench-'));
   workspaces.add(dir);
   const secret = randomBytes(32).toString('base64url');
@@ -69,7 +63,6 @@ export function mcpTenantsWorkspace({ durable = false } = {}) {
   for (const id of [...LOAD_TENANTS, ...COLD_ECHO]) tenants[id] = { ...echo };
   for (const id of COLD_BUILTIN) tenants[id] = { quotas: BENCH_QUOTAS };
   const manifest = { server: { data_dir: join(dir, 'data') }, auth: { secret }, tenants };
-  if (durable && DURABLE_PATH_SWITCH) DURABLE_PATH_SWITCH(manifest);
   const manifestPath = join(dir, 'tenants.yaml');
   // JSON is valid YAML.
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
@@ -325,6 +318,23 @@ export const TARGETS = {
       });
       handle.workspace = workspace;
       return handle;
+    },
+  },
+  'mt-lean': {
+    label: 'mcp-tenants http, stages off',
+    note: 'bench/serve-lean.mjs: serve without telemetry, audit, permission and quota stages (latency and 1-tenant load only)',
+    pathOnly: true,
+    async start({ nodeArgs = [] } = {}) {
+      const workspace = mcpTenantsWorkspace();
+      const service = await startService(NODE, [...nodeArgs, LEAN, workspace.manifestPath], {
+        urlPattern: /http:\/\/127\.0\.0\.1:\d+\/mcp/,
+        env: withoutManifestEnv(),
+      });
+      return httpHandle(service, {
+        tokenFor: (tenant) => workspace.token(tenant),
+        maxTenants: 1,
+        extraStop: () => workspace.cleanup(),
+      });
     },
   },
   'mt-stdio': {

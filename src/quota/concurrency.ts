@@ -1,3 +1,5 @@
+import type { Cancellation } from '../relay/pipeline.js';
+
 export interface SlotLimits {
   /** Requests in flight at once (`max_concurrent_requests`). */
   concurrent: number;
@@ -36,15 +38,15 @@ export class ConcurrencyLimiter {
 
   /**
    * A release function once a slot is held, or why none was given. A
-   * waiting request whose `signal` aborts leaves the queue at once.
+   * waiting request that is cancelled leaves the queue at once.
    */
   acquire(
     tenantId: string,
     limits: SlotLimits,
-    signal?: AbortSignal,
+    cancellation?: Cancellation,
   ): Promise<(() => void) | SlotRefusal> {
     const slots = this.slots(tenantId, limits);
-    if (signal?.aborted) return Promise.resolve({ refused: 'cancelled' });
+    if (cancellation?.cancelled) return Promise.resolve({ refused: 'cancelled' });
     if (slots.inFlight < limits.concurrent) {
       slots.inFlight += 1;
       return Promise.resolve(this.releaser(tenantId, slots));
@@ -64,15 +66,14 @@ export class ConcurrencyLimiter {
         limits.maxWaitMs,
       );
       timer.unref();
-      const onAbort = (): void => leave({ refused: 'cancelled' });
+      const stopListening = cancellation?.onCancel(() => leave({ refused: 'cancelled' }));
       const waiter: Waiter = {
         settle: (outcome) => {
           clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
+          stopListening?.();
           resolve(outcome);
         },
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
       slots.queue.push(waiter);
     });
   }

@@ -47,7 +47,7 @@ export function quotaStage(deps: QuotaStageDeps): RequestStage {
         queue: quotas.max_queue,
         maxWaitMs: tenant.request_timeout_ms,
       },
-      context.signal,
+      context.cancellation,
     );
     if (typeof slot !== 'function') {
       if (slot.refused === 'cancelled')

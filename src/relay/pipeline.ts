@@ -19,10 +19,40 @@ export interface ForwardContext {
   /** `performance.now()` when the relay took the request. */
   readonly startedAt: number;
   /**
-   * Aborted when the client cancels the request or its session closes
-   * before the child has it, so a stage that waits (a queue) stops waiting.
+   * Set when the client cancels the request or its session closes before
+   * the child has it, so a stage that waits (a queue) stops waiting.
    */
-  readonly signal: AbortSignal;
+  readonly cancellation: Cancellation;
+}
+
+/**
+ * A request's cancellation, one per request: a plain flag and one callback,
+ * because an AbortController costs several microseconds to create and only
+ * a request that waits ever listens.
+ */
+export class Cancellation {
+  private listener: (() => void) | undefined;
+  private done = false;
+
+  get cancelled(): boolean {
+    return this.done;
+  }
+
+  cancel(): void {
+    if (this.done) return;
+    this.done = true;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.();
+  }
+
+  /** Calls `listener` on cancellation (one at a time); the result removes it. */
+  onCancel(listener: () => void): () => void {
+    this.listener = listener;
+    return () => {
+      if (this.listener === listener) this.listener = undefined;
+    };
+  }
 }
 
 /** Hands the (possibly rewritten) request to the next stage, and finally to the child. */

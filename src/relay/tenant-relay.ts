@@ -21,7 +21,7 @@ import {
 } from './jsonrpc.js';
 import { isLogLevel, LogLevels, type McpLogLevel } from './log-levels.js';
 import { LogLimiter } from './log-limiter.js';
-import { type Caller, type RequestStage, runStages } from './pipeline.js';
+import { type Caller, Cancellation, type RequestStage, runStages } from './pipeline.js';
 import { negotiateProtocolVersion } from './protocol.js';
 import {
   capabilityFor,
@@ -90,7 +90,7 @@ export class TenantRelay {
   /** Per session: its own request id → the id the child saw. */
   private readonly inflight = new Map<RelaySession, Map<JsonRpcId, number>>();
   /** Per session: requests not yet at the child (in the stages or a cold start), to cancel them. */
-  private readonly waiting = new Map<RelaySession, Map<JsonRpcId, AbortController>>();
+  private readonly waiting = new Map<RelaySession, Map<JsonRpcId, Cancellation>>();
   private readonly subscriptions = new SubscriptionRegistry<RelaySession>();
   private readonly logLevels = new LogLevels<RelaySession>();
   private readonly serverRequestIds = new ServerRequestIds();
@@ -190,7 +190,7 @@ export class TenantRelay {
     const own = this.inflight.get(session);
     if (!own) return;
     this.inflight.delete(session);
-    for (const cancel of this.waiting.get(session)?.values() ?? []) cancel.abort();
+    for (const cancellation of this.waiting.get(session)?.values() ?? []) cancellation.cancel();
     this.waiting.delete(session);
     if (this.lastActive === session) this.lastActive = undefined;
     for (const childId of own.values()) {
@@ -229,34 +229,34 @@ export class TenantRelay {
    */
   async forward(session: RelaySession, request: JsonRpcRequest): Promise<JsonRpcResponse> {
     const stages = this.options.stages ?? [];
-    const cancel = new AbortController();
+    const cancellation = new Cancellation();
     const waiting = this.waiting.get(session);
-    waiting?.set(request.id, cancel);
+    waiting?.set(request.id, cancellation);
     const context = {
       tenant: this.tenant,
       session,
       request,
       startedAt: performance.now(),
-      signal: cancel.signal,
+      cancellation,
     };
     try {
       return await runStages(stages, context, (next) =>
-        this.forwardNow(session, next, cancel.signal),
+        this.forwardNow(session, next, cancellation),
       ).catch((error) => errorFrom(request.id, error));
     } finally {
-      if (waiting?.get(request.id) === cancel) waiting.delete(request.id);
+      if (waiting?.get(request.id) === cancellation) waiting.delete(request.id);
     }
   }
 
   private async forwardNow(
     session: RelaySession,
     request: JsonRpcRequest,
-    signal: AbortSignal,
+    cancellation: Cancellation,
   ): Promise<JsonRpcResponse> {
     this.lastActive = session;
     const local = this.answerLocally(session, request);
     if (local) return local;
-    const response = await this.forwardToChild(session, request, signal);
+    const response = await this.forwardToChild(session, request, cancellation);
     if (request.method === 'resources/subscribe' && 'error' in response) {
       this.subscriptions.remove(session, String(request.params?.uri));
     }
@@ -272,7 +272,7 @@ export class TenantRelay {
       const childId = this.inflight.get(session)?.get(requestId);
       if (childId === undefined) {
         // Not at the child yet (queued, or waiting for a start): it never will be.
-        this.waiting.get(session)?.get(requestId)?.abort();
+        this.waiting.get(session)?.get(requestId)?.cancel();
         return;
       }
       const entry = this.pending.get(childId);
@@ -351,7 +351,7 @@ export class TenantRelay {
   private async forwardToChild(
     session: RelaySession | null,
     request: JsonRpcRequest,
-    signal?: AbortSignal,
+    cancellation?: Cancellation,
   ): Promise<JsonRpcResponse> {
     let link: ChildLink;
     try {
@@ -360,7 +360,7 @@ export class TenantRelay {
       return errorFrom(request.id, error);
     }
     // Cancelled while the child was starting: it never sees the request.
-    if (signal?.aborted) return errorResponse(request.id, -32800, 'cancelled');
+    if (cancellation?.cancelled) return errorResponse(request.id, -32800, 'cancelled');
     const own = session ? this.inflight.get(session) : undefined;
     if (session && !own) return errorResponse(request.id, -32600, 'session is closed');
     if (own?.has(request.id)) {

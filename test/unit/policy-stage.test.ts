@@ -9,7 +9,12 @@ import { policyStage } from '../../src/policy/policy-stage.js';
 import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../../src/relay/identity-meta.js';
 import { identityStage } from '../../src/relay/identity-stage.js';
 import type { JsonObject, JsonRpcRequest, JsonRpcResponse } from '../../src/relay/jsonrpc.js';
-import { type Caller, type RequestStage, runStages } from '../../src/relay/pipeline.js';
+import {
+  type Caller,
+  Cancellation,
+  type RequestStage,
+  runStages,
+} from '../../src/relay/pipeline.js';
 import type { RelaySession } from '../../src/relay/tenant-relay.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { tenantConfig } from '../helpers/tenant-config.js';
@@ -72,7 +77,7 @@ describe('the policy stage', () => {
   ) =>
     runStages(
       [stage],
-      { tenant, session: caller, request, startedAt: 0, signal: new AbortController().signal },
+      { tenant, session: caller, request, startedAt: 0, cancellation: new Cancellation() },
       child,
     );
 
@@ -305,7 +310,7 @@ describe('the identity stage', () => {
         session: session(),
         request,
         startedAt: 0,
-        signal: new AbortController().signal,
+        cancellation: new Cancellation(),
       },
       async (next) => {
         forwarded = next;
@@ -330,7 +335,7 @@ describe('the identity stage', () => {
         session: session(),
         request: { jsonrpc: '2.0', id: 1, method: 'ping' },
         startedAt: 0,
-        signal: new AbortController().signal,
+        cancellation: new Cancellation(),
       },
       async (next) => {
         forwarded = next;

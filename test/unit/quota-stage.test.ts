@@ -8,7 +8,7 @@ import { quotaStage } from '../../src/quota/quota-stage.js';
 import { SharedCounters } from '../../src/quota/shared-counters.js';
 import { STORAGE_SAMPLE_MS, StorageSampler } from '../../src/quota/storage-sampler.js';
 import type { JsonRpcRequest, JsonRpcResponse } from '../../src/relay/jsonrpc.js';
-import { type RequestStage, runStages } from '../../src/relay/pipeline.js';
+import { Cancellation, type RequestStage, runStages } from '../../src/relay/pipeline.js';
 import type { RelaySession } from '../../src/relay/tenant-relay.js';
 import { errorFrom } from '../../src/relay/tenant-relay.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
@@ -85,11 +85,11 @@ describe('the quota stage', () => {
     request: JsonRpcRequest,
     child: (request: JsonRpcRequest) => Promise<JsonRpcResponse> = ok,
     user = 'alice',
-    signal = new AbortController().signal,
+    cancellation = new Cancellation(),
   ) =>
     runStages(
       [stage],
-      { tenant, session: session(user), request, startedAt: 0, signal },
+      { tenant, session: session(user), request, startedAt: 0, cancellation },
       child,
     ).catch((error: unknown) => errorFrom(request.id, error));
 
@@ -225,9 +225,9 @@ describe('the quota stage', () => {
     tenant.quotas.max_queue = 1;
     const child = heldChild();
     const first = send(tenant, call('a'), child.answer);
-    const cancel = new AbortController();
-    const queued = send(tenant, call('b'), child.answer, 'alice', cancel.signal);
-    cancel.abort();
+    const cancellation = new Cancellation();
+    const queued = send(tenant, call('b'), child.answer, 'alice', cancellation);
+    cancellation.cancel();
     expect(await queued).toEqual({
       jsonrpc: '2.0',
       id: 1,

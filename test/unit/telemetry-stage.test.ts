@@ -6,7 +6,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../src/relay/jsonrpc.js';
-import { type RequestStage, runStages } from '../../src/relay/pipeline.js';
+import { Cancellation, type RequestStage, runStages } from '../../src/relay/pipeline.js';
 import type { RelaySession } from '../../src/relay/tenant-relay.js';
 import { errorFrom } from '../../src/relay/tenant-relay.js';
 import { queryAudit } from '../../src/telemetry/audit-log.js';
@@ -87,7 +87,7 @@ describe('the telemetry stage', () => {
           session,
           request,
           startedAt: performance.now(),
-          signal: new AbortController().signal,
+          cancellation: new Cancellation(),
         },
         child,
       );
