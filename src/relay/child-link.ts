@@ -1,6 +1,7 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import { type ChildExit, ChildProcess, type SpawnPlan } from '../supervisor/child-process.js';
 import type { Logger } from '../telemetry/logger.js';
+import { childLogLine } from './child-stderr.js';
 import {
   classifyMessage,
   type JsonObject,
@@ -191,7 +192,12 @@ function writeLine(child: ChildProcess, message: JsonRpcMessage): void {
   stdin.write(`${JSON.stringify(message)}\n`);
 }
 
+/** Child stderr lines logged per window; a chattier child has the rest counted. */
+const STDERR_LINES = { burst: 200, intervalMs: 10_000 };
+
 function forwardStderr(child: ChildProcess, log: Logger): void {
+  const limiter = new LogLimiter(log, STDERR_LINES);
+  child.stderr.once('end', () => limiter.flush('child stderr lines not logged (too many)'));
   let partial = '';
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (chunk: string) => {
@@ -199,7 +205,11 @@ function forwardStderr(child: ChildProcess, log: Logger): void {
     partial = lines.pop() ?? '';
     // Bound what one unterminated line can hold.
     if (partial.length > 64 * 1024) partial = partial.slice(0, 64 * 1024);
-    for (const line of lines) if (line.trim()) log.info(line, { stream: 'stderr' });
+    for (const line of lines) {
+      if (!line.trim()) continue;
+      const { level, message, fields } = childLogLine(line);
+      limiter.line(level, message, { ...fields, stream: 'stderr' });
+    }
   });
 }
 

@@ -9,7 +9,8 @@ export interface LogLimiterOptions {
 
 /**
  * Warnings about what a child sends (garbage on stdout, answers to ids it
- * was never sent) are worth logging, but a child printing a million of them
+ * was never sent) and what it prints on stderr are worth logging, but a
+ * child printing a million of them
  * must not become a million log lines: each interval logs the first few, and
  * the next line logged says how many were left out.
  */
@@ -27,6 +28,10 @@ export class LogLimiter {
   }
 
   warn(message: string, fields: LogFields = {}): void {
+    this.line('warn', message, fields);
+  }
+
+  line(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: LogFields = {}): void {
     const now = this.now();
     if (now - this.windowStart >= this.options.intervalMs) {
       this.windowStart = now;
@@ -38,7 +43,7 @@ export class LogLimiter {
     }
     this.inWindow += 1;
     const left = this.takeSuppressed();
-    this.log.warn(message, left > 0 ? { ...fields, not_logged_before: left } : fields);
+    this.log[level](message, left > 0 ? { ...fields, not_logged_before: left } : fields);
   }
 
   /** Says how many were left out since the last line (call when the source ends). */

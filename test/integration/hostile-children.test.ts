@@ -147,6 +147,19 @@ describe('children misbehaving', () => {
     expect(textOf(await garbage.callTool({ name: 'echo', arguments: { text: 'ok' } }))).toBe('ok');
   });
 
+  it('floods stderr: the log keeps the first lines of a window and counts the rest', async () => {
+    const garbage = await client('garbage');
+    const chatter = () => serve.stderr().match(/chatter line \d+/g)?.length ?? 0;
+    const before = chatter();
+    expect(textOf(await garbage.callTool({ name: 'chatter', arguments: { lines: 20_000 } }))).toBe(
+      'chattered 20000',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(chatter() - before).toBeLessThanOrEqual(200);
+    expect(chatter() - before).toBeGreaterThan(0);
+    expect(textOf(await garbage.callTool({ name: 'echo', arguments: { text: 'ok' } }))).toBe('ok');
+  });
+
   it('floods notifications at a client that does not read: memory stays bounded', async () => {
     const token = await workspace.token('chatty', 'slowpoke');
     const port = Number(new URL(serve.url).port);

@@ -97,6 +97,21 @@ describe('permissions, tenant policy and tenant tool modules through serve', () 
         undefined,
     );
     expect(serve.stderr()).toMatch(/clash\.mjs failed to load: tool data_set exists already/);
+    // The child's own structured lines become flat supervisor lines, labelled with the tenant.
+    const loaded = serve
+      .stderr()
+      .split('\n')
+      .filter((line) => line.includes('tool module loaded'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(loaded).toContainEqual(
+      expect.objectContaining({
+        level: 'info',
+        msg: 'tool module loaded',
+        tenant: 'acme',
+        stream: 'stderr',
+        tools: 'greeting',
+      }),
+    );
   });
 
   it('keeps a tenant module to its own tenant', async () => {
