@@ -8,6 +8,7 @@ import {
   parseKeyValue,
   parsePositiveInt,
   parsePositiveNumber,
+  parseSystemId,
 } from './options.js';
 
 interface AddTenantOptions {
@@ -30,6 +31,8 @@ interface AddTenantOptions {
   cpu?: number;
   pids?: number;
   requestTimeoutMs?: number;
+  user?: string | number;
+  group?: string | number;
 }
 
 export function addTenantCommand(): Command {
@@ -67,13 +70,24 @@ export function addTenantCommand(): Command {
     .option('--cpu <cores>', 'CPU limit of the child in cores (e.g. 0.5)', parsePositiveNumber)
     .option('--pids <n>', 'process limit of the child', parsePositiveInt)
     .option('--request-timeout-ms <n>', 'how long one request may take', parsePositiveInt)
+    .option(
+      '--user <name|uid>',
+      "user the tenant's child runs as (the supervisor must run as root)",
+      parseSystemId,
+    )
+    .option(
+      '--group <name|gid>',
+      "group the tenant's child runs as (default: the user's primary group)",
+      parseSystemId,
+    )
     .addHelpText(
       'after',
       `
 Examples:
   $ mcp-tenants add-tenant acme -m tenants.yaml --name "Acme Corp" --max-requests-per-minute 600
   $ mcp-tenants add-tenant shop --max-requests-per-minute-per-user 60 --max-tool-calls-per-day 5000 --tools-module ./tools/shop.mjs
-  $ mcp-tenants add-tenant files --command npx --arg -y --arg @modelcontextprotocol/server-filesystem --arg /srv/files`,
+  $ mcp-tenants add-tenant files --command npx --arg -y --arg @modelcontextprotocol/server-filesystem --arg /srv/files
+  $ mcp-tenants add-tenant initech --user mcp-initech --group mcp-initech`,
     )
     .action((id: string, options: AddTenantOptions) => {
       const quotas: Partial<Quotas> = definedOnly({
@@ -102,6 +116,8 @@ Examples:
         limits: Object.keys(limits).length > 0 ? limits : undefined,
         request_timeout_ms: options.requestTimeoutMs,
         tools_modules: options.toolsModule,
+        user: options.user,
+        group: options.group,
       });
       process.stdout.write(`added tenant ${id} to ${options.manifest}\n`);
     });

@@ -48,3 +48,10 @@ export function parseKeyValue(value: string, previous: Record<string, string> = 
   if (at <= 0) throw new InvalidArgumentError(`expected KEY=VALUE, got "${value}"`);
   return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
 }
+
+/** A user or group: a numeric id (written as a number) or a name. */
+export function parseSystemId(value: string): string | number {
+  if (/^\d+$/.test(value)) return Number(value);
+  if (value.trim() === '') throw new InvalidArgumentError('expected a name or a numeric id');
+  return value;
+}

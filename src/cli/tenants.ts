@@ -91,6 +91,8 @@ function fromManifest(manifest: Manifest): TenantStatus[] {
     limits: null,
     started_at: null,
     rss_bytes: null,
+    uid: tenant.run_as?.uid ?? null,
+    gid: tenant.run_as?.gid ?? null,
   }));
 }
 

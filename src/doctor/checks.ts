@@ -5,6 +5,7 @@ import { loadManifest } from '../manifest/load.js';
 import type { Limits, Manifest, TenantConfig } from '../manifest/types.js';
 import { detectIsolation, type IsolationReport } from '../supervisor/limits/index.js';
 import { checkOverCap, checkTokenKeys, checkToolModules } from './policy-checks.js';
+import { checkRunAs } from './run-as-checks.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -47,6 +48,7 @@ export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
     const modules = checkToolModules(tenant);
     if (modules) results.push(modules);
   }
+  results.push(...checkRunAs(manifest));
   results.push(...checkOverCap(manifest));
   const isolation = detectIsolation();
   results.push(checkIsolation(isolation));
@@ -98,7 +100,8 @@ function checkDataDir(dataDir: string): CheckResult {
     };
   }
   const mode = statSync(dataDir).mode & 0o777;
-  if ((mode & 0o077) !== 0) {
+  // Search alone (o+x) is what tenants with their own user need to reach their folders.
+  if ((mode & 0o066) !== 0) {
     return {
       check: 'data folder',
       status: 'warn',

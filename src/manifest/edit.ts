@@ -10,6 +10,7 @@ import { ErrorCode, McpTenantsError } from '../errors.js';
 import { atomicReplace } from './atomic-replace.js';
 import { readManifestText } from './load.js';
 import { formatPath } from './problems.js';
+import { assertRunAsResolves } from './run-as-edit.js';
 import { tenantSchema } from './schema.js';
 import { insertEntry, removeEntry } from './tenants-text.js';
 import { type Limits, type Quotas, TENANT_ID_PATTERN } from './types.js';
@@ -28,6 +29,9 @@ export interface NewTenant {
   request_timeout_ms?: number | undefined;
   /** The tenant's own tool modules, relative to the manifest (built-in server only). */
   tools_modules?: string[] | undefined;
+  /** The user and group its child runs as: a name or a numeric id (root supervisors only). */
+  user?: string | number | undefined;
+  group?: string | number | undefined;
 }
 
 export function addTenant(
@@ -39,6 +43,7 @@ export function addTenant(
   const settings = tenantSettings(tenant);
   const text = readManifestText(path);
   const doc = parseForEdit(text, path, env);
+  assertRunAsResolves(tenant, doc);
   const { pair, map } = tenantsOf(doc);
   if (map !== undefined && findTenant(map, tenant.id) !== -1) {
     throw new McpTenantsError(

@@ -5,8 +5,9 @@
  */
 
 import { resolve as resolvePath } from 'node:path';
-import { manifestInvalid } from './problems.js';
+import { manifestInvalid, type Problem } from './problems.js';
 import { resolvePolicy } from './resolve-policy.js';
+import { resolveRunAs } from './resolve-run-as.js';
 import type { RawManifest, RawTenant } from './schema.js';
 import { readOrCreateSecretFile } from './secret-file.js';
 import { resolveTokenKeys } from './token-keys.js';
@@ -36,9 +37,21 @@ export interface ResolveContext {
 
 export function resolveManifest(raw: RawManifest, context: ResolveContext): Manifest {
   const tenants = new Map<string, TenantConfig>();
+  const problems = new Map<string, Problem>();
   for (const [id, tenant] of Object.entries(raw.tenants)) {
-    tenants.set(id, resolveTenant(id, tenant, raw.defaults, context.index, context.manifestDir));
+    const config = resolveTenant(id, tenant, raw.defaults, context.index, context.manifestDir);
+    const runAs = resolveRunAs(tenant, raw.defaults);
+    if ('problem' in runAs) {
+      const { key, fromDefaults, message } = runAs.problem;
+      const path = fromDefaults ? ['defaults', key] : ['tenants', id, key];
+      // A wrong `defaults.user` is one problem, not one per tenant.
+      problems.set(path.join('.'), { line: context.index.lineOf(path), path, message });
+    } else if (runAs.runAs) {
+      config.run_as = runAs.runAs;
+    }
+    tenants.set(id, config);
   }
+  if (problems.size > 0) throw manifestInvalid(context.fileLabel, [...problems.values()]);
   return {
     path: context.path,
     server: resolveServer(raw.server, context.manifestDir),

@@ -69,6 +69,26 @@ function isOrigin(value: string): boolean {
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+// Ids a kernel accepts: 0 to 2^32 - 2 (2^32 - 1 is the "no change" value of setresuid).
+const MAX_SYSTEM_ID = 4_294_967_294;
+// What useradd and most user databases allow; no `:` (the passwd separator), no leading `-`.
+const SYSTEM_NAME = /^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,255}\$?$/;
+
+/** `user: nobody` or `user: 65534` (also from `${VAR}`); resolved against the user database later. */
+const systemId = (kind: 'user' | 'group') => {
+  const error = `expected a ${kind} name or a numeric ${kind === 'user' ? 'uid' : 'gid'} (0 to ${MAX_SYSTEM_ID})`;
+  return z.preprocess(
+    numberFromText,
+    z.union(
+      [
+        z.int({ error }).min(0, { error }).max(MAX_SYSTEM_ID, { error }),
+        z.string({ error }).regex(SYSTEM_NAME, { error }),
+      ],
+      { error },
+    ),
+  );
+};
+
 export const quotasSchema = section({
   max_tools: positiveInt().optional(),
   max_resources: positiveInt().optional(),
@@ -234,6 +254,8 @@ export const tenantSchema = z.preprocess(
       resources: accessListSchema.optional(),
       prompts: accessListSchema.optional(),
       tools_modules: z.array(text(), { error: 'expected a list of module paths' }).optional(),
+      user: systemId('user').optional(),
+      group: systemId('group').optional(),
     })
     .superRefine((tenant, ctx) => {
       if (tenant.tools_modules !== undefined && tenant.command !== undefined) {
@@ -270,6 +292,8 @@ export const manifestSchema = z.strictObject({
     tools: accessListSchema.optional(),
     resources: accessListSchema.optional(),
     prompts: accessListSchema.optional(),
+    user: systemId('user').optional(),
+    group: systemId('group').optional(),
   }).optional(),
   telemetry: telemetrySchema.optional(),
   tenants: z.preprocess(nullAsEmpty, z.record(tenantId, tenantSchema)),

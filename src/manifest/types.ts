@@ -77,6 +77,17 @@ export interface TenantConfig {
   policy: TenantPolicy;
   /** Absolute paths of the tenant's own tool modules (built-in server only). */
   tools_modules: string[];
+  /** The user and group the child runs as (`user:`/`group:`); unset: the supervisor's own. */
+  run_as?: RunAs | undefined;
+}
+
+/** A tenant's own system identity, resolved from the user database when the manifest loads. */
+export interface RunAs {
+  uid: number;
+  gid: number;
+  /** How messages name them: `nobody (uid 65534)`, `uid 64000`. */
+  user: string;
+  group: string;
 }
 
 export interface AuditConfig {

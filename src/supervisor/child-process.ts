@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { ErrorCode, McpTenantsError } from '../errors.js';
+import { applyIdentity, type SpawnIdentity } from './run-as.js';
 
 /** How to start one child: what `spawnPlan()` decides from the manifest. */
 export interface SpawnPlan {
@@ -14,6 +15,12 @@ export interface SpawnPlan {
    * Never set for other children: a Node program would stay alive on it.
    */
   ipc?: ((message: unknown, pid: number) => void) | undefined;
+  /**
+   * Run the program as this user and group, without supplementary groups
+   * (`user:`/`group:`; root only). The limits wrapper puts the switch after
+   * its own root-only steps; a plan started unwrapped gets it here.
+   */
+  identity?: SpawnIdentity | undefined;
 }
 
 export interface ChildExit {
@@ -73,7 +80,8 @@ export class ChildProcess {
   }
 
   /** Starts the process; resolves once it is spawned (not once it is ready). */
-  static async start(plan: SpawnPlan): Promise<ChildProcess> {
+  static async start(requested: SpawnPlan): Promise<ChildProcess> {
+    const plan = applyIdentity(requested);
     const subprocess = execa(plan.command, plan.args, {
       cwd: plan.cwd,
       env: plan.env,

@@ -1,9 +1,13 @@
-import { chmodSync, lstatSync, mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import type { TenantConfig } from '../manifest/types.js';
 import type { SpawnPlan } from './child-process.js';
+import type { Who } from './reachable.js';
+import { spawnIdentity } from './run-as.js';
+import { handOver } from './tenant-owner.js';
+import { assertReachable } from './tenant-reach.js';
 
 /**
  * The compiled entry of the built-in tenant server. Resolved the same way
@@ -22,12 +26,18 @@ export function tenantDataDir(dataDir: string, tenantId: string): string {
 }
 
 /**
- * Creates the tenant's own folder, readable by the supervisor's user only.
- * A symbolic link planted in its place (say, to another tenant's folder) is
- * refused, never followed: the child would run in, and write to, its target.
+ * Creates the tenant's own folder, readable by its owner only: the user the
+ * tenant's child runs as (`owner`), else the supervisor's user. A symbolic
+ * link planted in its place (say, to another tenant's folder) is refused,
+ * never followed: the child would run in, and write to, its target.
  */
-export function ensureTenantDir(dataDir: string, tenantId: string): string {
+export function ensureTenantDir(dataDir: string, tenantId: string, owner?: Who): string {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  // A child of another user must pass through the data folder to its own;
+  // search only (o+x): it cannot list the folder or open the supervisor's
+  // database (0600), and each tenant folder is 0700 to its own user.
+  const mode = statSync(dataDir).mode & 0o777;
+  if (owner !== undefined && (mode & 0o001) === 0) chmodSync(dataDir, mode | 0o011);
   const dir = tenantDataDir(dataDir, tenantId);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (!lstatSync(dir).isDirectory()) {
@@ -36,6 +46,12 @@ export function ensureTenantDir(dataDir: string, tenantId: string): string {
       `the data folder of tenant "${tenantId}" is not a folder of its own (a symbolic link?); the supervisor will not follow it: replace it with a real folder`,
     );
   }
+  // A root supervisor takes back the folder of a tenant that lost its `user:`,
+  // so its former uid (perhaps another tenant's now) keeps no way in.
+  const supervisor =
+    process.geteuid?.() === 0 ? { uid: 0, gid: process.getegid?.() ?? 0 } : undefined;
+  const user = owner ?? supervisor;
+  if (user !== undefined) handOver(dir, user);
   chmodSync(dir, 0o700);
   return dir;
 }
@@ -46,7 +62,10 @@ export function spawnPlan(
   dataDir: string,
   parentEnv: NodeJS.ProcessEnv = process.env,
 ): SpawnPlan {
-  const cwd = ensureTenantDir(dataDir, tenant.id);
+  // Refused before anything is created: a non-root supervisor cannot switch users.
+  const identity = tenant.run_as && spawnIdentity(tenant.id, tenant.run_as);
+  const cwd = ensureTenantDir(dataDir, tenant.id, identity);
+  if (tenant.run_as) assertReachable(tenant, cwd, BUILTIN_CHILD_ENTRY);
   const env: Record<string, string> = {};
   for (const name of INHERITED_ENV) {
     const value = parentEnv[name];
@@ -62,8 +81,8 @@ export function spawnPlan(
     if (tenant.tools_modules.length > 0) {
       env.MCP_TENANT_TOOLS_MODULES = JSON.stringify(tenant.tools_modules);
     }
-    return { command: process.execPath, args: [BUILTIN_CHILD_ENTRY], cwd, env };
+    return { command: process.execPath, args: [BUILTIN_CHILD_ENTRY], cwd, env, identity };
   }
   Object.assign(env, tenant.env);
-  return { command: tenant.command, args: [...tenant.args], cwd, env };
+  return { command: tenant.command, args: [...tenant.args], cwd, env, identity };
 }

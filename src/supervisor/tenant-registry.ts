@@ -22,6 +22,9 @@ export interface TenantStatus {
   started_at: string | null;
   /** Resident memory of the running child's whole tree at the last watchdog sample. */
   rss_bytes: number | null;
+  /** The uid and gid its child runs as (`user:`/`group:`); null: the supervisor's own. */
+  uid: number | null;
+  gid: number | null;
 }
 
 /** What the supervisor plugs into every tenant's relay. */
@@ -206,6 +209,8 @@ export class TenantRegistry {
         limits: child?.limits ?? null,
         started_at: child?.startedAt?.toISOString() ?? null,
         rss_bytes: child?.rssBytes ?? null,
+        uid: tenant.run_as?.uid ?? null,
+        gid: tenant.run_as?.gid ?? null,
       };
     });
   }
@@ -251,7 +256,7 @@ export class TenantRegistry {
  * are the supervisor's and apply to the next request.
  */
 function spawnChanged(before: TenantConfig, after: TenantConfig): boolean {
-  const keys = ['command', 'args', 'env', 'limits', 'tools_modules'] as const;
+  const keys = ['command', 'args', 'env', 'limits', 'tools_modules', 'run_as'] as const;
   if (before.quotas.max_storage_mb !== after.quotas.max_storage_mb) return true;
   return keys.some((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
 }

@@ -87,15 +87,15 @@ export interface ServeProcess {
 export async function startServe(
   manifestPath: string,
   extraArgs: string[] = [],
+  /** A command that execs the supervisor, e.g. `setpriv` to give it other credentials. */
+  launcher: string[] = [],
 ): Promise<ServeProcess> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '-m', manifestPath, '--port', '0', ...extraArgs],
-    {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: withoutManifestEnv(),
-    },
-  );
+  const argv = [process.execPath, CLI, 'serve', '-m', manifestPath, '--port', '0', ...extraArgs];
+  const [command, ...args] = [...launcher, ...argv] as [string, ...string[]];
+  const child = spawn(command, args, {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: withoutManifestEnv(),
+  });
   let stdout = '';
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {

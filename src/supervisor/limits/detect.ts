@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { findExecutable } from '../find-executable.js';
 import { removeIfEmpty, writeControl } from './cgroup-files.js';
 import { ownCgroupDirs } from './cgroup-paths.js';
 import { V1_PROBE_WRITES } from './cgroup-v1.js';
@@ -23,7 +24,7 @@ export interface DetectOptions {
 }
 
 const NPROC_NOTE =
-  "RLIMIT_NPROC is not used: it counts every process of the user and children run as the supervisor's user; pids are capped by the pids controller or reported by the watchdog";
+  "RLIMIT_NPROC is not used: it counts every process of the user, and children share the supervisor's user (or a user: several tenants may share); pids are capped by the pids controller or reported by the watchdog";
 
 function readText(file: string): string | undefined {
   try {
@@ -97,17 +98,7 @@ function probeV1(
 
 /** util-linux `prlimit` on PATH, if any. */
 export function findPrlimit(path = process.env.PATH ?? ''): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, 'prlimit');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // Not here.
-    }
-  }
-  return undefined;
+  return findExecutable('prlimit', path.split(delimiter));
 }
 
 function detect(options: DetectOptions): IsolationReport {

@@ -11,7 +11,8 @@ import type { Limits } from '../../manifest/types.js';
  *   child would not start. Each process gets its own RLIMIT_DATA; it does not
  *   add up over a tree the way a cgroup does.
  * - RLIMIT_NPROC is not used: it counts every process of the user, and the
- *   children run as the supervisor's user (root ignores it altogether).
+ *   children share the supervisor's user (root ignores it altogether) or a
+ *   `user:` that several tenants may share.
  */
 
 export type RlimitResource = 'nofile' | 'data';

@@ -1,4 +1,5 @@
 import type { SpawnPlan } from '../child-process.js';
+import { applyIdentity, programArgv } from '../run-as.js';
 import {
   isNodeCommand,
   isNodeLauncher,
@@ -63,14 +64,19 @@ export function withNodeHeapCap(plan: SpawnPlan, memoryMb: number | undefined): 
   return plan;
 }
 
-/** The plan that starts `plan` under its limits; `plan` itself when there is nothing to apply. */
+/**
+ * The plan that starts `plan` under its limits; `plan` itself when there is
+ * nothing to apply. A plan with an identity switches user last (setpriv
+ * after prlimit): joining a cgroup and raising an rlimit need root.
+ */
 export function wrapPlan(plan: SpawnPlan, input: WrapInput): SpawnPlan {
   const inner = withNodeHeapCap(plan, input.memoryMb);
-  if (input.procsFiles.length === 0 && input.rlimits.length === 0) return inner;
+  if (input.procsFiles.length === 0 && input.rlimits.length === 0) return applyIdentity(inner);
   const usePrlimit = input.prlimit !== undefined && input.rlimits.length > 0;
+  const program = programArgv(inner);
   const argv = usePrlimit
-    ? [input.prlimit as string, ...prlimitArgs(input.rlimits), '--', inner.command, ...inner.args]
-    : [inner.command, ...inner.args];
+    ? [input.prlimit as string, ...prlimitArgs(input.rlimits), '--', ...program]
+    : program;
   return {
     command: input.shell ?? '/bin/sh',
     args: [
