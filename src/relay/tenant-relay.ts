@@ -136,9 +136,26 @@ export class TenantRelay {
     return this.slot;
   }
 
-  /** Applies a reloaded configuration: timeouts and quotas at once, limits on the next start. */
+  /** Applies a reloaded configuration: timeouts and quotas at once; limits see `applyLimits`. */
   reconfigure(tenant: TenantConfig): void {
     this.tenant = tenant;
+  }
+
+  /**
+   * Gives the running child the tenant's current limits where the host can
+   * change them live; otherwise restarts it once quiet, as for any other
+   * change a process picks up only at start. Logs which. Never rejects.
+   */
+  async applyLimits(): Promise<void> {
+    const log = this.options.log;
+    const outcome = await this.slot.applyLimits(this.tenant.limits);
+    if (this.closed) return;
+    if (outcome.kind === 'applied') {
+      log.info('limits applied to the running child', { changed: outcome.changes });
+    } else if (outcome.kind === 'restart') {
+      log.info('limits change needs a restart; restarting when quiet', { reason: outcome.reason });
+      this.restartWhenQuiet('limits changed');
+    }
   }
 
   /**

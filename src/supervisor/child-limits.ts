@@ -1,6 +1,7 @@
 import type { Limits } from '../manifest/types.js';
 import type { SpawnPlan } from './child-process.js';
 import {
+  describeChanges,
   type IsolationLayer,
   type IsolationReport,
   type ProcessSample,
@@ -22,6 +23,11 @@ export interface LimitsStatus {
   enforcement: Record<string, string>;
 }
 
+/** What became of new limits for a running child. */
+export type LimitsUpdate =
+  /** No running child under limits, or nothing changed for it: the next start uses them. */
+  { kind: 'none' } | { kind: 'applied'; changes: string } | { kind: 'restart'; reason: string };
+
 const MIB = 1024 * 1024;
 
 /**
@@ -32,6 +38,8 @@ const MIB = 1024 * 1024;
 export class ChildLimits {
   private watch: WatchHandle | undefined;
   private violation: Violation | undefined;
+  /** Updates run one after the other, so two quick reloads land in order. */
+  private updating: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly limits: TenantLimits,
@@ -69,6 +77,29 @@ export class ChildLimits {
         hooks.onViolation(violation);
       },
     });
+  }
+
+  /**
+   * Gives the running child `pid` new limits without restarting it: cgroup
+   * and rlimits first, then the watchdog judges by them from its next
+   * sample. Resolves `restart` with the reason when they cannot change live.
+   */
+  update(next: Limits, pid: number): Promise<LimitsUpdate> {
+    const run = async (): Promise<LimitsUpdate> => {
+      const before = this.limits.limits;
+      const changes = describeChanges(before, next);
+      if (changes === '') return { kind: 'none' };
+      try {
+        await this.limits.update(next, pid, this.latestSample());
+      } catch (error) {
+        return { kind: 'restart', reason: error instanceof Error ? error.message : String(error) };
+      }
+      this.watch?.update(next, this.limits.cpuEnforcedByKernel);
+      return { kind: 'applied', changes };
+    };
+    const result = this.updating.then(run);
+    this.updating = result.catch(() => undefined);
+    return result;
   }
 
   /** The limit the child was killed for, if any: the watchdog's, or the kernel's OOM killer. */

@@ -9,6 +9,7 @@ import {
   describeViolation,
   type Isolation,
   type LimitsStatus,
+  type LimitsUpdate,
 } from './child-limits.js';
 import type { SpawnPlan } from './child-process.js';
 import type { Violation } from './limits/index.js';
@@ -160,6 +161,18 @@ export class ChildSlot {
     if (!link?.alive) return;
     this.stoppingOnPurpose = true;
     await link.stop(reason);
+  }
+
+  /**
+   * Gives the running child new limits where the host can change them live
+   * (see ChildLimits.update). A child still starting was prepared with the
+   * old ones, so it is waited for. No child: the next start uses them.
+   */
+  async applyLimits(limits: Limits): Promise<LimitsUpdate> {
+    const link = this.link ?? (await this.starting?.catch(() => undefined));
+    const childLimits = this.linkLimits;
+    if (!link?.alive || link !== this.link || !childLimits) return { kind: 'none' };
+    return childLimits.update(limits, link.pid);
   }
 
   /** Kills the child now; counted as a crash (limits, tests). */

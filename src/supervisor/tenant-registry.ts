@@ -151,8 +151,10 @@ export class TenantRegistry {
 
   /**
    * Applies a reloaded manifest: removed tenants' children stop, changed
-   * tenants get their new settings (a changed command, environment or limits
-   * restarts the child once it is quiet), added tenants become available.
+   * tenants get their new settings (a changed command or environment
+   * restarts the child once it is quiet; changed limits are applied to the
+   * running child where the host allows, else they restart it the same way;
+   * per-session children alike), added tenants become available.
    * Returns the ids of removed tenants so the fronts can end their sessions.
    */
   update(next: Manifest): { added: string[]; removed: string[]; changed: string[] } {
@@ -171,10 +173,9 @@ export class TenantRegistry {
       const before = previous.tenants.get(id);
       if (!before || JSON.stringify(before) === JSON.stringify(tenant)) continue;
       changed.push(id);
-      const relay = this.relays.get(id);
-      if (!relay) continue;
-      relay.reconfigure(tenant);
-      if (spawnChanged(before, tenant)) relay.restartWhenQuiet('configuration reloaded');
+      const shared = this.relays.get(id);
+      const relays = [...(shared ? [shared] : []), ...(this.sessionRelays.get(id) ?? [])];
+      for (const relay of relays) reconfigure(relay, before, tenant);
     }
     return { added, removed, changed };
   }
@@ -250,13 +251,21 @@ export class TenantRegistry {
   }
 }
 
+/** One running relay of a changed tenant: new settings now, its child restarted if it must be. */
+function reconfigure(relay: TenantRelay, before: TenantConfig, after: TenantConfig): void {
+  relay.reconfigure(after);
+  if (spawnChanged(before, after)) relay.restartWhenQuiet('configuration reloaded');
+  else if (JSON.stringify(before.limits) !== JSON.stringify(after.limits)) void relay.applyLimits();
+}
+
 /**
  * Settings that only a new process can pick up. Of the quotas only
  * `max_storage_mb` (which the built-in server enforces itself); the others
- * are the supervisor's and apply to the next request.
+ * are the supervisor's and apply to the next request. Limits are not here:
+ * `applyLimits` decides, per host and child, whether they need a restart.
  */
 function spawnChanged(before: TenantConfig, after: TenantConfig): boolean {
-  const keys = ['command', 'args', 'env', 'limits', 'tools_modules', 'run_as'] as const;
+  const keys = ['command', 'args', 'env', 'tools_modules', 'run_as'] as const;
   if (before.quotas.max_storage_mb !== after.quotas.max_storage_mb) return true;
   return keys.some((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
 }

@@ -1,13 +1,45 @@
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { detectIsolation } from '../../src/supervisor/limits/index.js';
+import { cgroupFileOf } from '../helpers/cgroup.js';
 import { connectHttp, INITIALIZE, rawPost, textOf } from '../helpers/mcp-client.js';
 import { isAlive, waitFor } from '../helpers/processes.js';
 import {
   createWorkspace,
+  FIXTURES,
   fixture,
   type ServeProcess,
   startServe,
   type TestWorkspace,
 } from '../helpers/serve-process.js';
+
+const MIB = 1024 * 1024;
+const report = detectIsolation();
+const cgroupVersion = report.cgroup?.version;
+const controllers =
+  report.cgroup?.version === 2
+    ? report.cgroup.controllers
+    : Object.keys(report.cgroup?.trees ?? {});
+/** Why the live-limits tests cannot run here; undefined when they can. */
+const noLiveLimits =
+  cgroupVersion === undefined
+    ? `no cgroup here: ${report.unavailable.map((entry) => `${entry.layer}: ${entry.reason}`).join('; ')}`
+    : !['memory', 'cpu', 'pids'].every((name) => controllers.includes(name))
+      ? `the cgroup here lacks one of memory, cpu, pids (has ${controllers.join(', ')})`
+      : report.prlimit === undefined
+        ? 'no prlimit here to change the rlimits of a running process'
+        : undefined;
+const liveTitle = (title: string) => (noLiveLimits ? `${title} (skipped: ${noLiveLimits})` : title);
+/** The control file of each limit, by cgroup version. */
+const FILES = {
+  memory: cgroupVersion === 2 ? 'memory.max' : 'memory.limit_in_bytes',
+  cpu: cgroupVersion === 2 ? 'cpu.max' : 'cpu.cfs_quota_us',
+};
+/** A child that is not Node to the supervisor (its memory_mb sets no V8 heap cap): sh execs node. */
+const shellFixture = (name: string) => ({
+  command: '/bin/sh',
+  args: ['-c', 'exec "$0" "$1"', process.execPath, `${FIXTURES}/${name}`],
+});
 
 interface TenantHealth {
   id: string;
@@ -16,6 +48,7 @@ interface TenantHealth {
   crashes: number;
   last_crash: string | null;
   limits: { layers: string[]; enforcement: Record<string, string> } | null;
+  rss_bytes: number | null;
 }
 
 interface Health {
@@ -37,6 +70,18 @@ describe('serve: resource limits per tenant', () => {
   async function health(): Promise<Health> {
     const response = await fetch((serve as ServeProcess).url.replace('/mcp', '/healthz'));
     return (await response.json()) as Health;
+  }
+
+  async function tenantHealth(id: string): Promise<TenantHealth | undefined> {
+    return (await health()).tenants.find((tenant) => tenant.id === id);
+  }
+
+  /** The tenants of the log lines with this message (the log is JSON lines). */
+  function loggedFor(message: string): string[] {
+    return (serve?.stderr() ?? '')
+      .split('\n')
+      .filter((line) => line.includes(message))
+      .map((line) => String((JSON.parse(line) as { tenant?: string }).tenant));
   }
 
   it('reports the active layers at startup, on /healthz, and per running child', async () => {
@@ -129,6 +174,168 @@ describe('serve: resource limits per tenant', () => {
     await waitFor(() => !isAlive(realServer) || undefined, 5_000, 'real server gone');
     await client.close();
   });
+
+  it.skipIf(noLiveLimits)(
+    liveTitle('applies changed cpu, pids, open_files and memory to the running children on reload'),
+    async () => {
+      workspace = createWorkspace({
+        greedy: {
+          ...fixture('greedy-server.mjs'),
+          limits: { cpu: 0.5, pids: 64, open_files: 256 },
+        },
+        shell: { ...shellFixture('greedy-server.mjs'), limits: { memory_mb: 128 } },
+      });
+      serve = await startServe(workspace.manifestPath, ['--no-watch']);
+      const greedy = await connectHttp(serve.url, await workspace.token('greedy'));
+      const shell = await connectHttp(serve.url, await workspace.token('shell'));
+      const greedyPid = Number(textOf(await greedy.callTool({ name: 'pid', arguments: {} })));
+      const shellPid = Number(textOf(await shell.callTool({ name: 'pid', arguments: {} })));
+      expect(cgroupFileOf(greedyPid, 'pids', 'pids.max')).toBe('64');
+
+      // open_files goes down: raising a hard rlimit needs CAP_SYS_RESOURCE, which a
+      // root in a container may lack (the child then restarts instead; see unit tests).
+      workspace.rewrite({
+        greedy: {
+          ...fixture('greedy-server.mjs'),
+          limits: { cpu: 1.5, pids: 48, open_files: 128 },
+        },
+        shell: { ...shellFixture('greedy-server.mjs'), limits: { memory_mb: 192 } },
+      });
+      serve.process.kill('SIGHUP');
+      await waitFor(
+        () => loggedFor('limits applied to the running child').length === 2 || undefined,
+        5_000,
+        'both live updates',
+      );
+      expect(serve.stderr()).toContain('cpu 0.5 -> 1.5, pids 64 -> 48, open_files 256 -> 128');
+      expect(serve.stderr()).not.toContain('restarting when quiet');
+
+      // Same processes, still serving.
+      expect(Number(textOf(await greedy.callTool({ name: 'pid', arguments: {} })))).toBe(greedyPid);
+      expect(Number(textOf(await shell.callTool({ name: 'pid', arguments: {} })))).toBe(shellPid);
+      // The kernel holds the new values.
+      expect(cgroupFileOf(greedyPid, 'cpu', FILES.cpu)).toBe(
+        cgroupVersion === 2 ? '150000 100000' : '150000',
+      );
+      expect(cgroupFileOf(greedyPid, 'pids', 'pids.max')).toBe('48');
+      expect(cgroupFileOf(shellPid, 'memory', FILES.memory)).toBe(String(192 * MIB));
+      expect(readFileSync(`/proc/${greedyPid}/limits`, 'utf8')).toMatch(
+        /Max open files\s+128\s+128\s/,
+      );
+      // And /healthz says so.
+      const greedyState = await tenantHealth('greedy');
+      expect(greedyState).toMatchObject({ pid: greedyPid, crashes: 0 });
+      expect(greedyState?.limits?.enforcement).toMatchObject({
+        cpu: expect.stringContaining('150000'),
+        pids: expect.stringContaining('pids.max 48'),
+        open_files: 'RLIMIT_NOFILE 128',
+      });
+      const shellState = await tenantHealth('shell');
+      expect(shellState?.pid).toBe(shellPid);
+      expect(shellState?.limits?.enforcement.memory_mb).toContain('192 MiB');
+      await greedy.close();
+      await shell.close();
+    },
+  );
+
+  it.skipIf(noLiveLimits)(
+    liveTitle('applies changed limits to each per-session child too (isolation: session)'),
+    async () => {
+      const tenant = (pids: number) => ({
+        solo: { ...fixture('greedy-server.mjs'), isolation: 'session' as const, limits: { pids } },
+      });
+      workspace = createWorkspace(tenant(64));
+      serve = await startServe(workspace.manifestPath, ['--no-watch']);
+      const token = await workspace.token('solo');
+      const clients = [await connectHttp(serve.url, token), await connectHttp(serve.url, token)];
+      const pids = await Promise.all(
+        clients.map(async (client) =>
+          Number(textOf(await client.callTool({ name: 'pid', arguments: {} }))),
+        ),
+      );
+      expect(new Set(pids).size).toBe(2);
+
+      workspace.rewrite(tenant(40));
+      serve.process.kill('SIGHUP');
+      await waitFor(
+        () => loggedFor('limits applied to the running child').length === 2 || undefined,
+        5_000,
+        'a live update per child',
+      );
+      for (const [index, client] of clients.entries()) {
+        const pid = pids[index] as number;
+        expect(Number(textOf(await client.callTool({ name: 'pid', arguments: {} })))).toBe(pid);
+        expect(cgroupFileOf(pid, 'pids', 'pids.max')).toBe('40');
+        await client.close();
+      }
+    },
+  );
+
+  it.skipIf(noLiveLimits)(
+    liveTitle('restarts a Node child when quiet for a new memory_mb (its V8 heap cap)'),
+    async () => {
+      workspace = createWorkspace({
+        greedy: { ...fixture('greedy-server.mjs'), limits: { memory_mb: 128, cpu: 0.5 } },
+      });
+      serve = await startServe(workspace.manifestPath, ['--no-watch']);
+      const client = await connectHttp(serve.url, await workspace.token('greedy'));
+      const firstPid = Number(textOf(await client.callTool({ name: 'pid', arguments: {} })));
+
+      workspace.rewrite({
+        greedy: { ...fixture('greedy-server.mjs'), limits: { memory_mb: 160, cpu: 1 } },
+      });
+      serve.process.kill('SIGHUP');
+      await waitFor(
+        () => loggedFor('limits change needs a restart').includes('greedy') || undefined,
+        5_000,
+        'the restart decision',
+      );
+      expect(serve.stderr()).toMatch(/V8 heap cap/);
+      await waitFor(() => !isAlive(firstPid) || undefined, 10_000, 'the old child gone');
+
+      // The same session goes on with a new child under the new limits.
+      const secondPid = Number(textOf(await client.callTool({ name: 'pid', arguments: {} })));
+      expect(secondPid).not.toBe(firstPid);
+      expect(cgroupFileOf(secondPid, 'memory', FILES.memory)).toBe(String(160 * MIB));
+      const state = await tenantHealth('greedy');
+      expect(state).toMatchObject({ pid: secondPid, crashes: 0 });
+      expect(state?.limits?.enforcement.memory_mb).toContain('160 MiB');
+      await client.close();
+    },
+  );
+
+  it.skipIf(noLiveLimits)(
+    liveTitle('restarts a child when quiet rather than lower its memory under what it holds'),
+    async () => {
+      const tenant = (memoryMb: number) => ({
+        shell: { ...shellFixture('greedy-server.mjs'), limits: { memory_mb: memoryMb } },
+      });
+      workspace = createWorkspace(tenant(256), { watchdog_interval_ms: 100 });
+      serve = await startServe(workspace.manifestPath, ['--no-watch']);
+      const client = await connectHttp(serve.url, await workspace.token('shell'));
+      const firstPid = Number(textOf(await client.callTool({ name: 'pid', arguments: {} })));
+      await client.callTool({ name: 'allocate', arguments: { mb: 96 } });
+      await waitFor(
+        async () => ((await health()).tenants[0]?.rss_bytes ?? 0) > 96 * MIB || undefined,
+        5_000,
+        'the watchdog to see the memory held',
+      );
+
+      workspace.rewrite(tenant(64));
+      serve.process.kill('SIGHUP');
+      await waitFor(
+        () => loggedFor('limits change needs a restart').includes('shell') || undefined,
+        5_000,
+        'the restart decision',
+      );
+      expect(serve.stderr()).toMatch(/holds \d+ MiB now, over the new memory_mb 64/);
+      await waitFor(() => !isAlive(firstPid) || undefined, 10_000, 'the old child gone');
+      const secondPid = Number(textOf(await client.callTool({ name: 'pid', arguments: {} })));
+      expect(cgroupFileOf(secondPid, 'memory', FILES.memory)).toBe(String(64 * MIB));
+      expect((await tenantHealth('shell'))?.crashes).toBe(0);
+      await client.close();
+    },
+  );
 
   it('names a missing command clearly', async () => {
     workspace = createWorkspace({

@@ -137,4 +137,70 @@ describe('Watchdog (fake clock, fake /proc)', () => {
       watchdog.stop();
     }
   });
+  it('judges memory and pids by updated limits from the next sample on', () => {
+    const { watchdog, set, violations, onViolation } = rig();
+    set(100, { rssBytes: 50 * MIB, pids: 12 });
+    const handle = watchdog.watch(
+      100,
+      { memory_mb: 64, pids: 20 },
+      {
+        onViolation,
+        cpuEnforcedByKernel: true,
+      },
+    );
+    handle.update({ memory_mb: 40, pids: 10 }, true);
+    expect(violations).toEqual([]);
+    vi.advanceTimersByTime(1_000);
+    expect(violations).toEqual([
+      { kind: 'memory', pgid: 100, rssBytes: 50 * MIB, limitBytes: 40 * MIB },
+      { kind: 'pids', pgid: 100, pids: 12, limit: 10 },
+    ]);
+    watchdog.stop();
+  });
+
+  it('re-paces a throttled group to a new CPU limit, and lets it go when the limit is removed', () => {
+    const { watchdog, set, signals, violations, onViolation } = rig();
+    let cpu = 0;
+    set(100, { cpuSeconds: cpu });
+    const handle = watchdog.watch(100, { cpu: 0.25 }, { onViolation, cpuEnforcedByKernel: false });
+    for (let second = 0; second < 3; second += 1) {
+      cpu += 1;
+      set(100, { cpuSeconds: cpu });
+      vi.advanceTimersByTime(1_000);
+    }
+    expect(handle.latest()?.duty).toBeCloseTo(0.25);
+    // Throttled to a quarter, the group uses 0.25 cores: it would use 1 if let run.
+    handle.update({ cpu: 0.5 }, false);
+    cpu += 0.25;
+    set(100, { cpuSeconds: cpu });
+    vi.advanceTimersByTime(1_000);
+    expect(handle.latest()?.duty).toBeCloseTo(0.5);
+    expect(violations).toHaveLength(1);
+
+    handle.update({}, false);
+    expect(signals.at(-1)).toBe('-100 SIGCONT');
+    const count = signals.length;
+    cpu += 1;
+    set(100, { cpuSeconds: cpu });
+    vi.advanceTimersByTime(1_000);
+    expect(handle.latest()?.duty).toBe(1);
+    expect(signals).toHaveLength(count);
+    watchdog.stop();
+  });
+
+  it('stops throttling once a cgroup caps CPU instead', () => {
+    const { watchdog, set, signals, onViolation } = rig({ sustainSamples: 1 });
+    set(100, { cpuSeconds: 0 });
+    const handle = watchdog.watch(100, { cpu: 0.5 }, { onViolation, cpuEnforcedByKernel: false });
+    set(100, { cpuSeconds: 2 });
+    vi.advanceTimersByTime(1_000);
+    expect(handle.latest()?.duty).toBeLessThan(1);
+    handle.update({ cpu: 0.5 }, true);
+    expect(signals.at(-1)).toBe('-100 SIGCONT');
+    const count = signals.length;
+    set(100, { cpuSeconds: 4 });
+    vi.advanceTimersByTime(1_000);
+    expect(signals).toHaveLength(count);
+    watchdog.stop();
+  });
 });

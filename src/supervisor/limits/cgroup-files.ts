@@ -1,13 +1,56 @@
-import { readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { CgroupController } from './types.js';
 
 /**
- * Plain file operations on cgroup folders, shared by v1 and v2: reading the
- * member list, killing every member, and removing a folder once empty.
+ * Plain file operations on cgroup folders, shared by v1 and v2: writing the
+ * controllers' files, reading the member list, killing every member, and
+ * removing a folder once empty.
  */
 
 export function writeControl(dir: string, file: string, value: string): void {
   writeFileSync(join(dir, file), value);
+}
+
+type ControlWrite = [file: string, value: string];
+
+/** What one controller's files get for a set of limits, and what it then enforces. */
+export interface ControllerWrites {
+  /** In order. */
+  writes: ControlWrite[];
+  /** Written only where the kernel has the file (memory.swap.max needs swap accounting). */
+  optional?: ControlWrite[];
+  /** For `describe()`; absent when the controller holds no limit. */
+  enforced?: string;
+}
+
+/**
+ * Writes each controller's files into its folder, in the order given, and
+ * returns what each now enforces. One function for a new cgroup and for a
+ * running child's, so both always hold the same values for the same limits.
+ */
+export function writeControllers(
+  targets: readonly { controller: CgroupController; dir: string }[],
+  writesOf: (controller: CgroupController) => ControllerWrites,
+): Partial<Record<CgroupController, string>> {
+  const enforcement: Partial<Record<CgroupController, string>> = {};
+  for (const { controller, dir } of targets) {
+    const { writes, optional = [], enforced } = writesOf(controller);
+    const present = optional.filter(([file]) => existsSync(join(dir, file)));
+    for (const [file, value] of [...writes, ...present]) writeNamed(dir, file, value);
+    if (enforced !== undefined) enforcement[controller] = enforced;
+  }
+  return enforcement;
+}
+
+/** A failed write of a control file says which file and value (Node's message names neither). */
+function writeNamed(dir: string, file: string, value: string): void {
+  try {
+    writeControl(dir, file, value);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new Error(`${join(dir, file)} refused "${value}" (${code})`, { cause: error });
+  }
 }
 
 /** The pids listed in `<dir>/cgroup.procs` ([] when the folder is gone). */

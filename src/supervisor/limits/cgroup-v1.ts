@@ -2,12 +2,13 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Limits } from '../../manifest/types.js';
 import {
+  type ControllerWrites,
   killProcs,
   readKeyed,
   readProcs,
   removeFolders,
   removeIfEmpty,
-  writeControl,
+  writeControllers,
 } from './cgroup-files.js';
 import { cpuQuota } from './cpu-quota.js';
 import { nextLeafName, type TenantCgroup } from './tenant-cgroup.js';
@@ -15,12 +16,57 @@ import { CGROUP_CONTROLLERS, type CgroupController } from './types.js';
 
 const MIB = 1024 * 1024;
 
-/** A harmless value per controller, written by the probe to prove the files take writes. */
-export const V1_PROBE_WRITES: Record<CgroupController, [file: string, value: string]> = {
+/** What each controller holds without a limit; the probe writes these to prove the files take writes. */
+export const V1_UNLIMITED: Record<CgroupController, [file: string, value: string]> = {
   memory: ['memory.limit_in_bytes', '-1'],
   cpu: ['cpu.cfs_quota_us', '-1'],
   pids: ['pids.max', 'max'],
 };
+
+/** The v1 files and values of one controller for `limits`; unlimited where a limit is not set. */
+export function controllerWritesV1(controller: CgroupController, limits: Limits): ControllerWrites {
+  const unlimited = { writes: [V1_UNLIMITED[controller]] };
+  switch (controller) {
+    case 'memory': {
+      const mb = limits.memory_mb;
+      if (mb === undefined) return unlimited;
+      return {
+        writes: [['memory.limit_in_bytes', String(mb * MIB)]],
+        enforced: `memory.limit_in_bytes ${mb} MiB`,
+      };
+    }
+    case 'cpu': {
+      if (limits.cpu === undefined) return unlimited;
+      const { quotaUs, periodUs } = cpuQuota(limits.cpu);
+      return {
+        writes: [
+          ['cpu.cfs_period_us', String(periodUs)],
+          ['cpu.cfs_quota_us', String(quotaUs)],
+        ],
+        enforced: `cpu.cfs_quota_us ${quotaUs} per ${periodUs}`,
+      };
+    }
+    case 'pids':
+      if (limits.pids === undefined) return unlimited;
+      return { writes: [['pids.max', String(limits.pids)]], enforced: `pids.max ${limits.pids}` };
+  }
+}
+
+/**
+ * Writes `limits` into the leaves (one per hierarchy), for a new cgroup and
+ * for a running child's alike. Throws on the first write the kernel refuses:
+ * v1 answers EBUSY to a memory limit below what the cgroup holds.
+ */
+export function writeLimitsV1(
+  leaves: ReadonlyMap<CgroupController, string>,
+  limits: Limits,
+): TenantCgroup['enforcement'] {
+  const targets = CGROUP_CONTROLLERS.flatMap((controller) => {
+    const dir = leaves.get(controller);
+    return dir === undefined ? [] : [{ controller, dir }];
+  });
+  return writeControllers(targets, (controller) => controllerWritesV1(controller, limits));
+}
 
 /**
  * Creates the tenant's leaf `<tree>/<instance>/<tenant>-<n>` in every v1
@@ -36,7 +82,7 @@ export function createCgroupV1(
   const leafName = nextLeafName(tenantId);
   const leaves = new Map<CgroupController, string>();
   const instanceDirs: string[] = [];
-  const enforcement: TenantCgroup['enforcement'] = {};
+  let enforcement: TenantCgroup['enforcement'];
   const kill = (): void => {
     for (const dir of leaves.values()) killProcs(dir);
   };
@@ -55,21 +101,8 @@ export function createCgroupV1(
       const dir = join(instanceDir, leafName);
       mkdirSync(dir);
       leaves.set(controller, dir);
-      if (controller === 'memory' && limits.memory_mb !== undefined) {
-        writeControl(dir, 'memory.limit_in_bytes', String(limits.memory_mb * MIB));
-        enforcement.memory = `memory.limit_in_bytes ${limits.memory_mb} MiB`;
-      }
-      if (controller === 'cpu' && limits.cpu !== undefined) {
-        const { quotaUs, periodUs } = cpuQuota(limits.cpu);
-        writeControl(dir, 'cpu.cfs_period_us', String(periodUs));
-        writeControl(dir, 'cpu.cfs_quota_us', String(quotaUs));
-        enforcement.cpu = `cpu.cfs_quota_us ${quotaUs} per ${periodUs}`;
-      }
-      if (controller === 'pids' && limits.pids !== undefined) {
-        writeControl(dir, 'pids.max', String(limits.pids));
-        enforcement.pids = `pids.max ${limits.pids}`;
-      }
     }
+    enforcement = writeLimitsV1(leaves, limits);
   } catch (error) {
     for (const dir of leaves.values()) removeIfEmpty(dir);
     throw error;
@@ -78,8 +111,14 @@ export function createCgroupV1(
   return {
     version: 1,
     dirs: [...leaves.values()],
+    controllers: [...leaves.keys()],
     procsFiles: [...leaves.values()].map((dir) => join(dir, 'cgroup.procs')),
-    enforcement,
+    get enforcement() {
+      return enforcement;
+    },
+    update: (next) => {
+      enforcement = writeLimitsV1(leaves, next);
+    },
     members: () => [...new Set([...leaves.values()].flatMap(readProcs))],
     kill,
     oomKills: () =>

@@ -2,14 +2,16 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Limits } from '../../manifest/types.js';
 import {
+  type ControllerWrites,
   killProcs,
   readKeyed,
   readProcs,
   removeFolders,
   removeIfEmpty,
   writeControl,
+  writeControllers,
 } from './cgroup-files.js';
-import { cpuQuota, formatCpuMax } from './cpu-quota.js';
+import { cpuQuota, DEFAULT_CPU_PERIOD_US, formatCpuMax } from './cpu-quota.js';
 import { nextLeafName, type TenantCgroup } from './tenant-cgroup.js';
 import { CGROUP_CONTROLLERS, type CgroupController } from './types.js';
 
@@ -73,6 +75,57 @@ export function prepareTreeV2(
   }
 }
 
+/** What each controller holds without a limit; the probe writes these to prove the files take writes. */
+export const V2_UNLIMITED: Record<CgroupController, [file: string, value: string]> = {
+  memory: ['memory.max', 'max'],
+  cpu: ['cpu.max', formatCpuMax({ quotaUs: null, periodUs: DEFAULT_CPU_PERIOD_US })],
+  pids: ['pids.max', 'max'],
+};
+
+/** The v2 files and values of one controller for `limits`; unlimited where a limit is not set. */
+export function controllerWritesV2(controller: CgroupController, limits: Limits): ControllerWrites {
+  switch (controller) {
+    case 'memory': {
+      const mb = limits.memory_mb;
+      if (mb === undefined) {
+        return { writes: [V2_UNLIMITED.memory], optional: [['memory.swap.max', 'max']] };
+      }
+      return {
+        // One OOM kill takes the whole child down, not just its largest process.
+        writes: [
+          ['memory.max', String(mb * MIB)],
+          ['memory.oom.group', '1'],
+        ],
+        optional: [['memory.swap.max', '0']],
+        enforced: `memory.max ${mb} MiB`,
+      };
+    }
+    case 'cpu': {
+      if (limits.cpu === undefined) return { writes: [V2_UNLIMITED.cpu] };
+      const text = formatCpuMax(cpuQuota(limits.cpu));
+      return { writes: [['cpu.max', text]], enforced: `cpu.max "${text}"` };
+    }
+    case 'pids':
+      if (limits.pids === undefined) return { writes: [V2_UNLIMITED.pids] };
+      return { writes: [['pids.max', String(limits.pids)]], enforced: `pids.max ${limits.pids}` };
+  }
+}
+
+/**
+ * Writes `limits` into the leaf's enabled controllers, for a new cgroup and
+ * for a running child's alike. Throws on the first write the kernel refuses.
+ */
+export function writeLimitsV2(
+  dir: string,
+  controllers: readonly CgroupController[],
+  limits: Limits,
+): TenantCgroup['enforcement'] {
+  const targets = CGROUP_CONTROLLERS.filter((controller) => controllers.includes(controller)).map(
+    (controller) => ({ controller, dir }),
+  );
+  return writeControllers(targets, (controller) => controllerWritesV2(controller, limits));
+}
+
 /** Creates the tenant's leaf `<tree>/<instance>/<tenant>-<n>` and writes its limits. */
 export function createCgroupV2(
   tree: string,
@@ -86,24 +139,9 @@ export function createCgroupV2(
   enableControllers(instanceDir, controllers);
   const dir = join(instanceDir, nextLeafName(tenantId));
   mkdirSync(dir);
-  const enforcement: TenantCgroup['enforcement'] = {};
+  let enforcement: TenantCgroup['enforcement'];
   try {
-    if (limits.memory_mb !== undefined && controllers.includes('memory')) {
-      writeControl(dir, 'memory.max', String(limits.memory_mb * MIB));
-      // One OOM kill takes the whole child down, not just its largest process.
-      writeControl(dir, 'memory.oom.group', '1');
-      if (existsSync(join(dir, 'memory.swap.max'))) writeControl(dir, 'memory.swap.max', '0');
-      enforcement.memory = `memory.max ${limits.memory_mb} MiB`;
-    }
-    if (limits.cpu !== undefined && controllers.includes('cpu')) {
-      const text = formatCpuMax(cpuQuota(limits.cpu));
-      writeControl(dir, 'cpu.max', text);
-      enforcement.cpu = `cpu.max "${text}"`;
-    }
-    if (limits.pids !== undefined && controllers.includes('pids')) {
-      writeControl(dir, 'pids.max', String(limits.pids));
-      enforcement.pids = `pids.max ${limits.pids}`;
-    }
+    enforcement = writeLimitsV2(dir, controllers, limits);
   } catch (error) {
     removeIfEmpty(dir);
     throw error;
@@ -122,8 +160,14 @@ export function createCgroupV2(
   return {
     version: 2,
     dirs: [dir],
+    controllers,
     procsFiles: [join(dir, 'cgroup.procs')],
-    enforcement,
+    get enforcement() {
+      return enforcement;
+    },
+    update: (next) => {
+      enforcement = writeLimitsV2(dir, controllers, next);
+    },
     members: () => readProcs(dir),
     kill,
     oomKills: () => readKeyed(join(dir, 'memory.events'), 'oom_kill'),

@@ -43,9 +43,14 @@ export class CpuGovernor {
   private inEpisode = false;
 
   constructor(
-    private readonly limitCores: number,
+    /** Settable: a new limit takes effect at the next reading, keeping the window. */
+    public limitCores: number,
     private readonly options: GovernorOptions,
   ) {}
+
+  get mode(): CpuEnforcement {
+    return this.options.mode;
+  }
 
   observe(cores: number): GovernorStep {
     const { sustainSamples, tolerance, mode, minDuty } = this.options;

@@ -4,8 +4,8 @@ import { delimiter, join } from 'node:path';
 import { findExecutable } from '../find-executable.js';
 import { removeIfEmpty, writeControl } from './cgroup-files.js';
 import { ownCgroupDirs } from './cgroup-paths.js';
-import { V1_PROBE_WRITES } from './cgroup-v1.js';
-import { prepareTreeV2 } from './cgroup-v2.js';
+import { V1_UNLIMITED } from './cgroup-v1.js';
+import { prepareTreeV2, V2_UNLIMITED } from './cgroup-v2.js';
 import {
   CGROUP_CONTROLLERS,
   type CgroupController,
@@ -62,13 +62,7 @@ function probeLeaf(tree: string, writes: [file: string, value: string][]): strin
 function probeV2(own: string): { placement: CgroupPlacement } | { reason: string } {
   const prepared = prepareTreeV2(own);
   if ('reason' in prepared) return prepared;
-  const writes: [string, string][] = prepared.controllers.map((controller) =>
-    controller === 'memory'
-      ? ['memory.max', 'max']
-      : controller === 'cpu'
-        ? ['cpu.max', 'max 100000']
-        : ['pids.max', 'max'],
-  );
+  const writes = prepared.controllers.map((controller) => V2_UNLIMITED[controller]);
   const problem = probeLeaf(prepared.tree, writes);
   if (problem !== undefined) return { reason: `cannot use ${prepared.tree}: ${problem}` };
   return { placement: { version: 2, tree: prepared.tree, controllers: prepared.controllers } };
@@ -87,7 +81,7 @@ function probeV1(
       continue;
     }
     const tree = join(own, 'mcp-tenants');
-    const problem = probeLeaf(tree, [V1_PROBE_WRITES[controller]]);
+    const problem = probeLeaf(tree, [V1_UNLIMITED[controller]]);
     if (problem === undefined) trees[controller] = tree;
     else problems.push(`${controller}: ${problem}`);
   }

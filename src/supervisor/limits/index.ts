@@ -1,5 +1,6 @@
 export { cleanupStale } from './cleanup-stale.js';
 export { type DetectOptions, detectIsolation, formatIsolationReport } from './detect.js';
+export { describeChanges } from './limits-change.js';
 export { type Enforcement, type PrepareOptions, TenantLimits } from './tenant-limits.js';
 export type {
   CgroupController,

@@ -1,3 +1,4 @@
+import type { Limits } from '../../manifest/types.js';
 import type { CgroupController } from './types.js';
 
 /** One tenant child's cgroup (one folder in v2, one per hierarchy in v1). */
@@ -5,10 +6,14 @@ export interface TenantCgroup {
   readonly version: 1 | 2;
   /** The leaf folders. */
   readonly dirs: readonly string[];
+  /** The controllers the leaf has. */
+  readonly controllers: readonly CgroupController[];
   /** Files the child writes its pid into before its program runs. */
   readonly procsFiles: readonly string[];
   /** Per controller, the limit written, as text for `describe()`. */
   readonly enforcement: Partial<Record<CgroupController, string>>;
+  /** Writes new limits into the cgroup of the running child; throws if the kernel refuses one. */
+  update(limits: Limits): void;
   /** Every process in the cgroup now. */
   members(): number[];
   /** Kills every process in the cgroup, grandchildren and setsid() escapees included. */

@@ -4,10 +4,17 @@ import type { SpawnPlan } from '../child-process.js';
 import { createCgroupV1 } from './cgroup-v1.js';
 import { createCgroupV2 } from './cgroup-v2.js';
 import { detectIsolation } from './detect.js';
-import { nodeHeapMb, rlimitsFor } from './rlimits.js';
+import { changedLimits } from './limits-change.js';
+import { prlimitChanges, setRlimitsOf } from './live-rlimits.js';
+import { isNodeCommand, isNodeLauncher, nodeHeapMb, type Rlimit, rlimitsFor } from './rlimits.js';
 import type { TenantCgroup } from './tenant-cgroup.js';
-import type { IsolationLayer, IsolationReport } from './types.js';
+import type { IsolationLayer, IsolationReport, ProcessSample } from './types.js';
 import { wrapPlan } from './wrap.js';
+
+const MIB = 1024 * 1024;
+
+/** What the child uses now, from the watchdog's last sample. */
+export type Usage = Pick<ProcessSample, 'rssBytes' | 'pids'>;
 
 export interface PrepareOptions {
   /** Names the instance folder; default the supervisor's pid. */
@@ -19,9 +26,9 @@ export type Enforcement = Partial<Record<keyof Limits | 'heap', string>>;
 
 /**
  * The limits of one child, made real: its cgroup (created by `prepare`, before
- * the child starts), the rlimits and V8 heap cap its plan gets, and the
- * clean-up once it is gone. One instance per child process: prepare → wrap →
- * start → watch … exit → killAll → release.
+ * the child starts), the rlimits and V8 heap cap its plan gets, new limits
+ * while it runs (`update`), and the clean-up once it is gone. One instance
+ * per child process: prepare → wrap → start → watch … exit → killAll → release.
  */
 export class TenantLimits {
   private released: Promise<boolean> | undefined;
@@ -30,10 +37,15 @@ export class TenantLimits {
 
   private constructor(
     readonly tenantId: string,
-    readonly limits: Limits,
+    private current: Limits,
     private readonly report: IsolationReport,
     private readonly cgroup: TenantCgroup | undefined,
   ) {}
+
+  /** The limits in force: those at start, or the last ones `update` applied. */
+  get limits(): Limits {
+    return this.current;
+  }
 
   /** Creates the child's cgroup (if the host has one) and writes its limits. */
   static prepare(
@@ -83,8 +95,8 @@ export class TenantLimits {
     const result: Enforcement = {};
     const kernel = this.cgroup ? (this.cgroup.version === 2 ? 'cgroup-v2' : 'cgroup-v1') : '';
     const watchdog = this.report.active.includes('watchdog') ? 'watchdog' : undefined;
-    const { memory_mb: memoryMb, cpu, pids, open_files: openFiles } = this.limits;
-    const rlimits = this.rlimitsFor(this.command);
+    const { memory_mb: memoryMb, cpu, pids, open_files: openFiles } = this.current;
+    const rlimits = this.rlimitsFor(this.current);
     const data = rlimits.find((limit) => limit.resource === 'data');
     if (memoryMb !== undefined) {
       result.memory_mb =
@@ -135,10 +147,52 @@ export class TenantLimits {
     this.command = plan.command;
     return wrapPlan(plan, {
       procsFiles: this.cgroup?.procsFiles ?? [],
-      rlimits: this.rlimitsFor(plan.command),
+      rlimits: this.rlimitsFor(this.current),
       prlimit: this.report.prlimit,
-      memoryMb: this.limits.memory_mb,
+      memoryMb: this.current.memory_mb,
     });
+  }
+
+  /**
+   * Gives the running child (`pid`, and whatever else is in its cgroup) the
+   * limits `next`: new values in its cgroup files, its rlimits changed with
+   * `prlimit --pid`; the watchdog's part is the caller's. Throws
+   * LIMITS_NEED_RESTART, saying why, when they cannot change live or the
+   * kernel refuses one: then only a new child gets them. A refusal may leave
+   * some files changed; the restart that follows sets them all.
+   */
+  async update(next: Limits, pid: number, usage?: Usage): Promise<void> {
+    const blocker = this.restartReason(next, usage);
+    if (blocker !== undefined) throw needsRestart(blocker);
+    const before = this.rlimitsFor(this.current);
+    const after = this.rlimitsFor(next);
+    try {
+      this.cgroup?.update(next);
+      this.current = next;
+      const args = prlimitChanges(before, after);
+      if (args.length > 0 && this.report.prlimit !== undefined) {
+        // Every process of the child: a launcher's real server inherited the old value too.
+        const pids = [...new Set([pid, ...(this.members() ?? [])])];
+        await setRlimitsOf(this.report.prlimit, pids, args);
+      }
+    } catch (error) {
+      throw needsRestart((error as Error).message, error);
+    }
+  }
+
+  /** Why `next` cannot be given to the running child; undefined when it can. */
+  private restartReason(next: Limits, usage: Usage | undefined): string | undefined {
+    const changed = changedLimits(this.current, next);
+    const nodeChild = isNodeCommand(this.command) || isNodeLauncher(this.command);
+    if (changed.includes('memory_mb') && nodeChild) {
+      return "memory_mb sets a Node child's V8 heap cap (--max-old-space-size), which is fixed when it starts";
+    }
+    const rlimitsChange =
+      JSON.stringify(this.rlimitsFor(this.current)) !== JSON.stringify(this.rlimitsFor(next));
+    if (rlimitsChange && this.report.prlimit === undefined) {
+      return 'no prlimit on this host to change the rlimits of a running process (the shell sets them at start only)';
+    }
+    return usage ? overUsage(changed, next, usage) : undefined;
   }
 
   /** The child's cgroup folders (one per v1 hierarchy); [] without a cgroup. */
@@ -178,12 +232,36 @@ export class TenantLimits {
   private get usesRlimits(): boolean {
     return (
       this.report.active.includes('rlimits') &&
-      (this.limits.memory_mb !== undefined || this.limits.open_files !== undefined)
+      (this.current.memory_mb !== undefined || this.current.open_files !== undefined)
     );
   }
 
-  private rlimitsFor(command: string) {
+  /** The rlimits of `limits` for this child; RLIMIT_DATA only where no memory cgroup exists. */
+  private rlimitsFor(limits: Limits): Rlimit[] {
     if (!this.report.active.includes('rlimits')) return [];
-    return rlimitsFor(this.limits, command, this.memoryEnforcedByKernel);
+    return rlimitsFor(limits, this.command, this.cgroup?.controllers.includes('memory') ?? false);
   }
+}
+
+/**
+ * A memory or pids limit lowered under what the child uses now: the kernel or
+ * the watchdog would kill it mid-request, so it restarts when quiet instead.
+ */
+function overUsage(
+  changed: readonly (keyof Limits)[],
+  next: Limits,
+  usage: Usage,
+): string | undefined {
+  const { memory_mb: memoryMb, pids } = next;
+  if (changed.includes('memory_mb') && memoryMb !== undefined && usage.rssBytes > memoryMb * MIB) {
+    return `the child holds ${Math.round(usage.rssBytes / MIB)} MiB now, over the new memory_mb ${memoryMb}`;
+  }
+  if (changed.includes('pids') && pids !== undefined && usage.pids > pids) {
+    return `the child runs ${usage.pids} tasks now, over the new pids ${pids}`;
+  }
+  return undefined;
+}
+
+function needsRestart(reason: string, cause?: unknown): McpTenantsError {
+  return new McpTenantsError(ErrorCode.LIMITS_NEED_RESTART, reason, { cause });
 }

@@ -51,6 +51,8 @@ export interface WatchHandle {
   /** Idempotent; resumes the group if it was being throttled. */
   stop(): void;
   latest(): ProcessSample | undefined;
+  /** New limits, judged from the next sample on (a reload changed them). */
+  update(limits: Limits, cpuEnforcedByKernel: boolean): void;
 }
 
 /** Samples /proc: cgroup members directly, everything else by one scan for their groups. */
@@ -82,33 +84,58 @@ function sendSignal(target: number, signal: 'SIGSTOP' | 'SIGCONT'): void {
 
 const EMPTY: GroupTotals = { rssBytes: 0, cpuSeconds: 0, pids: 0, processes: 0 };
 
+type WatchOptions = Required<
+  Pick<WatchdogOptions, 'sustainSamples' | 'cpuEnforcement' | 'dutyPeriodMs' | 'signal'>
+>;
+
 class Watch {
   last: ProcessSample | undefined;
-  readonly governor: CpuGovernor | undefined;
+  private governor: CpuGovernor | undefined;
   readonly duty: DutyCycle;
   private members: number[] | undefined;
   private overMemory = false;
   private overPids = false;
+  private cpuEnforcedByKernel: boolean;
 
   constructor(
     readonly pgid: number,
-    private readonly limits: Limits,
+    private limits: Limits,
     private readonly hooks: WatchHooks,
-    options: Required<
-      Pick<WatchdogOptions, 'sustainSamples' | 'cpuEnforcement' | 'dutyPeriodMs' | 'signal'>
-    >,
+    private readonly options: WatchOptions,
   ) {
-    if (limits.cpu !== undefined) {
-      this.governor = new CpuGovernor(limits.cpu, {
-        sustainSamples: options.sustainSamples,
-        tolerance: 0.1,
-        mode: hooks.cpuEnforcedByKernel ? 'record' : options.cpuEnforcement,
-      });
-    }
+    this.cpuEnforcedByKernel = hooks.cpuEnforcedByKernel;
+    this.governor = this.governorFor(limits.cpu);
     this.duty = new DutyCycle((signal) => {
       options.signal(-pgid, signal);
       for (const pid of this.members ?? []) if (pid !== pgid) options.signal(pid, signal);
     }, options.dutyPeriodMs);
+  }
+
+  /**
+   * The thresholds of the next sample on. A changed CPU limit keeps the
+   * governor and its window, so a throttled group is re-paced at once rather
+   * than let go; a group no longer to be throttled by us runs freely again.
+   */
+  update(limits: Limits, cpuEnforcedByKernel: boolean): void {
+    this.limits = limits;
+    this.cpuEnforcedByKernel = cpuEnforcedByKernel;
+    this.governor = this.governorFor(limits.cpu);
+    if (!this.governor || cpuEnforcedByKernel) this.duty.set(1);
+  }
+
+  private governorFor(cpu: number | undefined): CpuGovernor | undefined {
+    if (cpu === undefined) return undefined;
+    // A cgroup caps CPU already: only report.
+    const mode = this.cpuEnforcedByKernel ? 'record' : this.options.cpuEnforcement;
+    if (this.governor?.mode === mode) {
+      this.governor.limitCores = cpu;
+      return this.governor;
+    }
+    return new CpuGovernor(cpu, {
+      sustainSamples: this.options.sustainSamples,
+      tolerance: 0.1,
+      mode,
+    });
   }
 
   target(): WatchTarget {
@@ -132,7 +159,7 @@ class Watch {
           action: step.violation.action,
         });
       }
-      if (!this.hooks.cpuEnforcedByKernel) this.duty.set(step.duty);
+      if (!this.cpuEnforcedByKernel) this.duty.set(step.duty);
     }
     this.last = { at, ...totals, cores, duty: this.duty.current };
     this.hooks.onSample?.(this.last);
@@ -177,9 +204,7 @@ export class Watchdog {
   private readonly intervalMs: number;
   private readonly now: () => number;
   private readonly sampler: Sampler;
-  private readonly watchOptions: Required<
-    Pick<WatchdogOptions, 'sustainSamples' | 'cpuEnforcement' | 'dutyPeriodMs' | 'signal'>
-  >;
+  private readonly watchOptions: WatchOptions;
 
   constructor(options: WatchdogOptions = {}) {
     this.intervalMs = options.intervalMs ?? 1_000;
@@ -205,6 +230,7 @@ export class Watchdog {
     return {
       stop: () => this.unwatch(watch),
       latest: () => watch.last,
+      update: (limits, cpuEnforcedByKernel) => watch.update(limits, cpuEnforcedByKernel),
     };
   }
 
