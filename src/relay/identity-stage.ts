@@ -8,7 +8,8 @@ import type { RequestStage } from './pipeline.js';
  * after it can change what the child is told.
  */
 export function identityStage(): RequestStage {
-  return async (context, next) => {
+  // Not async: it hands on the promise of the next stage rather than wrapping it in another.
+  return (context, next) => {
     const { request, tenant, session } = context;
     const params = request.params ?? {};
     const _meta = {
