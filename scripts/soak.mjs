@@ -71,12 +71,13 @@ const tenantIds = Array.from({ length: TENANTS }, (_, i) => `tenant-${i + 1}`);
 let generation = 0;
 
 function writeManifest() {
-  // Each reload changes something real: one tenant's quotas (its child restarts when quiet).
+  // Each reload changes something real: one tenant's max_storage_mb, which its built-in
+  // server enforces itself, so its child restarts when quiet, under load.
   const changed = tenantIds[generation % tenantIds.length];
   const tenants = Object.fromEntries(
     tenantIds.map((id) => [
       id,
-      id === changed && generation > 0 ? { quotas: { max_tools: 100 + generation } } : {},
+      id === changed && generation > 0 ? { quotas: { max_storage_mb: 1024 + generation } } : {},
     ]),
   );
   // Rate quotas out of the way: the soak measures the relay, not the limits.
