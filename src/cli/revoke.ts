@@ -52,8 +52,8 @@ function revoke(argument: string | undefined, options: RevokeOptions): void {
     if (argument === undefined || argument.trim() === '') {
       throw new McpTenantsError(ErrorCode.USAGE, 'name the jti to revoke, or pass --list');
     }
-    const jti = jtiOf(argument.trim());
-    const added = list.revoke(jti, options.reason);
+    const { jti, expiresAt } = claimsOf(argument.trim());
+    const added = list.revoke(jti, options.reason, expiresAt);
     process.stdout.write(
       added ? `revoked ${jti}: refused from the next request on\n` : `${jti} was already revoked\n`,
     );
@@ -62,20 +62,24 @@ function revoke(argument: string | undefined, options: RevokeOptions): void {
   }
 }
 
-/** A whole token is read (not verified: it only has to name its jti). */
-function jtiOf(argument: string): string {
-  if (argument.split('.').length !== 3) return argument;
-  let jti: unknown;
+/**
+ * The jti to revoke, and when its token expires anyway (a whole token is
+ * read, not verified: it only has to name its jti).
+ */
+function claimsOf(argument: string): { jti: string; expiresAt: number | undefined } {
+  if (argument.split('.').length !== 3) return { jti: argument, expiresAt: undefined };
+  let claims: { jti?: unknown; exp?: unknown };
   try {
-    jti = decodeJwt(argument).jti;
+    claims = decodeJwt(argument);
   } catch {
     throw new McpTenantsError(ErrorCode.USAGE, 'that looks like a token but cannot be decoded');
   }
-  if (typeof jti !== 'string' || jti === '') {
+  if (typeof claims.jti !== 'string' || claims.jti === '') {
     throw new McpTenantsError(
       ErrorCode.USAGE,
       'that token has no jti claim, so it cannot be revoked on its own; rotate the secret (or the issuer key) instead',
     );
   }
-  return jti;
+  const expiresAt = typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+  return { jti: claims.jti, expiresAt };
 }
