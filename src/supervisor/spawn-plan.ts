@@ -52,7 +52,9 @@ export function ensureTenantDir(dataDir: string, tenantId: string, owner?: Who):
     process.geteuid?.() === 0 ? { uid: 0, gid: process.getegid?.() ?? 0 } : undefined;
   const user = owner ?? supervisor;
   if (user !== undefined) handOver(dir, user);
-  chmodSync(dir, 0o700);
+  // Only when needed: a folder made read-only (immutable, a read-only mount)
+  // refuses even a chmod to the mode it has, and its child can still read.
+  if ((statSync(dir).mode & 0o777) !== 0o700) chmodSync(dir, 0o700);
   return dir;
 }
 

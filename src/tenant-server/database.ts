@@ -1,4 +1,16 @@
-import { closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  copyFileSync,
+  existsSync,
+  fchmodSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { ErrorCode, McpTenantsError } from '../errors.js';
@@ -28,9 +40,9 @@ const OPEN_FOR_WRITING =
  * created that way, and an existing folder is left as it is.
  *
  * Symbolic links planted in the folder (tenant.db pointing at another
- * tenant's file, say) are refused, not followed. A file that cannot be opened
- * for writing (read-only, immutable) is opened read-only: reads keep working
- * and writes fail with a clear error (`db.readonly`).
+ * tenant's file, say) are refused, not followed. A file or folder that cannot
+ * be written (read-only, immutable, a read-only mount) is opened read-only:
+ * reads keep working and writes fail with a clear error (`db.readonly`).
  */
 export function openTenantDatabase(dataDir: string): Database.Database {
   const file = join(dataDir, DATABASE_FILE_NAME);
@@ -38,14 +50,18 @@ export function openTenantDatabase(dataDir: string): Database.Database {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     refuseLinks(file);
-    const writable = createPrivate(file);
-    if (!writable) {
-      db = new Database(file, { readonly: true, fileMustExist: true });
-      db.pragma('busy_timeout = 5000');
-      return db;
-    }
+    if (!createPrivate(file)) return openReadOnly(file);
     db = new Database(file);
-    db.pragma('journal_mode = WAL');
+    try {
+      db.pragma('journal_mode = WAL');
+    } catch (error) {
+      // The file is writable but its folder is not (read-only mount, immutable):
+      // SQLite finds out at the first access.
+      if (!cannotOpen(error)) throw error;
+      db.close();
+      db = undefined;
+      return openReadOnly(file);
+    }
     // NORMAL is durable in WAL mode except for the last commits on power loss.
     db.pragma('synchronous = NORMAL');
     // Two processes never share a tenant's file in normal use, but a supervisor
@@ -59,6 +75,43 @@ export function openTenantDatabase(dataDir: string): Database.Database {
       cause: error,
     });
   }
+}
+
+/** The tenant's own database file, also when a private copy of it is what is open. */
+const sources = new WeakMap<Database.Database, string>();
+
+export function databaseFile(db: Database.Database): string {
+  return sources.get(db) ?? db.name;
+}
+
+function openReadOnly(file: string): Database.Database {
+  let db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma('schema_version'); // SQLite opens the file at the first access
+  } catch (error) {
+    db.close();
+    if (!cannotOpen(error)) throw error;
+    // SQLite cannot create the -shm file a WAL reader needs in a folder nobody
+    // can write. Nothing can change the data there either, so a private copy
+    // (with its committed WAL) reads exactly the same.
+    db = new Database(snapshotOf(file), { readonly: true, fileMustExist: true });
+  }
+  sources.set(db, file);
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+function snapshotOf(file: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-readonly-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const copy = join(dir, DATABASE_FILE_NAME);
+  copyFileSync(file, copy);
+  if (existsSync(`${file}-wal`)) copyFileSync(`${file}-wal`, `${copy}-wal`);
+  return copy;
+}
+
+function cannotOpen(error: unknown): boolean {
+  return (error as { code?: unknown }).code === 'SQLITE_CANTOPEN';
 }
 
 /** A symbolic link (or anything but a regular file) where SQLite's files belong is refused. */

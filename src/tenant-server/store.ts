@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import { decodeCursor, encodeCursor, prefixUpperBound } from './cursor.js';
-import { openTenantDatabase } from './database.js';
+import { databaseFile, openTenantDatabase } from './database.js';
 import { MAX_LIST_LIMIT, validateKey, validatePrefix, validateValue } from './limits.js';
 import { assertWithinQuota } from './quota.js';
 
@@ -152,7 +152,7 @@ export class TenantStore {
     if (!this.db.readonly) return;
     throw new McpTenantsError(
       ErrorCode.INTERNAL,
-      `the tenant's data is read-only (${this.db.name} cannot be opened for writing); reads still work`,
+      `the tenant's data is read-only (${databaseFile(this.db)} cannot be opened for writing); reads still work`,
     );
   }
 

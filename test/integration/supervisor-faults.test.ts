@@ -177,18 +177,21 @@ describe('supervisor faults', () => {
     },
   );
 
-  it.skipIf(!CHATTR)(
-    'read-only data: reads keep working, writes fail with a clear error',
-    async () => {
+  // The database file made immutable, or the whole tenant folder (as on a
+  // read-only mount: SQLite cannot even create the -shm file a reader needs).
+  it.skipIf(!CHATTR).each(['tenant.db', 'the tenant folder'])(
+    'read-only data (%s): reads keep working, writes fail with a clear error',
+    async (what) => {
       workspace = createWorkspace({ acme: { idle_timeout_ms: 300 }, globex: {} });
       serve = await startServe(workspace.manifestPath);
       const acme = await client('acme');
       await acme.callTool({ name: 'data_set', arguments: { key: 'kept', value: 'yes' } });
       // Made read-only while its child is stopped; the next call starts a new one.
       await waitFor(async () => (await state('acme')) === 'stopped' || undefined, 5_000, 'idle');
-      const file = join(workspace.dir, 'data', 'acme', 'tenant.db');
-      expect(run('chattr', ['+i', file])).toBe(true);
-      cleanups.push(() => run('chattr', ['-i', file]));
+      const folder = join(workspace.dir, 'data', 'acme');
+      const target = what === 'tenant.db' ? join(folder, 'tenant.db') : folder;
+      expect(run('chattr', ['+i', target])).toBe(true);
+      cleanups.push(() => run('chattr', ['-i', target]));
 
       expect(textOf(await acme.callTool({ name: 'data_get', arguments: { key: 'kept' } }))).toBe(
         'yes',
