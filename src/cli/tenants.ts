@@ -107,6 +107,13 @@ function table(tenants: TenantStatus[]): string {
     String(tenant.restarts),
   ]);
   const header = ['TENANT', 'STATE', 'PID', 'UPTIME', 'SESSIONS', 'MEMORY', 'RESTARTS'];
+  // Only where some tenant runs as a user of its own (`user:`): "-" is the supervisor's.
+  if (tenants.some((tenant) => tenant.uid !== null)) {
+    header.push('UID');
+    for (const [i, tenant] of tenants.entries()) {
+      rows[i]?.push(tenant.uid === null ? '-' : String(tenant.uid));
+    }
+  }
   const all = [header, ...rows];
   const widths = header.map((_, column) =>
     Math.max(...all.map((row) => (row[column] ?? '').length)),

@@ -162,6 +162,23 @@ describe.skipIf(!CHECKOUT_REACHABLE)('tenants with their own uid and gid (needs 
     expect(owner(join(data(), 'mcp-tenants.db'))).toEqual({ uid: 0, gid: 0, mode: 0o600 });
   });
 
+  it('shows each tenant’s uid in `mcp-tenants tenants`', () => {
+    const listed = spawnSync(
+      process.execPath,
+      [CLI, 'tenants', '-m', workspace.manifestPath, '--url', serve.url.replace(/\/mcp$/, '')],
+      { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } },
+    );
+    expect(listed.status, listed.stderr).toBe(0);
+    const lines = listed.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^TENANT .* RESTARTS\s+UID$/);
+    const uidOf = (id: string) =>
+      lines
+        .find((line) => line.startsWith(`${id} `))
+        ?.split(/\s+/)
+        .at(-1);
+    expect([uidOf('acme'), uidOf('globex'), uidOf('initech')]).toEqual(['65534', '64000', '-']);
+  });
+
   it('stops a tenant at every file but its own: other tenants’, the supervisor’s, the folder list', async () => {
     const probe = async (path: string, list = false) =>
       textOf(await globex.callTool({ name: 'probe_path', arguments: { path, list } }));
