@@ -1,11 +1,11 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
 import { type AuditFormat, formatAudit, formatVerification } from '../telemetry/audit-format.js';
 import { queryAudit, verifyAudit } from '../telemetry/audit-log.js';
 import { openForReading } from '../telemetry/read-database.js';
 import { parseWindow } from '../telemetry/time-window.js';
-import { manifestOption, parsePositiveInt } from './options.js';
+import { formatOption, manifestOption, parsePositiveInt, timeWindowOptions } from './options.js';
 import { ProgressLine } from './progress-line.js';
 
 interface AuditOptions {
@@ -26,22 +26,18 @@ interface VerifyOptions {
 }
 
 export function auditCommand(): Command {
-  const command = new Command('audit')
-    .description(
-      'the audit trail: who did what, when, with what outcome (tool calls, reads, prompts, admin actions, token refusals, tenant changes)',
-    )
-    .addOption(manifestOption())
-    .option('--tenant <id>', "only this tenant's chain (- for the supervisor's own)")
-    .option('--user <id>', 'only this user (or operator, manifest, anonymous)')
-    .option('--action <action>', 'only this action, e.g. tools/call, token_refused, admin/reset')
-    .option('--since <when>', 'start: 30m, 24h, 7d, 2w back from now, or an ISO date/time', '24h')
-    .option('--until <when>', 'end: same forms as --since', 'now')
+  const command = timeWindowOptions(
+    new Command('audit')
+      .description(
+        'the audit trail: who did what, when, with what outcome (tool calls, reads, prompts, admin actions, token refusals, tenant changes)',
+      )
+      .addOption(manifestOption())
+      .option('--tenant <id>', "only this tenant's chain (- for the supervisor's own)")
+      .option('--user <id>', 'only this user (or operator, manifest, anonymous)')
+      .option('--action <action>', 'only this action, e.g. tools/call, token_refused, admin/reset'),
+  )
     .option('--limit <n>', 'at most this many rows (the newest)', parsePositiveInt, 1000)
-    .addOption(
-      new Option('--format <format>', 'output format')
-        .choices(['table', 'json', 'csv'])
-        .default('table'),
-    )
+    .addOption(formatOption())
     .addHelpText(
       'after',
       `

@@ -1,4 +1,4 @@
-import { InvalidArgumentError, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 
 export const DEFAULT_MANIFEST = 'tenants.yaml';
 
@@ -54,4 +54,18 @@ export function parseSystemId(value: string): string | number {
   if (/^\d+$/.test(value)) return Number(value);
   if (value.trim() === '') throw new InvalidArgumentError('expected a name or a numeric id');
   return value;
+}
+
+/** `--since` / `--until` of the commands that read the telemetry database. */
+export function timeWindowOptions(command: Command): Command {
+  return command
+    .option('--since <when>', 'start: 30m, 24h, 7d, 2w back from now, or an ISO date/time', '24h')
+    .option('--until <when>', 'end: same forms as --since', 'now');
+}
+
+/** `--format table|json|csv` of the commands that print rows. */
+export function formatOption(): Option {
+  return new Option('--format <format>', 'output format')
+    .choices(['table', 'json', 'csv'])
+    .default('table');
 }

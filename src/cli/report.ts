@@ -1,11 +1,11 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { loadManifest } from '../manifest/load.js';
 import { tenantDataDir } from '../supervisor/spawn-plan.js';
 import { folderSizeMb, openForReading } from '../telemetry/read-database.js';
 import { buildReport } from '../telemetry/report.js';
 import { formatReport, type ReportFormat } from '../telemetry/report-format.js';
 import { parseWindow } from '../telemetry/time-window.js';
-import { manifestOption } from './options.js';
+import { formatOption, manifestOption, timeWindowOptions } from './options.js';
 import { ProgressLine } from './progress-line.js';
 
 interface ReportOptions {
@@ -17,19 +17,15 @@ interface ReportOptions {
 }
 
 export function reportCommand(): Command {
-  return new Command('report')
-    .description(
-      'per-tenant usage, errors, latency and resource cost from the telemetry database (works while serve runs and after)',
-    )
-    .addOption(manifestOption())
-    .option('--tenant <id>', 'only this tenant')
-    .option('--since <when>', 'start: 30m, 24h, 7d, 2w back from now, or an ISO date/time', '24h')
-    .option('--until <when>', 'end: same forms as --since', 'now')
-    .addOption(
-      new Option('--format <format>', 'output format')
-        .choices(['table', 'json', 'csv'])
-        .default('table'),
-    )
+  return timeWindowOptions(
+    new Command('report')
+      .description(
+        'per-tenant usage, errors, latency and resource cost from the telemetry database (works while serve runs and after)',
+      )
+      .addOption(manifestOption())
+      .option('--tenant <id>', 'only this tenant'),
+  )
+    .addOption(formatOption())
     .addHelpText(
       'after',
       `
