@@ -21,6 +21,54 @@ interface TenantCounters {
   startSecondsSum: number;
 }
 
+type ScalarCounter = {
+  [K in keyof TenantCounters]: TenantCounters[K] extends number ? K : never;
+}[keyof TenantCounters];
+
+/** One series per tenant each. */
+const SCALAR_COUNTERS: readonly { name: string; help: string; field: ScalarCounter }[] = [
+  {
+    name: 'mcp_tenants_request_bytes_total',
+    help: 'Bytes of JSON-RPC requests relayed (counted when written to the database, within flush_interval_ms).',
+    field: 'requestBytes',
+  },
+  {
+    name: 'mcp_tenants_response_bytes_total',
+    help: 'Bytes of JSON-RPC responses relayed (counted when written to the database).',
+    field: 'responseBytes',
+  },
+  {
+    name: 'mcp_tenants_child_cpu_seconds_total',
+    help: "CPU time of the tenant's child process trees, from the watchdog's samples.",
+    field: 'cpuSeconds',
+  },
+  {
+    name: 'mcp_tenants_child_starts_total',
+    help: 'Child processes started (cold starts).',
+    field: 'starts',
+  },
+  {
+    name: 'mcp_tenants_child_start_seconds_total',
+    help: 'Sum of spawn-to-ready times of child starts.',
+    field: 'startSecondsSum',
+  },
+  {
+    name: 'mcp_tenants_child_restarts_total',
+    help: 'Child starts that followed a crash.',
+    field: 'restarts',
+  },
+  {
+    name: 'mcp_tenants_child_crashes_total',
+    help: 'Children that exited without being asked to (limit kills included).',
+    field: 'crashes',
+  },
+  {
+    name: 'mcp_tenants_child_limit_kills_total',
+    help: 'Children killed for a limit (memory, pids, OOM).',
+    field: 'limitKills',
+  },
+];
+
 /** What the supervisor knows about a tenant's child right now. */
 export interface ChildGauges {
   tenant: string;
@@ -28,6 +76,29 @@ export interface ChildGauges {
   sessions: number;
   rssBytes: number | null;
 }
+
+/** Gauges of each tenant's child; a null value is left out. */
+const CHILD_GAUGES: readonly {
+  name: string;
+  help: string;
+  value: (child: ChildGauges) => number | null;
+}[] = [
+  {
+    name: 'mcp_tenants_child_up',
+    help: "1 when the tenant's child is running.",
+    value: (child) => (child.up ? 1 : 0),
+  },
+  {
+    name: 'mcp_tenants_child_rss_bytes',
+    help: "Resident memory of the tenant's child tree at the last watchdog sample.",
+    value: (child) => child.rssBytes,
+  },
+  {
+    name: 'mcp_tenants_sessions',
+    help: 'Open sessions of the tenant.',
+    value: (child) => child.sessions,
+  },
+];
 
 /**
  * In-memory counters since the supervisor started, rendered at `GET /metrics`.
@@ -124,80 +195,25 @@ export class TelemetryMetrics {
           ),
         ),
       },
-      {
-        name: 'mcp_tenants_request_bytes_total',
-        help: 'Bytes of JSON-RPC requests relayed (counted when written to the database, within flush_interval_ms).',
-        type: 'counter',
-        samples: perTenant((counters) => counters.requestBytes),
-      },
-      {
-        name: 'mcp_tenants_response_bytes_total',
-        help: 'Bytes of JSON-RPC responses relayed (counted when written to the database).',
-        type: 'counter',
-        samples: perTenant((counters) => counters.responseBytes),
-      },
-      {
-        name: 'mcp_tenants_child_cpu_seconds_total',
-        help: "CPU time of the tenant's child process trees, from the watchdog's samples.",
-        type: 'counter',
-        samples: perTenant((counters) => counters.cpuSeconds),
-      },
-      {
-        name: 'mcp_tenants_child_starts_total',
-        help: 'Child processes started (cold starts).',
-        type: 'counter',
-        samples: perTenant((counters) => counters.starts),
-      },
-      {
-        name: 'mcp_tenants_child_start_seconds_total',
-        help: 'Sum of spawn-to-ready times of child starts.',
-        type: 'counter',
-        samples: perTenant((counters) => counters.startSecondsSum),
-      },
-      {
-        name: 'mcp_tenants_child_restarts_total',
-        help: 'Child starts that followed a crash.',
-        type: 'counter',
-        samples: perTenant((counters) => counters.restarts),
-      },
-      {
-        name: 'mcp_tenants_child_crashes_total',
-        help: 'Children that exited without being asked to (limit kills included).',
-        type: 'counter',
-        samples: perTenant((counters) => counters.crashes),
-      },
-      {
-        name: 'mcp_tenants_child_limit_kills_total',
-        help: 'Children killed for a limit (memory, pids, OOM).',
-        type: 'counter',
-        samples: perTenant((counters) => counters.limitKills),
-      },
-      {
-        name: 'mcp_tenants_child_up',
-        help: "1 when the tenant's child is running.",
-        type: 'gauge',
-        samples: gauges.map((child) => ({
-          labels: { tenant: child.tenant },
-          value: child.up ? 1 : 0,
-        })),
-      },
-      {
-        name: 'mcp_tenants_child_rss_bytes',
-        help: "Resident memory of the tenant's child tree at the last watchdog sample.",
-        type: 'gauge',
-        samples: gauges
-          .filter((child) => child.rssBytes !== null)
-          .map((child) => ({ labels: { tenant: child.tenant }, value: child.rssBytes ?? 0 })),
-      },
-      {
-        name: 'mcp_tenants_sessions',
-        help: 'Open sessions of the tenant.',
-        type: 'gauge',
-        samples: gauges.map((child) => ({
-          labels: { tenant: child.tenant },
-          value: child.sessions,
-        })),
-      },
+      ...SCALAR_COUNTERS.map(
+        ({ name, help, field }): Family => ({
+          name,
+          help,
+          type: 'counter',
+          samples: perTenant((counters) => counters[field]),
+        }),
+      ),
+      ...CHILD_GAUGES.map(
+        ({ name, help, value }): Family => ({
+          name,
+          help,
+          type: 'gauge',
+          samples: gauges.flatMap((child) => {
+            const sample = value(child);
+            return sample === null ? [] : [{ labels: { tenant: child.tenant }, value: sample }];
+          }),
+        }),
+      ),
     ];
     return renderFamilies(families);
   }
