@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { ErrorCode, type McpTenantsError, toMcpTenantsError } from '../../errors.js';
+import { ErrorCode, toMcpTenantsError } from '../../errors.js';
 import { errorResponse, type JsonRpcId } from '../../relay/jsonrpc.js';
 
 export function sendJson(
@@ -18,12 +18,52 @@ export function sendJson(
 }
 
 /** Refusals that say, in `WWW-Authenticate`, why the credentials did not do. */
-const CHALLENGED: ReadonlySet<ErrorCode> = new Set([
+const CHALLENGED: ReadonlySet<string> = new Set([
   ErrorCode.AUTH_MISSING,
   ErrorCode.AUTH_INVALID,
   ErrorCode.TENANT_UNKNOWN,
   ErrorCode.FORBIDDEN,
 ]);
+
+/** An error as it is answered: its code, message and `error.data`. */
+export interface ErrorParts {
+  code: string | undefined;
+  message: string;
+  data: Record<string, unknown> | undefined;
+}
+
+/**
+ * The headers an error answer needs, from its code and data alone, so a
+ * refusal thrown before a session and one a stage returns inside it say
+ * the same: `WWW-Authenticate` for credentials that did not do (RFC 6750,
+ * with the RFC 9728 pointer; a missing permission as `scope`),
+ * `Retry-After` for a quota, `Allow` for a wrong method.
+ */
+export function errorHeaders(
+  error: ErrorParts,
+  resourceMetadataUrl?: string,
+): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const { code, message, data } = error;
+  if (code !== undefined && CHALLENGED.has(code)) {
+    const scope = data?.required_permission;
+    headers['www-authenticate'] =
+      code === ErrorCode.AUTH_MISSING
+        ? bearerChallenge({ resourceMetadataUrl })
+        : bearerChallenge({
+            error: code === ErrorCode.AUTH_INVALID ? 'invalid_token' : 'insufficient_scope',
+            description: message,
+            scope: typeof scope === 'string' ? scope : undefined,
+            resourceMetadataUrl,
+          });
+  }
+  const retryAfter = data?.retry_after_seconds;
+  if (code === ErrorCode.QUOTA_EXCEEDED && typeof retryAfter === 'number') {
+    headers['retry-after'] = String(retryAfter);
+  }
+  if (code === ErrorCode.METHOD_NOT_ALLOWED) headers.allow = 'GET, POST, DELETE';
+  return headers;
+}
 
 /**
  * The one place HTTP errors become responses: status from the error code,
@@ -39,11 +79,6 @@ export function sendError(
     return;
   }
   const failure = toMcpTenantsError(error);
-  const headers: Record<string, string> = {};
-  if (CHALLENGED.has(failure.code)) {
-    headers['www-authenticate'] = wwwAuthenticate(failure, context.resourceMetadataUrl);
-  }
-  if (failure.code === ErrorCode.METHOD_NOT_ALLOWED) headers.allow = 'GET, POST, DELETE';
   sendJson(
     response,
     failure.httpStatus,
@@ -51,31 +86,11 @@ export function sendError(
       code: failure.code,
       ...failure.data,
     }),
-    headers,
+    errorHeaders(failure, context.resourceMetadataUrl),
   );
 }
 
-/** RFC 6750 §3 challenge, with the RFC 9728 metadata pointer MCP clients look for. */
-function wwwAuthenticate(error: McpTenantsError, resourceMetadataUrl: string | undefined): string {
-  if (error.code === ErrorCode.AUTH_INVALID) {
-    return bearerChallenge({
-      error: 'invalid_token',
-      description: error.message,
-      resourceMetadataUrl,
-    });
-  }
-  if (error.code === ErrorCode.AUTH_MISSING) return bearerChallenge({ resourceMetadataUrl });
-  // A valid token that does not reach this tenant or this call.
-  const scope = error.data?.required_permission;
-  return bearerChallenge({
-    error: 'insufficient_scope',
-    description: error.message,
-    scope: typeof scope === 'string' ? scope : undefined,
-    resourceMetadataUrl,
-  });
-}
-
-export interface BearerChallenge {
+interface BearerChallenge {
   /** RFC 6750 §3.1 error code; none when no credentials were given. */
   error?: 'invalid_token' | 'insufficient_scope';
   description?: string;
@@ -85,7 +100,7 @@ export interface BearerChallenge {
 }
 
 /** The `WWW-Authenticate` value: why the credentials did not do, in RFC 6750 terms. */
-export function bearerChallenge(challenge: BearerChallenge): string {
+function bearerChallenge(challenge: BearerChallenge): string {
   const parts = ['Bearer realm="mcp-tenants"'];
   if (challenge.resourceMetadataUrl)
     parts.push(`resource_metadata="${challenge.resourceMetadataUrl}"`);

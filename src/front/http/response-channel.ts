@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { JsonRpcMessage, JsonRpcResponse } from '../../relay/jsonrpc.js';
-import { bearerChallenge, sendJson } from './respond.js';
+import { errorHeaders, sendJson } from './respond.js';
 import { SseStream } from './sse.js';
 
 /**
@@ -35,41 +35,19 @@ export class ResponseChannel {
       return;
     }
     if (this.response.writableEnded || this.response.destroyed) return;
-    const retryAfter = retryAfterSeconds(message);
-    if (retryAfter !== undefined) {
-      sendJson(this.response, 429, message, { ...this.headers, 'retry-after': String(retryAfter) });
+    if (!('error' in message)) {
+      sendJson(this.response, status, message, this.headers);
       return;
     }
-    const challenge = permissionChallenge(message);
-    const headers = challenge ? { ...this.headers, 'www-authenticate': challenge } : this.headers;
-    sendJson(this.response, status, message, headers);
+    // A refusal a stage answered: a quota is also an HTTP 429 with Retry-After,
+    // a missing permission stays a 200 (clients show the JSON-RPC error) with
+    // its WWW-Authenticate, as RFC 9110 §11.6.1 allows on any response.
+    const data = message.error.data as Record<string, unknown> | undefined;
+    const code = typeof data?.code === 'string' ? data.code : undefined;
+    const headers = errorHeaders({ code, message: message.error.message, data });
+    sendJson(this.response, 'retry-after' in headers ? 429 : status, message, {
+      ...this.headers,
+      ...headers,
+    });
   }
-}
-
-/**
- * A permission refusal stays a JSON-RPC error in a 200 (clients show its
- * message), and also says why in `WWW-Authenticate` with the permission the
- * call needs, as RFC 9110 §11.6.1 allows on any response.
- */
-function permissionChallenge(message: JsonRpcResponse): string | undefined {
-  if (!('error' in message)) return undefined;
-  const data = message.error.data as { code?: unknown; required_permission?: unknown } | undefined;
-  if (data?.code !== 'FORBIDDEN' || typeof data.required_permission !== 'string') return undefined;
-  return bearerChallenge({
-    error: 'insufficient_scope',
-    scope: data.required_permission,
-    description: message.error.message,
-  });
-}
-
-/**
- * A quota refusal says when to retry (`error.data.retry_after_seconds`).
- * Answered before any stream started, it is also an HTTP 429 with
- * `Retry-After`, the JSON-RPC error still in the body for the client to show.
- */
-function retryAfterSeconds(message: JsonRpcResponse): number | undefined {
-  if (!('error' in message)) return undefined;
-  const data = message.error.data as { code?: unknown; retry_after_seconds?: unknown } | undefined;
-  const seconds = data?.retry_after_seconds;
-  return data?.code === 'QUOTA_EXCEEDED' && typeof seconds === 'number' ? seconds : undefined;
 }
