@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { loadManifest } from '../manifest/load.js';
+import { folderSize } from '../quota/folder-size.js';
 import { tenantDataDir } from '../supervisor/spawn-plan.js';
-import { folderSizeMb, openForReading } from '../telemetry/read-database.js';
+import { openForReading } from '../telemetry/read-database.js';
 import { buildReport } from '../telemetry/report.js';
 import { formatReport, type ReportFormat } from '../telemetry/report-format.js';
 import { parseWindow } from '../telemetry/time-window.js';
@@ -39,10 +41,10 @@ Examples:
   $ mcp-tenants report -m tenants.yaml --tenant acme --since 7d --format json
   $ mcp-tenants report --since 2025-06-01 --until 2025-07-01 --format csv`,
     )
-    .action((options: ReportOptions) => report(options));
+    .action(async (options: ReportOptions) => report(options));
 }
 
-function report(options: ReportOptions): void {
+async function report(options: ReportOptions): Promise<void> {
   const manifest = loadManifest(options.manifest);
   const dataDir = manifest.server.data_dir;
   const window = parseWindow(options, Date.now());
@@ -52,6 +54,10 @@ function report(options: ReportOptions): void {
     );
   }
   const db = openForReading(dataDir);
+  const storage = await storageMb(
+    dataDir,
+    [...manifest.tenants.keys(), options.tenant ?? []].flat(),
+  );
   const progress = new ProgressLine();
   try {
     // One read transaction: a consistent snapshot while serve keeps writing.
@@ -60,7 +66,7 @@ function report(options: ReportOptions): void {
         ...window,
         tenants: [...manifest.tenants.keys()],
         only: options.tenant,
-        storageMb: (tenant) => folderSizeMb(tenantDataDir(dataDir, tenant)),
+        storageMb: (tenant) => storage.get(tenant) ?? null,
         progress: progress.update,
       }),
     )();
@@ -69,4 +75,17 @@ function report(options: ReportOptions): void {
   } finally {
     db.close();
   }
+}
+
+/** Each tenant's data folder in MiB, measured as the storage quota does; absent folders left out. */
+async function storageMb(
+  dataDir: string,
+  tenants: readonly string[],
+): Promise<Map<string, number>> {
+  const sizes = new Map<string, number>();
+  for (const tenant of new Set(tenants)) {
+    const dir = tenantDataDir(dataDir, tenant);
+    if (existsSync(dir)) sizes.set(tenant, (await folderSize(dir)) / 1024 / 1024);
+  }
+  return sizes;
 }

@@ -1,7 +1,7 @@
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import type { Manifest, TenantConfig } from '../manifest/types.js';
 import { readOverCap } from '../policy/over-cap.js';
-import { openSupervisorDatabase, supervisorDatabasePath } from '../telemetry/database.js';
+import { openForReading } from '../telemetry/read-database.js';
 import type { CheckResult } from './checks.js';
 
 /** Each `tools_modules` file exists and is readable (doctor never runs a tenant's code). */
@@ -28,11 +28,10 @@ export function checkToolModules(tenant: TenantConfig): CheckResult | undefined 
  * running (or last) supervisor recorded it, judged against today's manifest.
  */
 export function checkOverCap(manifest: Manifest): CheckResult[] {
-  const file = supervisorDatabasePath(manifest.server.data_dir);
-  if (!existsSync(file)) return [];
   let rows: ReturnType<typeof readOverCap>;
   try {
-    const db = openSupervisorDatabase(manifest.server.data_dir, { readonly: true });
+    // No database yet (no supervisor has run): nothing recorded, nothing to report.
+    const db = openForReading(manifest.server.data_dir);
     try {
       rows = readOverCap(db);
     } finally {

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from '../telemetry/logger.js';
+import { hasTable } from '../telemetry/schema.js';
 import type { CappedKind } from './listing-catalog.js';
 
 const SCHEMA = `
@@ -70,10 +71,7 @@ export class OverCapRecorder {
 
 /** For `doctor`: every recorded over-cap listing. */
 export function readOverCap(db: Database.Database): OverCapRow[] {
-  const exists = db
-    .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'policy_over_cap'")
-    .get();
-  if (!exists) return [];
+  if (!hasTable(db, 'policy_over_cap')) return [];
   return db
     .prepare<[], OverCapRow>('SELECT tenant, kind, listed, cap, seen_at FROM policy_over_cap')
     .all();

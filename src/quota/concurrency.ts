@@ -78,16 +78,6 @@ export class ConcurrencyLimiter {
     });
   }
 
-  /** Requests waiting for a slot (for tests and status). */
-  waiting(tenantId: string): number {
-    return this.tenants.get(tenantId)?.queue.length ?? 0;
-  }
-
-  /** Requests in flight for a tenant (for tests and status). */
-  inFlight(tenantId: string): number {
-    return this.tenants.get(tenantId)?.inFlight ?? 0;
-  }
-
   private slots(tenantId: string, limits: SlotLimits): TenantSlots {
     let slots = this.tenants.get(tenantId);
     if (!slots) {

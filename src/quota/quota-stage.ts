@@ -59,14 +59,13 @@ export function quotaStage(deps: QuotaStageDeps): RequestStage {
       const checks = usageChecks(tenant, context.session.caller.userId, request.method);
       const admission = deps.counters.tryAdmit(checks.map((entry) => entry.check));
       if (!admission.admitted) {
+        // Refused means refused: no path on to the child, even for an index out of range.
         const refused = checks[admission.refused];
-        if (refused) {
-          throw retryLater(refused.describe(), {
-            quota: refused.quota,
-            limit: refused.check.limit,
-            retryAfterMs: admission.retryAfterMs,
-          });
-        }
+        throw retryLater(refused?.describe() ?? 'quota exceeded', {
+          quota: refused?.quota ?? 'unknown',
+          limit: refused?.check.limit ?? 0,
+          retryAfterMs: admission.retryAfterMs,
+        });
       }
       return await next(request);
     } finally {

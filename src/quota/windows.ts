@@ -48,12 +48,6 @@ export const MONTH: CounterWindow = {
   },
 };
 
-export const WINDOWS: Readonly<Record<CounterWindow['name'], CounterWindow>> = {
-  minute: MINUTE,
-  day: DAY,
-  month: MONTH,
-};
-
 /**
  * How long until one more request fits: the oldest buckets must expire
  * until the count is below the limit. `counts` are the buckets in the window.

@@ -1,5 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import { openSupervisorDatabase, supervisorDatabasePath } from './database.js';
@@ -17,19 +16,4 @@ export function openForReading(dataDir: string): Database.Database {
     );
   }
   return openSupervisorDatabase(dataDir, { readonly: true });
-}
-
-/** Size of a folder's files, in MiB (the tenant's storage); null when it does not exist. */
-export function folderSizeMb(dir: string): number | null {
-  if (!existsSync(dir)) return null;
-  let bytes = 0;
-  const walk = (path: string): void => {
-    for (const entry of readdirSync(path, { withFileTypes: true })) {
-      const child = join(path, entry.name);
-      if (entry.isDirectory()) walk(child);
-      else if (entry.isFile()) bytes += statSync(child).size;
-    }
-  };
-  walk(dir);
-  return bytes / 1024 / 1024;
 }

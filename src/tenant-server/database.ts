@@ -77,13 +77,6 @@ export function openTenantDatabase(dataDir: string): Database.Database {
   }
 }
 
-/** The tenant's own database file, also when a private copy of it is what is open. */
-const sources = new WeakMap<Database.Database, string>();
-
-export function databaseFile(db: Database.Database): string {
-  return sources.get(db) ?? db.name;
-}
-
 function openReadOnly(file: string): Database.Database {
   let db = new Database(file, { readonly: true, fileMustExist: true });
   try {
@@ -96,7 +89,6 @@ function openReadOnly(file: string): Database.Database {
     // (with its committed WAL) reads exactly the same.
     db = new Database(snapshotOf(file), { readonly: true, fileMustExist: true });
   }
-  sources.set(db, file);
   db.pragma('busy_timeout = 5000');
   return db;
 }

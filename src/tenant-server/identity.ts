@@ -2,7 +2,6 @@ import { USER_ID_META_KEY } from '../relay/identity-meta.js';
 
 // The supervisor sets this key on every request (see identity-meta.ts); the
 // child records it (as `updated_by`) but never trusts it for access decisions.
-export { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../relay/identity-meta.js';
 
 const MAX_USER_ID_LENGTH = 256;
 

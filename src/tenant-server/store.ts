@@ -1,7 +1,8 @@
+import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import { decodeCursor, encodeCursor, prefixUpperBound } from './cursor.js';
-import { databaseFile, openTenantDatabase } from './database.js';
+import { DATABASE_FILE_NAME, openTenantDatabase } from './database.js';
 import { MAX_LIST_LIMIT, validateKey, validatePrefix, validateValue } from './limits.js';
 import { assertWithinQuota } from './quota.js';
 
@@ -47,6 +48,8 @@ interface ListParams {
 export class TenantStore {
   readonly tenantId: string;
   private readonly db: Database.Database;
+  /** The tenant's database file (what is open may be a private read-only copy of it). */
+  private readonly file: string;
   private readonly maxStorageMb: number;
   private readonly now: () => Date;
   private readonly statements: Statements;
@@ -60,6 +63,7 @@ export class TenantStore {
 
   private constructor(db: Database.Database, options: TenantStoreOptions) {
     this.db = db;
+    this.file = join(options.dataDir, DATABASE_FILE_NAME);
     this.tenantId = options.tenantId;
     this.maxStorageMb = options.maxStorageMb;
     this.now = options.now ?? (() => new Date());
@@ -152,7 +156,7 @@ export class TenantStore {
     if (!this.db.readonly) return;
     throw new McpTenantsError(
       ErrorCode.INTERNAL,
-      `the tenant's data is read-only (${databaseFile(this.db)} cannot be opened for writing); reads still work`,
+      `the tenant's data is read-only (${this.file} cannot be opened for writing); reads still work`,
     );
   }
 
