@@ -4,7 +4,6 @@ import { ListCursors } from '../policy/list-cursor.js';
 import { ListingCatalog } from '../policy/listing-catalog.js';
 import { OverCapRecorder } from '../policy/over-cap.js';
 import { policyStage } from '../policy/policy-stage.js';
-import { revokedStage } from '../policy/revoked-stage.js';
 import { ConcurrencyLimiter } from '../quota/concurrency.js';
 import { CounterStore } from '../quota/counter-store.js';
 import { quotaStage } from '../quota/quota-stage.js';
@@ -37,7 +36,6 @@ export class RequestGuard {
     this.counters = new SharedCounters({ store: new CounterStore(options.db), log: options.log });
     const catalog = new ListingCatalog();
     this.stages = [
-      revokedStage((jti) => this.revocations.has(jti)),
       policyStage({
         cursors: new ListCursors(),
         catalog,

@@ -195,6 +195,7 @@ export class Supervisor {
       output,
       maxLineBytes: this.options.manifest.server.max_body_bytes,
       log: this.options.log,
+      isRevoked: (jti) => this.guard.revocations.has(jti),
     });
     return this.stdio;
   }

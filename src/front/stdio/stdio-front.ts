@@ -1,4 +1,5 @@
 import type { Readable, Writable } from 'node:stream';
+import { authInvalid } from '../../auth/auth-error.js';
 import type { TenantContext } from '../../auth/context.js';
 import { ErrorCode, JsonRpcCode, McpTenantsError } from '../../errors.js';
 import {
@@ -29,6 +30,12 @@ export interface StdioFrontOptions {
   output: Writable;
   maxLineBytes: number;
   log: Logger;
+  /**
+   * The `jti` deny list. The token was verified once, at start (HTTP fronts
+   * verify it on every request), so this is where a revocation reaches a
+   * stdio connection: from its next request on.
+   */
+  isRevoked?: (jti: string) => boolean;
 }
 
 export interface StdioFront {
@@ -108,6 +115,13 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   };
 
   const answer = async (request: JsonRpcRequest): Promise<void> => {
+    const jti = context.jti;
+    if (jti !== undefined && options.isRevoked?.(jti)) {
+      write(
+        errorFrom(request.id, authInvalid('revoked', 'token has been revoked; ask for a new one')),
+      );
+      return;
+    }
     if (isModernRequest(request)) return answerModern(request);
     if (request.method === 'initialize') {
       const capabilities = request.params?.capabilities;
