@@ -4,6 +4,7 @@ import { adminBaseUrl, callAdmin, fetchTenantStatus } from '../front/http/admin-
 import { loadManifest } from '../manifest/load.js';
 import type { Manifest } from '../manifest/types.js';
 import type { TenantStatus } from '../supervisor/tenant-registry.js';
+import { textTable } from '../telemetry/text-table.js';
 import { manifestOption } from './options.js';
 
 interface TenantsOptions {
@@ -114,24 +115,8 @@ function table(tenants: TenantStatus[]): string {
       rows[i]?.push(tenant.uid === null ? '-' : String(tenant.uid));
     }
   }
-  const all = [header, ...rows];
-  const widths = header.map((_, column) =>
-    Math.max(...all.map((row) => (row[column] ?? '').length)),
-  );
-  // Text columns left, numbers right.
-  const leftAligned = new Set([0, 1]);
-  return all
-    .map((row) =>
-      row
-        .map((cell, column) => {
-          const width = widths[column] ?? 0;
-          return leftAligned.has(column) ? cell.padEnd(width) : cell.padStart(width);
-        })
-        .join('  ')
-        .trimEnd(),
-    )
-    .map((line) => `${line}\n`)
-    .join('');
+  // Text columns (tenant, state) left, numbers right.
+  return textTable(header, rows, 2);
 }
 
 function uptime(ms: number): string {

@@ -162,7 +162,7 @@ export class Supervisor {
       sessions: tenant.sessions,
       rssBytes: tenant.rss_bytes,
     }));
-    return this.telemetry.renderMetrics(maySee, children);
+    return this.telemetry.metrics.render(maySee, children);
   }
 
   private async startMetricsListener(): Promise<void> {

@@ -8,8 +8,10 @@ const MAX_TOOLS_PER_TENANT = 200;
 const OTHER = 'other';
 
 interface TenantCounters {
-  requests: Map<string, number>; // method \0 outcome
-  tools: Map<string, number>; // tool \0 outcome
+  /** method → outcome → count */
+  requests: Map<string, Map<Outcome, number>>;
+  /** tool → outcome → count */
+  tools: Map<string, Map<Outcome, number>>;
   latency: Map<string, { buckets: number[]; sum: number; count: number }>; // method
   requestBytes: number;
   responseBytes: number;
@@ -117,10 +119,9 @@ export class TelemetryMetrics {
   ): void {
     const counters = this.counters(tenant);
     const methodLabel = bounded(counters.latency, method, MAX_METHODS_PER_TENANT);
-    increment(counters.requests, `${methodLabel}\u0000${outcome}`, 1);
+    count(counters.requests, methodLabel, outcome);
     if (tool !== null && method === 'tools/call') {
-      const toolLabel = boundedKey(counters.tools, tool, MAX_TOOLS_PER_TENANT);
-      increment(counters.tools, `${toolLabel}\u0000${outcome}`, 1);
+      count(counters.tools, bounded(counters.tools, tool, MAX_TOOLS_PER_TENANT), outcome);
     }
     let histogram = counters.latency.get(methodLabel);
     if (!histogram) {
@@ -168,10 +169,12 @@ export class TelemetryMetrics {
         help: 'Requests relayed to a tenant, by method and outcome (ok, tool_error, rpc_error, quota, permission, timeout, crash, cancelled).',
         type: 'counter',
         samples: visible.flatMap(([tenant, counters]) =>
-          [...counters.requests].map(([key, value]) => {
-            const [method = '', outcome = ''] = key.split('\u0000');
-            return { labels: { tenant, method, outcome }, value };
-          }),
+          [...counters.requests].flatMap(([method, outcomes]) =>
+            [...outcomes].map(([outcome, value]) => ({
+              labels: { tenant, method, outcome },
+              value,
+            })),
+          ),
         ),
       },
       {
@@ -179,10 +182,9 @@ export class TelemetryMetrics {
         help: 'tools/call requests by tool and outcome.',
         type: 'counter',
         samples: visible.flatMap(([tenant, counters]) =>
-          [...counters.tools].map(([key, value]) => {
-            const [tool = '', outcome = ''] = key.split('\u0000');
-            return { labels: { tenant, tool, outcome }, value };
-          }),
+          [...counters.tools].flatMap(([tool, outcomes]) =>
+            [...outcomes].map(([outcome, value]) => ({ labels: { tenant, tool, outcome }, value })),
+          ),
         ),
       },
       {
@@ -240,19 +242,18 @@ export class TelemetryMetrics {
   }
 }
 
-function increment(map: Map<string, number>, key: string, by: number): void {
-  map.set(key, (map.get(key) ?? 0) + by);
+function count(map: Map<string, Map<Outcome, number>>, label: string, outcome: Outcome): void {
+  let outcomes = map.get(label);
+  if (!outcomes) {
+    outcomes = new Map();
+    map.set(label, outcomes);
+  }
+  outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
 }
 
 /** `value` if it is known or there is room for it, else `other`. */
 function bounded(map: Map<string, unknown>, value: string, max: number): string {
   return map.has(value) || map.size < max ? value : OTHER;
-}
-
-function boundedKey(map: Map<string, number>, value: string, max: number): string {
-  if (map.size < max) return value;
-  for (const key of map.keys()) if (key.startsWith(`${value}\u0000`)) return value;
-  return OTHER;
 }
 
 function histogramSamples(

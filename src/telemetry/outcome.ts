@@ -24,8 +24,6 @@ export const ERROR_KINDS = [
 
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
-export const OUTCOMES: readonly Outcome[] = ['ok', ...ERROR_KINDS, 'cancelled'];
-
 /** JSON-RPC "request cancelled", used by the relay when a client cancels or leaves. */
 const CANCELLED = -32800;
 

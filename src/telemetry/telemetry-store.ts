@@ -28,7 +28,7 @@ export class TelemetryStore {
     (records: readonly TelemetryRecord[], usage: readonly UsageDelta[]) => void
   >;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(db: Database.Database) {
     ensureTelemetrySchema(db);
     this.insertRequest = db.prepare(
       `INSERT INTO telemetry_requests
@@ -63,10 +63,6 @@ export class TelemetryStore {
   write(records: readonly TelemetryRecord[], usage: readonly UsageDelta[]): void {
     if (records.length === 0 && usage.length === 0) return;
     this.writeAll.immediate(records, usage);
-  }
-
-  get database(): Database.Database {
-    return this.db;
   }
 
   private request(record: RequestRecord): void {

@@ -4,7 +4,7 @@ import type { RequestStage } from '../relay/pipeline.js';
 import type { ChildEvents } from '../supervisor/child-events.js';
 import { BatchWriter } from './batch-writer.js';
 import type { Logger } from './logger.js';
-import { type ChildGauges, TelemetryMetrics } from './metrics.js';
+import { TelemetryMetrics } from './metrics.js';
 import { type RecentFigures, RecentTraffic } from './recent-figures.js';
 import type { AuditEntry, RequestRecord, TelemetryRecord } from './records.js';
 import { telemetryStage } from './request-stage.js';
@@ -154,11 +154,6 @@ export class Telemetry {
   tokenRefused(input: Omit<RefusalInput, 'now'>): void {
     const entry = this.refusals.entry({ ...input, now: this.now() });
     if (entry) this.writer.push(entry);
-  }
-
-  /** `/metrics`, for the tenants `maySee` allows. */
-  renderMetrics(maySee: (tenant: string) => boolean, children: readonly ChildGauges[]): string {
-    return this.metrics.render(maySee, children);
   }
 
   /** The last minutes of a tenant's traffic, for the status page. */

@@ -130,7 +130,7 @@ describe('the telemetry stage', () => {
       },
       users: 1,
     });
-    const metrics = parsePrometheus(telemetry.renderMetrics(() => true, []));
+    const metrics = parsePrometheus(telemetry.metrics.render(() => true, []));
     expect(sumOf(metrics, 'mcp_tenants_requests_total', { tenant: 'acme' })).toBe(9);
     expect(sumOf(metrics, 'mcp_tenants_requests_total', { outcome: 'quota' })).toBe(1);
     expect(sumOf(metrics, 'mcp_tenants_request_bytes_total', { tenant: 'acme' })).toBeGreaterThan(
