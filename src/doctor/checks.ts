@@ -1,8 +1,9 @@
-import { accessSync, constants, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { delimiter, isAbsolute, join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { loadManifest } from '../manifest/load.js';
 import type { Limits, Manifest, TenantConfig } from '../manifest/types.js';
+import { findExecutable } from '../supervisor/find-executable.js';
 import { detectIsolation, type IsolationReport } from '../supervisor/limits/index.js';
 import { checkOverCap, checkTokenKeys, checkToolModules } from './policy-checks.js';
 import { checkRunAs } from './run-as-checks.js';
@@ -126,21 +127,7 @@ function checkCommand(tenant: TenantConfig): CheckResult {
 }
 
 function resolveCommand(command: string, path: string): string | undefined {
-  const candidates = command.includes('/')
-    ? [command]
-    : path
-        .split(delimiter)
-        .filter((dir) => isAbsolute(dir))
-        .map((dir) => join(dir, command));
-  for (const candidate of candidates) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // Not here.
-    }
-  }
-  return undefined;
+  return findExecutable(command, path.split(delimiter));
 }
 
 function checkIsolation(report: IsolationReport): CheckResult {

@@ -1,14 +1,18 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The first executable `name` in `dirs` (absolute folders only), if any. */
+/**
+ * The first executable file `name` in `dirs` (absolute folders only), if any;
+ * a `name` with a slash is a path and checked as it is.
+ */
 export function findExecutable(name: string, dirs: readonly string[]): string | undefined {
-  for (const dir of dirs) {
-    if (!dir.startsWith('/')) continue;
-    const candidate = join(dir, name);
+  const candidates = name.includes('/')
+    ? [name]
+    : dirs.filter((dir) => dir.startsWith('/')).map((dir) => join(dir, name));
+  for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);
-      return candidate;
+      if (statSync(candidate).isFile()) return candidate;
     } catch {
       // Not here.
     }

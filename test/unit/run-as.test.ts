@@ -78,8 +78,10 @@ describe('starting a child as another user', () => {
       '/usr/bin/node',
       'server.js',
     ]);
-    // Nothing to wrap: setpriv alone.
-    expect(wrapPlan(plan, { procsFiles: [], rlimits: [] }).command).toBe('/usr/bin/setpriv');
+    // Nothing to wrap: the plan goes on with its identity, which starting it applies (setpriv alone).
+    const unwrapped = wrapPlan(plan, { procsFiles: [], rlimits: [] });
+    expect(unwrapped.identity).toEqual(plan.identity);
+    expect(applyIdentity(unwrapped).command).toBe('/usr/bin/setpriv');
   });
 
   it('needs root, and says what to do otherwise', () => {

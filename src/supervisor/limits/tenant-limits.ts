@@ -87,10 +87,6 @@ export class TenantLimits {
     return this.cgroup?.enforcement.cpu !== undefined;
   }
 
-  get memoryEnforcedByKernel(): boolean {
-    return this.cgroup?.enforcement.memory !== undefined;
-  }
-
   get enforcement(): Enforcement {
     const result: Enforcement = {};
     const kernel = this.cgroup ? (this.cgroup.version === 2 ? 'cgroup-v2' : 'cgroup-v1') : '';

@@ -1,5 +1,5 @@
 import type { SpawnPlan } from '../child-process.js';
-import { applyIdentity, programArgv } from '../run-as.js';
+import { programArgv } from '../run-as.js';
 import {
   isNodeCommand,
   isNodeLauncher,
@@ -71,7 +71,8 @@ export function withNodeHeapCap(plan: SpawnPlan, memoryMb: number | undefined): 
  */
 export function wrapPlan(plan: SpawnPlan, input: WrapInput): SpawnPlan {
   const inner = withNodeHeapCap(plan, input.memoryMb);
-  if (input.procsFiles.length === 0 && input.rlimits.length === 0) return applyIdentity(inner);
+  // Unwrapped, the identity switch is ChildProcess.start's (it applies it to every plan).
+  if (input.procsFiles.length === 0 && input.rlimits.length === 0) return inner;
   const usePrlimit = input.prlimit !== undefined && input.rlimits.length > 0;
   const program = programArgv(inner);
   const argv = usePrlimit
