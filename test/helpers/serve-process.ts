@@ -102,7 +102,11 @@ export async function startServe(
     stderr += chunk.toString();
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start:\n${stderr}`)), 15_000);
+    const timer = setTimeout(() => {
+      // Nobody gets a handle to stop it with: stop it here (its children exit with it).
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start:\n${stderr}`));
+    }, 15_000);
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       const match = /http:\/\/127\.0\.0\.1:\d+\/mcp/.exec(stdout);

@@ -73,10 +73,11 @@ describe('fuzz: the HTTP front and its JSON-RPC handling', () => {
   });
 
   afterAll(async () => {
-    const { code, survivors } = await serve.stop();
-    workspace.cleanup();
-    expect(code).toBe(0);
-    expect(survivors).toEqual([]);
+    // Guarded: when beforeAll failed, its error is the one to see, and the folder still goes.
+    const stopped = await serve?.stop();
+    workspace?.cleanup();
+    expect(stopped?.code).toBe(0);
+    expect(stopped?.survivors).toEqual([]);
   });
 
   const mostly = <T>(arbitrary: fc.Arbitrary<T>) =>

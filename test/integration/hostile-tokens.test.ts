@@ -352,9 +352,9 @@ describe('tokens: a server that only knows its HS256 secret', () => {
   });
 
   afterAll(async () => {
-    const { survivors } = await serve.stop();
-    workspace.cleanup();
-    expect(survivors).toEqual([]);
+    const stopped = await serve?.stop();
+    workspace?.cleanup();
+    expect(stopped?.survivors).toEqual([]);
   });
 
   it('refuses RS256 and ES256 tokens, naming the one algorithm it takes', async () => {

@@ -23,7 +23,7 @@ function outcome(promise: Promise<unknown>): Promise<{ ok: boolean; text: string
   );
 }
 
-const callBody = (id: number, name: string, args: Record<string, unknown>) => ({
+const callBody = (id: number | string, name: string, args: Record<string, unknown>) => ({
   jsonrpc: '2.0',
   id,
   method: 'tools/call',
@@ -185,16 +185,31 @@ describe('quotas through serve', () => {
   it('takes a request the client cancels out of the queue, so the next one may wait there', async () => {
     const caller = await client('queued', 'quentin');
     const running = caller.callTool({ name: 'slow', arguments: { ms: 1_000, text: 'first' } });
-    // Queued behind it, then given up by the client (notifications/cancelled).
-    const abandon = new AbortController();
-    const abandoned = outcome(
-      caller.callTool({ name: 'echo', arguments: { text: 'never' } }, undefined, {
-        signal: abandon.signal,
-      }),
-    );
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    abandon.abort('the user gave up');
-    expect((await abandoned).ok).toBe(false);
+    // Queued behind it on a raw session, then given up by its client. The
+    // cancellation is repeated until the request is answered: one sent before
+    // the request is queued finds nothing, so the answer proves it was queued.
+    const bearer = await token('queued', 'quentin');
+    const headers = { authorization: `Bearer ${bearer}`, 'mcp-protocol-version': '2025-11-25' };
+    const session = await rawSession(serve.url, bearer);
+    const onSession = { ...headers, 'mcp-session-id': session };
+    const queued = rawPost(serve.url, callBody('b', 'echo', { text: 'never' }), onSession);
+    let answered = false;
+    void queued.finally(() => {
+      answered = true;
+    });
+    while (!answered) {
+      const cancel = {
+        jsonrpc: '2.0',
+        method: 'notifications/cancelled',
+        params: { requestId: 'b' },
+      };
+      expect((await rawPost(serve.url, cancel, onSession)).status).toBe(202);
+      await Promise.race([queued, new Promise((resolve) => setTimeout(resolve, 20))]);
+    }
+    expect((await queued).body).toMatchObject({
+      id: 'b',
+      error: { code: -32800, message: 'cancelled while waiting for a slot' },
+    });
     // The queue's one place is free again: this call waits instead of being refused.
     const next = await outcome(caller.callTool({ name: 'echo', arguments: { text: 'next' } }));
     expect(next).toEqual({ ok: true, text: 'next' });

@@ -119,8 +119,13 @@ describe('supervisor faults', () => {
     const data = join(workspace.dir, 'data');
     for (const file of ['acme/tenant.db', 'globex/tenant.db', 'mcp-tenants.db']) {
       const db = new Database(join(data, file));
-      expect(db.pragma('integrity_check', { simple: true }), file).toBe('ok');
-      db.close();
+      let integrity: unknown;
+      try {
+        integrity = db.pragma('integrity_check', { simple: true });
+      } finally {
+        db.close();
+      }
+      expect(integrity, file).toBe('ok');
     }
 
     serve = await startServe(workspace.manifestPath);

@@ -100,10 +100,11 @@ describe.skipIf(!CHECKOUT_REACHABLE)('tenants with their own uid and gid (needs 
 
   afterAll(async () => {
     await Promise.allSettled([acme?.close(), globex?.close(), initech?.close()]);
-    const { code, survivors } = await serve.stop();
-    workspace.cleanup();
-    expect(code).toBe(0);
-    expect(survivors).toEqual([]);
+    // Guarded: when beforeAll failed, its error is the one to see, and the folder still goes.
+    const stopped = await serve?.stop();
+    workspace?.cleanup();
+    expect(stopped?.code).toBe(0);
+    expect(stopped?.survivors).toEqual([]);
   });
 
   it('runs each child as its own uid and gid, with no supplementary groups', async () => {
