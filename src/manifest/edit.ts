@@ -43,7 +43,7 @@ export function addTenant(
   const settings = tenantSettings(tenant);
   const text = readManifestText(path);
   const doc = parseForEdit(text, path, env);
-  assertRunAsResolves(tenant, doc);
+  assertRunAsResolves(tenant, doc, env);
   const { pair, map } = tenantsOf(doc);
   if (map !== undefined && findTenant(map, tenant.id) !== -1) {
     throw new McpTenantsError(

@@ -6,14 +6,19 @@
 
 import { type Document, isScalar } from 'yaml';
 import { ErrorCode, McpTenantsError } from '../errors.js';
+import { expandEnv } from './env-expand.js';
 import { type RawRunAs, resolveRunAs } from './resolve-run-as.js';
 
 export function assertRunAsResolves(
   tenant: { id: string; user?: string | number | undefined; group?: string | number | undefined },
   doc: Document,
+  env: NodeJS.ProcessEnv,
 ): void {
   if (tenant.user === undefined && tenant.group === undefined) return;
-  const outcome = resolveRunAs({ user: tenant.user, group: tenant.group }, plainDefaults(doc));
+  const defaults = defaultsOf(doc, env);
+  // A default naming a variable this shell does not set: `serve` checks it where it is set.
+  if (defaults === undefined) return;
+  const outcome = resolveRunAs({ user: tenant.user, group: tenant.group }, defaults);
   if (!('problem' in outcome)) return;
   const { key, fromDefaults, message } = outcome.problem;
   const where = fromDefaults ? `defaults.${key} of the manifest` : `--${key}`;
@@ -23,14 +28,22 @@ export function assertRunAsResolves(
   );
 }
 
-/** `defaults.user` / `defaults.group` when written plainly; a `${VAR}` is checked by `serve`. */
-function plainDefaults(doc: Document): RawRunAs {
-  const value = (key: 'user' | 'group'): string | number | undefined => {
+/**
+ * `defaults.user` / `defaults.group` as `serve` would read them (`${VAR}`
+ * expanded, digits an id); undefined when a variable is not set here.
+ */
+function defaultsOf(doc: Document, env: NodeJS.ProcessEnv): RawRunAs | undefined {
+  const read = (key: 'user' | 'group'): string | number | undefined | null => {
     const node = doc.getIn(['defaults', key], true);
     if (!isScalar(node)) return undefined;
     if (typeof node.value === 'number') return node.value;
-    if (typeof node.value !== 'string' || node.value.includes('${')) return undefined;
-    return /^\d+$/.test(node.value) ? Number(node.value) : node.value;
+    if (typeof node.value !== 'string') return undefined;
+    const expanded = expandEnv(node.value, env);
+    if (!expanded.ok) return null;
+    return /^\d+$/.test(expanded.value) ? Number(expanded.value) : expanded.value;
   };
-  return { user: value('user'), group: value('group') };
+  const user = read('user');
+  const group = read('group');
+  if (user === null || group === null) return undefined;
+  return { user, group };
 }

@@ -195,6 +195,17 @@ describe('addTenant with user and group', () => {
     });
   });
 
+  it('reads defaults.user from ${VAR} as serve would, and leaves an unset one to serve', () => {
+    const withDefaults = `auth:\n  secret: ${SECRET}\ndefaults:\n  user: \${RUN_USER}\ntenants:\n  acme: {}\n`;
+    writeFileSync(path, withDefaults);
+    // Set here: the default user is 64000, so a tenant's own group completes it.
+    addTenant(path, { id: 'globex', group: 64000 }, { RUN_USER: '64000' });
+    expect(readFileSync(path, 'utf8')).toMatch(/ {2}globex:\n {4}group: 64000\n/);
+    // Not set here: nothing to check it against, so it is written as asked.
+    addTenant(path, { id: 'initech', group: 64001 }, {});
+    expect(readFileSync(path, 'utf8')).toMatch(/ {2}initech:\n {4}group: 64001\n/);
+  });
+
   it('refuses an unknown name or a missing group as a usage error, leaving the file untouched', () => {
     const attempts: [Parameters<typeof addTenant>[1], RegExp][] = [
       [{ id: 'globex', user: MISSING }, /invalid --user for tenant globex: no user/],
