@@ -247,8 +247,8 @@ describe('permissions, tenant policy and tenant tool modules through serve', () 
       stderr: 'pipe',
     });
     const stdio = new SdkClient({ name: 'stdio-test', version: '1.0.0' });
+    clients.push(stdio); // before connecting: a failed start is closed in afterAll too
     await stdio.connect(transport);
-    clients.push(stdio);
     expect((await stdio.listTools()).tools.length).toBeGreaterThan(0);
     expect(
       cli(['revoke', decodeJwt(bearer).jti as string, '-m', workspace.manifestPath]).code,
