@@ -3,8 +3,11 @@
  * is optional and must not throw or block: it runs on the supervisor's path.
  */
 export interface ChildEvents {
-  /** A child answered `initialize`; `startMs` is spawn to ready. */
-  started?(tenantId: string, event: { pid: number; startMs: number }): void;
+  /**
+   * A child answered `initialize`; `startMs` is spawn to ready, `restart`
+   * whether the child before it crashed or failed to start.
+   */
+  started?(tenantId: string, event: { pid: number; startMs: number; restart: boolean }): void;
   /** A child is gone. `limit` names the limit it was killed for, if any. */
   exited?(
     tenantId: string,

@@ -65,6 +65,8 @@ export class ChildSlot {
   private stoppingOnPurpose = false;
   private closed = false;
   private startCount = 0;
+  /** The last child crashed or failed to start: the next start is a restart. */
+  private afterCrash = false;
 
   constructor(private readonly options: ChildSlotOptions) {
     this.policy = options.policy ?? new RestartPolicy();
@@ -194,6 +196,12 @@ export class ChildSlot {
     await link?.stop('supervisor shutdown');
   }
 
+  /** A crash (or a failed start): counted by the back-off, and the next start is a restart. */
+  private crashed(reason: string): void {
+    this.afterCrash = true;
+    this.policy.crashed(reason);
+  }
+
   private async start(): Promise<ChildLink> {
     const { log, isolation, tenantId, events } = this.options;
     log.info('starting child');
@@ -233,7 +241,13 @@ export class ChildSlot {
             rssBytes: sample.rssBytes,
           }),
       });
-      events?.started?.(tenantId, { pid: link.pid, startMs: performance.now() - startedAt });
+      const restart = this.afterCrash;
+      this.afterCrash = false;
+      events?.started?.(tenantId, {
+        pid: link.pid,
+        startMs: performance.now() - startedAt,
+        restart,
+      });
       this.options.onReady(link);
       return link;
     } catch (error) {
@@ -241,7 +255,7 @@ export class ChildSlot {
       this.starting = undefined;
       const message = error instanceof Error ? error.message : String(error);
       if (!this.closed) {
-        this.policy.crashed(message);
+        this.crashed(message);
         log.error('child failed to start', { error: message });
       }
       throw error;
@@ -260,7 +274,7 @@ export class ChildSlot {
     this.linkLimits = undefined;
     clearInterval(this.idleTimer);
     const crashed = !this.stoppingOnPurpose && !this.closed;
-    if (crashed) this.policy.crashed(reason);
+    if (crashed) this.crashed(reason);
     this.stoppingOnPurpose = false;
     this.options.events?.exited?.(this.options.tenantId, {
       pid: link.pid,

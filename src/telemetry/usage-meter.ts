@@ -28,15 +28,12 @@ export interface UsageMeterOptions {
 export class UsageMeter implements ChildEvents {
   private readonly children = new Map<number, ChildState>();
   private buckets = new Map<string, UsageDelta>();
-  /** Tenants whose last child crashed: their next start is a restart. */
-  private readonly crashed = new Set<string>();
 
   constructor(private readonly options: UsageMeterOptions) {}
 
-  started(tenantId: string, event: { pid: number; startMs: number }): void {
+  started(tenantId: string, event: { pid: number; startMs: number; restart: boolean }): void {
     const now = this.options.now();
     this.children.set(event.pid, { lastSampleAt: now, lastCpuSeconds: 0 });
-    const restart = this.crashed.delete(tenantId);
     this.options.record({
       kind: 'child',
       ts: now,
@@ -44,7 +41,7 @@ export class UsageMeter implements ChildEvents {
       pid: event.pid,
       event: 'start',
       startMs: event.startMs,
-      restart,
+      restart: event.restart,
       crashed: false,
       limit: null,
       reason: null,
@@ -56,7 +53,6 @@ export class UsageMeter implements ChildEvents {
     event: { pid: number; reason: string; crashed: boolean; limit?: string },
   ): void {
     this.children.delete(event.pid);
-    if (event.crashed) this.crashed.add(tenantId);
     this.options.record({
       kind: 'child',
       ts: this.options.now(),

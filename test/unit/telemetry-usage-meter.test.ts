@@ -16,7 +16,7 @@ function meter() {
 describe('the usage meter', () => {
   it('turns cumulative CPU into deltas and integrates RSS over time', () => {
     const { usage, tick } = meter();
-    usage.started('acme', { pid: 10, startMs: 250 });
+    usage.started('acme', { pid: 10, startMs: 250, restart: false });
     tick(1_000);
     usage.sampled('acme', { pid: 10, cpuSeconds: 0.4, rssBytes: 100 * MIB });
     tick(2_000);
@@ -38,7 +38,7 @@ describe('the usage meter', () => {
 
   it('ignores a gap longer than a minute (sampling stopped) instead of billing it', () => {
     const { usage, tick } = meter();
-    usage.started('acme', { pid: 10, startMs: 250 });
+    usage.started('acme', { pid: 10, startMs: 250, restart: false });
     tick(10 * 60_000);
     usage.sampled('acme', { pid: 10, cpuSeconds: 1, rssBytes: MIB });
     expect(usage.drain()[0]).toMatchObject({ sampledSeconds: 0, rssByteSeconds: 0, cpuSeconds: 1 });
@@ -58,13 +58,13 @@ describe('the usage meter', () => {
     ]);
   });
 
-  it('counts a start after a crash as a restart, and records limit kills', () => {
+  it('records starts after a crash as restarts (the slot knows), and limit kills', () => {
     const { usage, records } = meter();
-    usage.started('acme', { pid: 1, startMs: 300 });
+    usage.started('acme', { pid: 1, startMs: 300, restart: false });
     usage.exited('acme', { pid: 1, reason: 'idle', crashed: false });
-    usage.started('acme', { pid: 2, startMs: 200 });
+    usage.started('acme', { pid: 2, startMs: 200, restart: false });
     usage.exited('acme', { pid: 2, reason: 'killed', crashed: true, limit: 'memory' });
-    usage.started('acme', { pid: 3, startMs: 100 });
+    usage.started('acme', { pid: 3, startMs: 100, restart: true });
     expect(records.map((r) => [r.event, r.pid, r.restart, r.crashed, r.limit])).toEqual([
       ['start', 1, false, false, null],
       ['exit', 1, false, false, null],
