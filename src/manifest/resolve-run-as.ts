@@ -30,12 +30,25 @@ export interface UserDatabase {
   findGroup(key: string): GroupEntry | undefined;
 }
 
-const SYSTEM: UserDatabase = { findUser, findGroup };
+/**
+ * The system's users and groups, each name asked once per manifest load:
+ * every tenant taking `user` from `defaults:` would otherwise run `getent`
+ * again (a blocking process start, also on each reload inside `serve`).
+ */
+export function systemUserDatabase(): UserDatabase {
+  const users = new Map<string, ReturnType<typeof findUser>>();
+  const groups = new Map<string, ReturnType<typeof findGroup>>();
+  return {
+    findUser: (key) => (users.has(key) ? users.get(key) : users.set(key, findUser(key)).get(key)),
+    findGroup: (key) =>
+      groups.has(key) ? groups.get(key) : groups.set(key, findGroup(key)).get(key),
+  };
+}
 
 export function resolveRunAs(
   tenant: RawRunAs,
   defaults: RawRunAs | undefined,
-  database: UserDatabase = SYSTEM,
+  database: UserDatabase = systemUserDatabase(),
 ): { runAs: RunAs | undefined } | { problem: RunAsProblem } {
   const user = tenant.user ?? defaults?.user;
   const group = tenant.group ?? defaults?.group;

@@ -7,7 +7,7 @@
 import { resolve as resolvePath } from 'node:path';
 import { manifestInvalid, type Problem } from './problems.js';
 import { resolvePolicy } from './resolve-policy.js';
-import { resolveRunAs } from './resolve-run-as.js';
+import { resolveRunAs, systemUserDatabase } from './resolve-run-as.js';
 import type { RawManifest, RawTenant } from './schema.js';
 import { readOrCreateSecretFile } from './secret-file.js';
 import { resolveTokenKeys } from './token-keys.js';
@@ -38,9 +38,10 @@ export interface ResolveContext {
 export function resolveManifest(raw: RawManifest, context: ResolveContext): Manifest {
   const tenants = new Map<string, TenantConfig>();
   const problems = new Map<string, Problem>();
+  const users = systemUserDatabase();
   for (const [id, tenant] of Object.entries(raw.tenants)) {
     const config = resolveTenant(id, tenant, raw.defaults, context.index, context.manifestDir);
-    const runAs = resolveRunAs(tenant, raw.defaults);
+    const runAs = resolveRunAs(tenant, raw.defaults, users);
     if ('problem' in runAs) {
       const { key, fromDefaults, message } = runAs.problem;
       const path = fromDefaults ? ['defaults', key] : ['tenants', id, key];

@@ -2,8 +2,9 @@
  * Users and groups as the system knows them, for `user:` and `group:`.
  * `getent` asks NSS, so users from LDAP or systemd count as they do for `id`
  * and `chown`; where there is no `getent`, /etc/passwd and /etc/group are
- * read directly. No cache: a user created while `serve` runs is found by
- * the next reload.
+ * read directly. Nothing is kept between manifest loads (see
+ * systemUserDatabase): a user created while `serve` runs is found by the
+ * next reload.
  */
 
 import { spawnSync } from 'node:child_process';
