@@ -11,6 +11,11 @@ const SCHEME = /^(\S+)/;
  * well-formed Bearer credential is AUTH_INVALID. The header is never echoed:
  * it may hold someone's Basic credentials.
  */
+/** The token of a well-formed `Authorization: Bearer` header, else undefined; never throws. */
+export function bearerToken(header: string | undefined): string | undefined {
+  return header === undefined ? undefined : BEARER.exec(header.trim())?.[1] || undefined;
+}
+
 export function parseBearer(header: string | undefined): string {
   if (header === undefined || header.trim() === '') {
     throw new McpTenantsError(
@@ -18,8 +23,8 @@ export function parseBearer(header: string | undefined): string {
       'missing bearer token: send Authorization: Bearer <token> (get one with `mcp-tenants token`)',
     );
   }
-  const match = BEARER.exec(header.trim());
-  if (match?.[1]) return match[1];
+  const token = bearerToken(header);
+  if (token !== undefined) return token;
   const scheme = SCHEME.exec(header.trim())?.[1] ?? '';
   if (scheme.toLowerCase() !== 'bearer') {
     return fail('bad_scheme', 'authorization scheme must be Bearer');

@@ -176,13 +176,7 @@ export class Supervisor {
   async startStdio(token: string, input: Readable, output: Writable): Promise<StdioFront> {
     const context = await this.verifier.verify(token).catch((error: unknown) => {
       if (error instanceof McpTenantsError) {
-        const authorization = `Bearer ${token}`;
-        this.telemetry.tokenRefused({
-          authorization,
-          error,
-          path: 'stdio',
-          remoteAddress: undefined,
-        });
+        this.telemetry.tokenRefused({ token, error, path: 'stdio', remoteAddress: undefined });
       }
       throw error;
     });

@@ -18,7 +18,8 @@ const SIGNED_REASONS: ReadonlySet<string> = new Set([
 const MAX_PER_MINUTE = 120;
 
 export interface RefusalInput {
-  authorization: string | undefined;
+  /** The refused token, when one could be read; it is decoded, never stored. */
+  token: string | undefined;
   error: McpTenantsError;
   path: string;
   remoteAddress: string | undefined;
@@ -49,7 +50,7 @@ export class TokenRefusals {
     }
     this.inMinute += 1;
     const reason = String(input.error.data?.reason ?? input.error.code);
-    const claims = claimsOf(input.authorization);
+    const claims = claimsOf(input.token);
     const trusted =
       SIGNED_REASONS.has(reason) && claims.tenant !== undefined && this.isTenant(claims.tenant);
     const detail: Record<string, unknown> = {
@@ -77,8 +78,7 @@ export class TokenRefusals {
 }
 
 /** The token's claims, unverified (only ever used as described above). */
-function claimsOf(authorization: string | undefined): { tenant?: string; user?: string } {
-  const token = /^Bearer\s+(\S+)$/i.exec(authorization ?? '')?.[1];
+function claimsOf(token: string | undefined): { tenant?: string; user?: string } {
   if (!token) return {};
   try {
     const claims = decodeJwt(token);

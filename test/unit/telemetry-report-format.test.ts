@@ -119,7 +119,7 @@ describe('token refusals in the audit trail', () => {
     const refusals = new TokenRefusals((id) => id === 'acme');
     const token = await signToken(secret, { tenantId: 'acme', userId: 'alice', ttlSeconds: 60 });
     const base = { path: '/mcp', remoteAddress: '127.0.0.1', now: 0 };
-    const signed = refusals.entry({ ...base, authorization: `Bearer ${token}`, error: expired() });
+    const signed = refusals.entry({ ...base, token, error: expired() });
     expect(signed).toMatchObject({
       tenant: 'acme',
       actor: 'alice',
@@ -129,14 +129,14 @@ describe('token refusals in the audit trail', () => {
     const forged = new McpTenantsError(ErrorCode.AUTH_INVALID, 'bad signature', {
       data: { reason: 'invalid_signature' },
     });
-    const other = refusals.entry({ ...base, authorization: `Bearer ${token}`, error: forged });
+    const other = refusals.entry({ ...base, token, error: forged });
     expect(other).toMatchObject({
       tenant: '-',
       actor: 'anonymous',
       detail: { claimed_tenant: 'acme' },
     });
     const missing = new McpTenantsError(ErrorCode.AUTH_MISSING, 'no token');
-    expect(refusals.entry({ ...base, authorization: undefined, error: missing })).toMatchObject({
+    expect(refusals.entry({ ...base, token: undefined, error: missing })).toMatchObject({
       tenant: '-',
     });
   });
@@ -146,7 +146,7 @@ describe('token refusals in the audit trail', () => {
     const error = new McpTenantsError(ErrorCode.AUTH_MISSING, 'no token');
     const at = (now: number) =>
       refusals.entry({
-        authorization: undefined,
+        token: undefined,
         error,
         path: '/mcp',
         remoteAddress: undefined,

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { authInvalid } from '../../auth/auth-error.js';
+import { bearerToken } from '../../auth/bearer.js';
 import type { TenantContext } from '../../auth/context.js';
 import { ErrorCode, McpTenantsError, toMcpTenantsError } from '../../errors.js';
 import type { ServerConfig } from '../../manifest/types.js';
@@ -36,7 +37,7 @@ export interface HttpFrontOptions {
 }
 
 export interface TokenRefusal {
-  authorization: string | undefined;
+  token: string | undefined;
   error: McpTenantsError;
   path: string;
   remoteAddress: string | undefined;
@@ -67,7 +68,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       return await options.authenticate(authorization);
     } catch (error) {
       options.onTokenRefused?.({
-        authorization,
+        token: bearerToken(authorization),
         error: toMcpTenantsError(error),
         path: (request?.url ?? '/').split('?', 1)[0] ?? '/',
         remoteAddress: request?.socket.remoteAddress,
@@ -107,7 +108,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
         );
         // Audited without the token: a query string ends up in proxies' logs, ours keep it out.
         options.onTokenRefused?.({
-          authorization: undefined,
+          token: undefined,
           error: refusal,
           path,
           remoteAddress: request.socket.remoteAddress,
