@@ -2,6 +2,7 @@ import { ErrorCode, McpTenantsError } from '../errors.js';
 import { type ChildExit, ChildProcess, type SpawnPlan } from '../supervisor/child-process.js';
 import type { Logger } from '../telemetry/logger.js';
 import { childLogLine } from './child-stderr.js';
+import { parseJsonObject } from './json-line.js';
 import {
   classifyMessage,
   type JsonObject,
@@ -22,8 +23,6 @@ export interface ChildLinkOptions {
   /** Called once when the child has exited, for whatever reason. */
   onExit: (exit: ChildExit, reason: string) => void;
 }
-
-const STARTS_AN_OBJECT = /^\s*\{/;
 
 /** Id of the supervisor's own `initialize`; relayed ids start at 1. */
 const INITIALIZE_ID = 0;
@@ -53,9 +52,8 @@ export class ChildLink {
     const splitter = new LineSplitter(
       options.maxLineBytes,
       (line) => {
-        // Only an object can be a message: checked first, because a failing
-        // JSON.parse (~10 µs) would let a child flooding garbage keep us busy.
-        const parsed = STARTS_AN_OBJECT.test(line) ? parseJson(line) : undefined;
+        // Only an object can be a message (parseJsonObject tests that before parsing).
+        const parsed = parseJsonObject(line);
         if (parsed === undefined) {
           dropped.warn('child printed a non-JSON line on stdout; dropped', {
             line: line.slice(0, 200),
@@ -69,7 +67,7 @@ export class ChildLink {
           });
           return;
         }
-        const message = parsed as JsonRpcMessage;
+        const message = parsed as unknown as JsonRpcMessage; // classifyMessage checked its shape
         if (kind === 'response' && 'id' in message && message.id === INITIALIZE_ID && !link) {
           onInitialized?.(message as JsonRpcResponse);
           return;
@@ -169,14 +167,6 @@ export class ChildLink {
   kill(reason: string): void {
     this.exitReason ??= reason;
     this.child.kill('SIGKILL');
-  }
-}
-
-function parseJson(line: string): unknown {
-  try {
-    return JSON.parse(line);
-  } catch {
-    return undefined;
   }
 }
 

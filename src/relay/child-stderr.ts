@@ -1,4 +1,5 @@
 import type { LogFields, LogLevel } from '../telemetry/logger.js';
+import { parseJsonObject } from './json-line.js';
 
 /** Bounds on what one child line may add to a supervisor log line. */
 const MAX_FIELDS = 20;
@@ -29,15 +30,8 @@ export interface ChildLogLine {
  */
 export function childLogLine(line: string): ChildLogLine {
   const plain: ChildLogLine = { level: 'info', message: line, fields: {} };
-  if (!line.startsWith('{')) return plain;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(line);
-  } catch {
-    return plain;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return plain;
-  const record = parsed as Record<string, unknown>;
+  const record = parseJsonObject(line);
+  if (!record) return plain;
   const message = record.msg ?? record.message;
   if (typeof message !== 'string') return plain;
   const fields: LogFields = {};

@@ -162,10 +162,11 @@ describe('children misbehaving', () => {
       const line = serve.stderr().match(/child stderr lines not logged[^\n]*"not_logged":(\d+)/);
       return line ? Number(line[1]) : undefined;
     });
-    const logged = chatter() - before;
-    expect(logged).toBeGreaterThan(0);
-    expect(logged).toBeLessThanOrEqual(200);
-    expect(logged + notLogged).toBe(20_000);
+    // The window's 200 are logged, the rest read before the kill are counted
+    // (a SIGKILLed child's pipe may still hold lines nobody reads).
+    expect(chatter() - before).toBe(200);
+    expect(notLogged).toBeGreaterThan(0);
+    expect(notLogged).toBeLessThanOrEqual(20_000 - 200);
   });
 
   it('floods notifications at a client that does not read: memory stays bounded', async () => {
