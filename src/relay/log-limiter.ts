@@ -1,3 +1,4 @@
+import { BurstLimiter } from '../telemetry/burst-limiter.js';
 import type { LogFields, Logger } from '../telemetry/logger.js';
 
 export interface LogLimiterOptions {
@@ -15,15 +16,14 @@ export interface LogLimiterOptions {
  * the next line logged says how many were left out.
  */
 export class LogLimiter {
-  private windowStart = Number.NEGATIVE_INFINITY;
-  private inWindow = 0;
-  private suppressed = 0;
+  private readonly limiter: BurstLimiter;
   private readonly now: () => number;
 
   constructor(
     private readonly log: Logger,
-    private readonly options: LogLimiterOptions = { burst: 10, intervalMs: 10_000 },
+    options: LogLimiterOptions = { burst: 10, intervalMs: 10_000 },
   ) {
+    this.limiter = new BurstLimiter(options.burst, options.intervalMs);
     this.now = options.now ?? Date.now;
   }
 
@@ -32,29 +32,14 @@ export class LogLimiter {
   }
 
   line(level: 'debug' | 'info' | 'warn' | 'error', message: string, fields: LogFields = {}): void {
-    const now = this.now();
-    if (now - this.windowStart >= this.options.intervalMs) {
-      this.windowStart = now;
-      this.inWindow = 0;
-    }
-    if (this.inWindow >= this.options.burst) {
-      this.suppressed += 1;
-      return;
-    }
-    this.inWindow += 1;
-    const left = this.takeSuppressed();
+    const left = this.limiter.admit(this.now());
+    if (left === undefined) return;
     this.log[level](message, left > 0 ? { ...fields, not_logged_before: left } : fields);
   }
 
   /** Says how many were left out since the last line (call when the source ends). */
   flush(message: string): void {
-    const left = this.takeSuppressed();
+    const left = this.limiter.takeRefused();
     if (left > 0) this.log.warn(message, { not_logged: left });
-  }
-
-  private takeSuppressed(): number {
-    const left = this.suppressed;
-    this.suppressed = 0;
-    return left;
   }
 }

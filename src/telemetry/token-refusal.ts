@@ -1,5 +1,6 @@
 import { decodeJwt } from 'jose';
 import type { McpTenantsError } from '../errors.js';
+import { BurstLimiter } from './burst-limiter.js';
 import { type AuditEntry, SUPERVISOR_CHAIN } from './records.js';
 
 /**
@@ -32,23 +33,13 @@ export interface RefusalInput {
  * counted, and the next recorded one says how many were left out.
  */
 export class TokenRefusals {
-  private minute = 0;
-  private inMinute = 0;
-  private suppressed = 0;
+  private readonly limiter = new BurstLimiter(MAX_PER_MINUTE, 60_000);
 
   constructor(private readonly isTenant: (id: string) => boolean) {}
 
   entry(input: RefusalInput): AuditEntry | undefined {
-    const minute = Math.floor(input.now / 60_000);
-    if (minute !== this.minute) {
-      this.minute = minute;
-      this.inMinute = 0;
-    }
-    if (this.inMinute >= MAX_PER_MINUTE) {
-      this.suppressed += 1;
-      return undefined;
-    }
-    this.inMinute += 1;
+    const suppressed = this.limiter.admit(input.now);
+    if (suppressed === undefined) return undefined;
     const reason = String(input.error.data?.reason ?? input.error.code);
     const claims = claimsOf(input.token);
     const trusted =
@@ -60,10 +51,7 @@ export class TokenRefusals {
     };
     if (input.remoteAddress !== undefined) detail.remote = input.remoteAddress;
     if (!trusted && claims.tenant !== undefined) detail.claimed_tenant = claims.tenant;
-    if (this.suppressed > 0) {
-      detail.suppressed_before = this.suppressed;
-      this.suppressed = 0;
-    }
+    if (suppressed > 0) detail.suppressed_before = suppressed;
     return {
       kind: 'audit',
       ts: input.now,
