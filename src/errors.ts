@@ -28,8 +28,6 @@ export const ErrorCode = {
   CHILD_UNAVAILABLE: 'CHILD_UNAVAILABLE',
   CHILD_CRASHED: 'CHILD_CRASHED',
   CHILD_TIMEOUT: 'CHILD_TIMEOUT',
-  /** Changed limits cannot be applied to the running child; it restarts to get them. */
-  LIMITS_NEED_RESTART: 'LIMITS_NEED_RESTART',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   AUDIT_TAMPERED: 'AUDIT_TAMPERED',
   INTERNAL: 'INTERNAL',
@@ -82,7 +80,6 @@ const mapping: Record<ErrorCode, CodeMapping> = {
   CHILD_UNAVAILABLE: { http: 503, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 7 },
   CHILD_CRASHED: { http: 502, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 7 },
   CHILD_TIMEOUT: { http: 504, jsonRpc: JsonRpcCode.CHILD_TIMEOUT, exit: 7 },
-  LIMITS_NEED_RESTART: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 1 },
   SHUTTING_DOWN: { http: 503, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 1 },
   AUDIT_TAMPERED: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 8 },
   INTERNAL: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 1 },

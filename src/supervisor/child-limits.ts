@@ -89,11 +89,8 @@ export class ChildLimits {
       const before = this.limits.limits;
       const changes = describeChanges(before, next);
       if (changes === '') return { kind: 'none' };
-      try {
-        await this.limits.update(next, pid, this.latestSample());
-      } catch (error) {
-        return { kind: 'restart', reason: error instanceof Error ? error.message : String(error) };
-      }
+      const reason = await this.limits.update(next, pid, this.latestSample());
+      if (reason !== undefined) return { kind: 'restart', reason };
       this.watch?.update(next, this.limits.cpuEnforcedByKernel);
       return { kind: 'applied', changes };
     };

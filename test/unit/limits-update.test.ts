@@ -2,7 +2,6 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ErrorCode } from '../../src/errors.js';
 import type { Limits } from '../../src/manifest/types.js';
 import { ChildLimits } from '../../src/supervisor/child-limits.js';
 import { writeLimitsV1 } from '../../src/supervisor/limits/cgroup-v1.js';
@@ -198,10 +197,7 @@ describe('TenantLimits.update (fake cgroup v1 tree)', () => {
     ];
     for (const [before, after, command, reason, usage] of cases) {
       const limits = prepared(before, command);
-      await expect(limits.update(after, process.pid, usage)).rejects.toMatchObject({
-        code: ErrorCode.LIMITS_NEED_RESTART,
-        message: expect.stringMatching(reason),
-      });
+      expect(await limits.update(after, process.pid, usage)).toMatch(reason);
       expect(limits.limits).toEqual(before);
     }
   });
@@ -217,10 +213,7 @@ describe('TenantLimits.update (fake cgroup v1 tree)', () => {
     const pids = limits.folders[2] as string;
     rmSync(join(pids, 'pids.max'));
     mkdirSync(join(pids, 'pids.max'));
-    await expect(limits.update({ pids: 64 }, process.pid)).rejects.toMatchObject({
-      code: ErrorCode.LIMITS_NEED_RESTART,
-      message: expect.stringMatching(/pids\.max refused "64"/),
-    });
+    expect(await limits.update({ pids: 64 }, process.pid)).toMatch(/pids\.max refused "64"/);
   });
 });
 

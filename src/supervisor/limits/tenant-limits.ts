@@ -152,39 +152,45 @@ export class TenantLimits {
   /**
    * Gives the running child (`pid`, and whatever else is in its cgroup) the
    * limits `next`: new values in its cgroup files, its rlimits changed with
-   * `prlimit --pid`; the watchdog's part is the caller's. Throws
-   * LIMITS_NEED_RESTART, saying why, when they cannot change live or the
-   * kernel refuses one: then only a new child gets them. A refusal may leave
-   * some files changed; the restart that follows sets them all.
+   * `prlimit --pid`; the watchdog's part is the caller's. Resolves with the
+   * reason when they cannot change live or the kernel refuses one (then only
+   * a new child gets them; a refusal may leave some files changed, and the
+   * restart that follows sets them all), undefined when they were applied.
    */
-  async update(next: Limits, pid: number, usage?: Usage): Promise<void> {
-    const blocker = this.restartReason(next, usage);
-    if (blocker !== undefined) throw needsRestart(blocker);
-    const before = this.rlimitsFor(this.current);
-    const after = this.rlimitsFor(next);
+  async update(next: Limits, pid: number, usage?: Usage): Promise<string | undefined> {
+    let args: string[];
+    try {
+      args = prlimitChanges(this.rlimitsFor(this.current), this.rlimitsFor(next));
+    } catch (error) {
+      return (error as Error).message;
+    }
+    const blocker = this.restartReason(next, args.length > 0, usage);
+    if (blocker !== undefined) return blocker;
     try {
       this.cgroup?.update(next);
       this.current = next;
-      const args = prlimitChanges(before, after);
       if (args.length > 0 && this.report.prlimit !== undefined) {
         // Every process of the child: a launcher's real server inherited the old value too.
         const pids = [...new Set([pid, ...(this.members() ?? [])])];
         await setRlimitsOf(this.report.prlimit, pids, args);
       }
     } catch (error) {
-      throw needsRestart((error as Error).message, error);
+      return (error as Error).message;
     }
+    return undefined;
   }
 
   /** Why `next` cannot be given to the running child; undefined when it can. */
-  private restartReason(next: Limits, usage: Usage | undefined): string | undefined {
+  private restartReason(
+    next: Limits,
+    rlimitsChange: boolean,
+    usage: Usage | undefined,
+  ): string | undefined {
     const changed = changedLimits(this.current, next);
     const nodeChild = isNodeCommand(this.command) || isNodeLauncher(this.command);
     if (changed.includes('memory_mb') && nodeChild) {
       return "memory_mb sets a Node child's V8 heap cap (--max-old-space-size), which is fixed when it starts";
     }
-    const rlimitsChange =
-      JSON.stringify(this.rlimitsFor(this.current)) !== JSON.stringify(this.rlimitsFor(next));
     if (rlimitsChange && this.report.prlimit === undefined) {
       return 'no prlimit on this host to change the rlimits of a running process (the shell sets them at start only)';
     }
@@ -256,8 +262,4 @@ function overUsage(
     return `the child runs ${usage.pids} tasks now, over the new pids ${pids}`;
   }
   return undefined;
-}
-
-function needsRestart(reason: string, cause?: unknown): McpTenantsError {
-  return new McpTenantsError(ErrorCode.LIMITS_NEED_RESTART, reason, { cause });
 }
