@@ -1,24 +1,17 @@
-import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
 import { connectHttp, INITIALIZE, rawPost } from '../helpers/mcp-client.js';
 import {
-  CLI,
   createWorkspace,
   fixture,
+  runCli,
   type ServeProcess,
   startServe,
   type TestWorkspace,
 } from '../helpers/serve-process.js';
 
-function cli(...args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '' },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = (...args: string[]) => runCli(args);
 
 interface Listed {
   running: boolean;

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,15 +6,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TokenVerifier } from '../../src/auth/verify.js';
 import { loadManifest } from '../../src/manifest/load.js';
 import { connectHttp, textOf } from '../helpers/mcp-client.js';
-import { CLI, startServe } from '../helpers/serve-process.js';
+import { runCli, startServe } from '../helpers/serve-process.js';
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '', ...env },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = runCli;
 
 describe('the CLI, as a user drives it', () => {
   let dir: string;

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { Client as SdkClient } from '@modelcontextprotocol/sdk/client/index.js';
@@ -16,6 +15,7 @@ import {
   FIXTURES,
   fixture,
   REPO_ROOT,
+  runCli,
   type ServeProcess,
   startServe,
   type TestWorkspace,
@@ -23,13 +23,7 @@ import {
 
 const GREETING = join(REPO_ROOT, 'examples', 'tools', 'greeting.mjs');
 
-function cli(args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '' },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = (args: string[]) => runCli(args);
 
 /** The error of a rejected SDK call, as text: its JSON-RPC code and message. */
 async function failure(promise: Promise<unknown>): Promise<string> {

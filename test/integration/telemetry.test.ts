@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -13,9 +12,9 @@ import { connectHttp, rawPost, textOf } from '../helpers/mcp-client.js';
 import { waitFor, waitGone } from '../helpers/processes.js';
 import { parsePrometheus, sumOf } from '../helpers/prometheus.js';
 import {
-  CLI,
   createWorkspace,
   fixture,
+  runCli,
   type ServeProcess,
   startServe,
   type TestWorkspace,
@@ -24,13 +23,7 @@ import {
 const HOUR_MS = 3_600_000;
 const TRACEPARENT = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
-function cli(args: string[]) {
-  const result = spawnSync(process.execPath, [CLI, ...args], {
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH ?? '' },
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const cli = (args: string[]) => runCli(args);
 
 /**
  * A known mix of traffic through `serve`, then `report`, `audit`, `audit
