@@ -366,7 +366,9 @@ for (const reader of readers.values()) await reader.close();
 const before = descendants(serve.pid);
 serve.kill('SIGTERM');
 const code = await new Promise((resolve) => serve.once('exit', (exit) => resolve(exit)));
-await sleep(500);
+// Children exit on their stdin's end, just after the supervisor: give them up to 5 s.
+const deadline = Date.now() + 5_000;
+while (before.some(isAlive) && Date.now() < deadline) await sleep(50);
 const survivors = before.filter(isAlive);
 rmSync(dir, { recursive: true, force: true });
 
