@@ -367,8 +367,8 @@ const before = descendants(serve.pid);
 serve.kill('SIGTERM');
 const code = await new Promise((resolve) => serve.once('exit', (exit) => resolve(exit)));
 // Children exit on their stdin's end, just after the supervisor: give them up to 5 s.
-const deadline = Date.now() + 5_000;
-while (before.some(isAlive) && Date.now() < deadline) await sleep(50);
+const exitDeadline = Date.now() + 5_000;
+while (before.some(isAlive) && Date.now() < exitDeadline) await sleep(50);
 const survivors = before.filter(isAlive);
 rmSync(dir, { recursive: true, force: true });
 

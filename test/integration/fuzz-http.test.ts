@@ -297,8 +297,9 @@ describe('fuzz: the HTTP front and its JSON-RPC handling', () => {
         }),
         settings,
       );
-      // Most runs get past the front (200 answers from the child), not only refusals.
-      expect(statuses.get(200) ?? 0).toBeGreaterThan(settings.numRuns / 5);
+      // Many runs get past the front (200 answers from the child), not only refusals;
+      // counted against the runs made (a time limit may end the property early).
+      expect(statuses.get(200) ?? 0).toBeGreaterThan(count / 5);
       expect(isAlive(serve.process.pid as number)).toBe(true);
       expect((await fetch(serve.url.replace('/mcp', '/healthz'))).status).toBe(200);
     },
