@@ -23,6 +23,12 @@ export function bucketIndex(ms: number): number {
   return LATENCY_BUCKETS_MS.length;
 }
 
+/** Counts one latency into its bucket. */
+export function addToBuckets(buckets: number[], ms: number): void {
+  const i = bucketIndex(ms);
+  buckets[i] = (buckets[i] ?? 0) + 1;
+}
+
 export function emptyBuckets(): number[] {
   return new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
 }
@@ -91,8 +97,7 @@ export class LatencySummary {
   percentiles(): Percentiles {
     if (this.hasBuckets) {
       for (const value of this.values) {
-        const i = bucketIndex(value);
-        this.buckets[i] = (this.buckets[i] as number) + 1;
+        addToBuckets(this.buckets, value);
       }
       this.values = [];
       const at = (p: number) => histogramPercentile(this.buckets, p, this.maxMs);

@@ -1,4 +1,4 @@
-import { bucketIndex, emptyBuckets, LATENCY_BUCKETS_MS } from './latency.js';
+import { addToBuckets, emptyBuckets, LATENCY_BUCKETS_MS } from './latency.js';
 import type { Outcome } from './outcome.js';
 import { type Family, renderFamilies, type Sample } from './prometheus-text.js';
 
@@ -128,8 +128,7 @@ export class TelemetryMetrics {
       histogram = { buckets: emptyBuckets(), sum: 0, count: 0 };
       counters.latency.set(methodLabel, histogram);
     }
-    const i = bucketIndex(latencyMs);
-    histogram.buckets[i] = (histogram.buckets[i] as number) + 1;
+    addToBuckets(histogram.buckets, latencyMs);
     histogram.sum += latencyMs / 1000;
     histogram.count += 1;
   }

@@ -24,6 +24,13 @@ export const ERROR_KINDS = [
 
 export type ErrorKind = (typeof ERROR_KINDS)[number];
 
+const ERROR_SET: ReadonlySet<string> = new Set(ERROR_KINDS);
+
+/** Whether an outcome counts as an error (`cancelled` does not: the client's own doing). */
+export function isErrorOutcome(outcome: string): boolean {
+  return ERROR_SET.has(outcome);
+}
+
 /** JSON-RPC "request cancelled", used by the relay when a client cancels or leaves. */
 const CANCELLED = -32800;
 

@@ -1,5 +1,5 @@
-import { bucketIndex, emptyBuckets, histogramPercentile } from './latency.js';
-import { ERROR_KINDS, type Outcome } from './outcome.js';
+import { addToBuckets, emptyBuckets, histogramPercentile } from './latency.js';
+import { isErrorOutcome, type Outcome } from './outcome.js';
 
 /** Minutes the status page looks back. */
 const WINDOW_MINUTES = 5;
@@ -21,8 +21,6 @@ export interface RecentFigures {
   quota_refusals: number;
 }
 
-const ERRORS: ReadonlySet<string> = new Set(ERROR_KINDS);
-
 /** Per tenant, the last few minutes of traffic, for the live status page. */
 export class RecentTraffic {
   private readonly tenants = new Map<string, Minute[]>();
@@ -43,10 +41,9 @@ export class RecentTraffic {
       while (minutes.length > WINDOW_MINUTES) minutes.shift();
     }
     current.requests += 1;
-    if (ERRORS.has(outcome)) current.errors += 1;
+    if (isErrorOutcome(outcome)) current.errors += 1;
     if (outcome === 'quota') current.quota += 1;
-    const i = bucketIndex(latencyMs);
-    current.buckets[i] = (current.buckets[i] as number) + 1;
+    addToBuckets(current.buckets, latencyMs);
     current.maxMs = Math.max(current.maxMs, latencyMs);
   }
 

@@ -1,5 +1,5 @@
 import { LatencySummary } from './latency.js';
-import { ERROR_KINDS, type ErrorKind } from './outcome.js';
+import { ERROR_KINDS, type ErrorKind, isErrorOutcome } from './outcome.js';
 import type { TenantReport } from './report.js';
 
 /** One tenant's figures while the report is being added up. */
@@ -30,8 +30,6 @@ export const TIMED_OUTCOMES: ReadonlySet<string> = new Set([
   'timeout',
   'crash',
 ]);
-
-const ERRORS: ReadonlySet<string> = new Set(ERROR_KINDS);
 
 export function newAccumulator(tenant: string): Accumulator {
   const errors = { total: 0 } as TenantReport['errors'];
@@ -94,7 +92,7 @@ export function countRequests(
   report.requests += n;
   report.request_bytes += row.request_bytes;
   report.response_bytes += row.response_bytes;
-  const isError = ERRORS.has(row.outcome);
+  const isError = isErrorOutcome(row.outcome);
   if (isError) {
     report.errors[row.outcome as ErrorKind] += n;
     report.errors.total += n;

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { bucketIndex, emptyBuckets } from './latency.js';
+import { addToBuckets, emptyBuckets } from './latency.js';
 import { ADD_USAGE_ON_CONFLICT, ensureTelemetrySchema } from './schema.js';
 import { floorTo, HOUR_MS } from './time-window.js';
 
@@ -170,8 +170,7 @@ export class Retention {
       group.count += 1;
       group.latency_us_sum += row.latency_us;
       group.latency_us_max = Math.max(group.latency_us_max, row.latency_us);
-      const i = bucketIndex(row.latency_us / 1000);
-      group.buckets[i] = (group.buckets[i] as number) + 1;
+      addToBuckets(group.buckets, row.latency_us / 1000);
       group.request_bytes += row.request_bytes;
       group.response_bytes += row.response_bytes;
     }
