@@ -62,13 +62,13 @@ export function spawnIdentity(
 ): SpawnIdentity {
   const setpriv = findSetpriv();
   const problem = runAsProblem(tenantId, runAs, euid, setpriv);
-  if (problem === undefined && setpriv !== undefined) {
-    return { uid: runAs.uid, gid: runAs.gid, setpriv };
+  if (problem !== undefined) {
+    throw new McpTenantsError(ErrorCode.CHILD_UNAVAILABLE, `${problem.detail}; ${problem.fix}`, {
+      data: { tenant: tenantId, uid: runAs.uid, gid: runAs.gid },
+    });
   }
-  const { detail, fix } = problem ?? { detail: 'setpriv not found', fix: 'install util-linux' };
-  throw new McpTenantsError(ErrorCode.CHILD_UNAVAILABLE, `${detail}; ${fix}`, {
-    data: { tenant: tenantId, uid: runAs.uid, gid: runAs.gid },
-  });
+  // runAsProblem has said why when setpriv is missing.
+  return { uid: runAs.uid, gid: runAs.gid, setpriv: setpriv as string };
 }
 
 /** The program's argv, behind setpriv when the plan has an identity. */

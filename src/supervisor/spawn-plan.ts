@@ -67,7 +67,7 @@ export function spawnPlan(
   // Refused before anything is created: a non-root supervisor cannot switch users.
   const identity = tenant.run_as && spawnIdentity(tenant.id, tenant.run_as);
   const cwd = ensureTenantDir(dataDir, tenant.id, identity);
-  if (tenant.run_as) assertReachable(tenant, cwd, BUILTIN_CHILD_ENTRY);
+  assertReachable(tenant, cwd, BUILTIN_CHILD_ENTRY);
   const env: Record<string, string> = {};
   for (const name of INHERITED_ENV) {
     const value = parentEnv[name];

@@ -10,7 +10,7 @@ export interface Needed {
 }
 
 /** What a tenant's child must be able to open as its own user, and why: `folder` first. */
-export function neededFiles(tenant: TenantConfig, folder: Needed, builtinEntry: string): Needed[] {
+function neededFiles(tenant: TenantConfig, folder: Needed, builtinEntry: string): Needed[] {
   const files: Needed[] = [folder];
   if (tenant.command === undefined) {
     files.push(
