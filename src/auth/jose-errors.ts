@@ -36,6 +36,14 @@ export function fromJoseError(error: unknown, expected: ExpectedClaims): McpTena
   if (error instanceof errors.JWKSTimeout || error instanceof errors.JWKSInvalid) {
     return keysUnavailable(error);
   }
+  // jose reports a JWKS endpoint answering other than 200 as a generic error.
+  if (
+    error instanceof errors.JOSEError &&
+    error.code === 'ERR_JOSE_GENERIC' &&
+    /JSON Web Key Set/.test(error.message)
+  ) {
+    return keysUnavailable(error);
+  }
   if (error instanceof errors.JWTClaimValidationFailed) {
     return fromClaimError(error, expected);
   }

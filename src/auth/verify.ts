@@ -3,12 +3,12 @@ import {
   type CryptoKey,
   decodeProtectedHeader,
   errors,
+  type JWTPayload,
   type JWTVerifyGetKey,
   type JWTVerifyOptions,
   jwtVerify,
   type ProtectedHeaderParameters,
 } from 'jose';
-import { McpTenantsError } from '../errors.js';
 import type { AuthConfig } from '../manifest/types.js';
 import { authInvalid } from './auth-error.js';
 import { contextFromClaims } from './claims.js';
@@ -115,17 +115,21 @@ export class TokenVerifier {
     const options = { ...this.options, currentDate: new Date(this.now()) };
     let lastError: unknown;
     for (const key of await this.keysFor(header)) {
+      let payload: JWTPayload;
       try {
-        const { payload } = await jwtVerify(token, key as CryptoKey, options);
-        return contextFromClaims(payload);
+        payload = (await jwtVerify(token, key as CryptoKey, options)).payload;
       } catch (error) {
         lastError = error;
         // Another PEM key of the same algorithm may still fit.
         if (error instanceof errors.JWSSignatureVerificationFailed) continue;
         break;
       }
+      return contextFromClaims(payload);
     }
-    throw toAuthError(lastError, expected);
+    // jose's errors say which check failed; anything else came from fetching the key set.
+    throw lastError instanceof errors.JOSEError
+      ? fromJoseError(lastError, expected)
+      : keysUnavailable(lastError);
   }
 
   /** Which keys to try: the secret for HS256 (and anything unknown, which jose then refuses). */
@@ -155,20 +159,4 @@ export class TokenVerifier {
     );
     return this.key;
   }
-}
-
-/** jose's errors say which check failed; anything else came from fetching the key set. */
-function toAuthError(
-  error: unknown,
-  expected: Parameters<typeof fromJoseError>[1],
-): McpTenantsError {
-  if (error instanceof errors.JOSEError) {
-    // jose reports a JWKS endpoint answering non-200 as a generic error.
-    if (error.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/.test(error.message)) {
-      return keysUnavailable(error);
-    }
-    return fromJoseError(error, expected);
-  }
-  if (error instanceof McpTenantsError) return error;
-  return keysUnavailable(error);
 }
