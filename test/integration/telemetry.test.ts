@@ -38,9 +38,10 @@ describe('telemetry, audit trail and report through serve', () => {
   const since = new Date(Math.floor(Date.now() / HOUR_MS) * HOUR_MS).toISOString();
   const until = new Date(Date.parse(since) + 3 * HOUR_MS).toISOString();
 
-  const report = (extra: string[] = []): Report => {
-    const run = cli([
-      'report',
+  /** `report` or `audit` over the test's window, as JSON. */
+  const readJson = (command: 'report' | 'audit', extra: string[] = []) =>
+    cli([
+      command,
       '-m',
       workspace.manifestPath,
       '--since',
@@ -51,6 +52,9 @@ describe('telemetry, audit trail and report through serve', () => {
       'json',
       ...extra,
     ]);
+
+  const report = (extra: string[] = []): Report => {
+    const run = readJson('report', extra);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     return JSON.parse(run.stdout) as Report;
@@ -312,17 +316,7 @@ describe('telemetry, audit trail and report through serve', () => {
     expect(table.stdout).toMatch(/^globex +8 +7 +4 +1 /m);
 
     // The audit trail: who did what, with what outcome.
-    const audit = cli([
-      'audit',
-      '-m',
-      workspace.manifestPath,
-      '--since',
-      since,
-      '--until',
-      until,
-      '--format',
-      'json',
-    ]);
+    const audit = readJson('audit');
     expect(audit.code).toBe(0);
     const rows = (
       JSON.parse(audit.stdout) as {
