@@ -1,12 +1,13 @@
 // What telemetry costs per request: the stage on the request path (clock,
-// classification, one array push, the /metrics counters) and, separately,
-// the batch writer's work per row off the request path (sizes, SQL, audit
-// hash). Run after `npm run build`: node bench/telemetry-cost.mjs [calls]
+// classification, the sizes noted when the messages entered, one array push,
+// the /metrics counters) and, separately, the batch writer's work per row
+// off the request path (SQL, audit hash). Run after `npm run build`: node bench/telemetry-cost.mjs [calls]
 // (METHOD=tools/list for a request the audit trail does not record).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runStages } from '../dist/relay/pipeline.js';
+import { noteWireBytes } from '../dist/relay/wire-bytes.js';
 import { openSupervisorDatabase } from '../dist/telemetry/database.js';
 import { silentLogger } from '../dist/telemetry/logger.js';
 import { Telemetry } from '../dist/telemetry/telemetry.js';
@@ -35,6 +36,9 @@ const request = {
   params: { name: 'echo', arguments: { text: 'hello' } },
 };
 const response = { jsonrpc: '2.0', id: 1, result: { content: [{ type: 'text', text: 'hello' }] } };
+// As the fronts and the child link do: sizes noted where the text was parsed.
+noteWireBytes(request, Buffer.byteLength(JSON.stringify(request)));
+noteWireBytes(response, Buffer.byteLength(JSON.stringify(response)));
 const child = async () => response;
 
 async function run(stages, n) {

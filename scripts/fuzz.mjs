@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The property-based tests of `npm test`, run longer: the HTTP front's
-// JSON-RPC handling against a real `serve`, and the manifest loader.
+// JSON-RPC handling against a real `serve`, the manifest loader, and
+// poisoned JSON (nested, huge, odd) from a client (HTTP body, stdio line)
+// and from a child (stdout line) while the next calls must still be audited.
 //
 //   npm run fuzz                               # 20 000 runs each, a random seed
 //   node scripts/fuzz.mjs --runs 100000 --seed 42
@@ -11,7 +13,11 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-const FILES = ['test/unit/fuzz-manifest.test.ts', 'test/integration/fuzz-http.test.ts'];
+const FILES = [
+  'test/unit/fuzz-manifest.test.ts',
+  'test/integration/fuzz-http.test.ts',
+  'test/integration/fuzz-poison.test.ts',
+];
 
 function option(name, fallback) {
   const index = process.argv.indexOf(`--${name}`);

@@ -43,6 +43,17 @@ const port = () => {
   return z.preprocess(numberFromText, z.int({ error }).min(0, { error }).max(65535, { error }));
 };
 
+// Deeper JSON than this is not safe to serialise again (the stack); shallower would refuse MCP itself.
+const MIN_JSON_DEPTH = 8;
+const MAX_JSON_DEPTH = 1000;
+const jsonDepth = () => {
+  const error = `expected a nesting depth, an integer from ${MIN_JSON_DEPTH} to ${MAX_JSON_DEPTH}`;
+  return z.preprocess(
+    numberFromText,
+    z.int({ error }).min(MIN_JSON_DEPTH, { error }).max(MAX_JSON_DEPTH, { error }),
+  );
+};
+
 const text = () => z.string({ error: 'expected a string' }).min(1, { error: 'must not be empty' });
 
 // Friendlier than a type error: `args: [--port, 8080]` means the text "8080".
@@ -99,6 +110,9 @@ export const quotasSchema = section({
   max_requests_per_minute_per_user: positiveInt().optional(),
   max_tool_calls_per_day: positiveInt().optional(),
   max_tool_calls_per_month: positiveInt().optional(),
+  max_sessions_per_user: positiveInt().optional(),
+  max_sessions_per_tenant: positiveInt().optional(),
+  max_subscriptions_per_session: positiveInt().optional(),
 });
 
 // Globs as in token permissions: `*` any run of characters, `?` one; no whitespace.
@@ -126,8 +140,13 @@ const serverSchema = section({
   data_dir: text().optional(),
   max_body_bytes: positiveInt().optional(),
   max_line_bytes: positiveInt().optional(),
+  max_json_depth: jsonDepth().optional(),
   allowed_origins: z.array(origin(), { error: 'expected a list of origins' }).optional(),
   session_idle_timeout_ms: positiveInt().optional(),
+  max_sessions_per_user: positiveInt().optional(),
+  max_sessions_per_tenant: positiveInt().optional(),
+  max_unread_bytes: positiveInt().optional(),
+  max_uri_length: positiveInt().optional(),
   watchdog_interval_ms: positiveInt().optional(),
   cpu_over_limit: z
     .enum(['throttle', 'record'], {

@@ -40,7 +40,12 @@ server:
   data_dir: ./data         # per-tenant folders, relative to this file
   # allowed_origins: [https://app.example.com]   # browser origins allowed to call /mcp
   # max_body_bytes: 4194304                      # largest accepted HTTP request body
+  # max_json_depth: 64                           # deepest JSON accepted from clients and children
   # session_idle_timeout_ms: 1800000             # close sessions idle this long
+  # max_sessions_per_user: 100                   # open sessions per user of a tenant
+  # max_sessions_per_tenant: 1000                # open sessions per tenant
+  # max_unread_bytes: 67108864                   # all slow readers' unread bytes together
+  # max_uri_length: 2048                         # longest resource URI a request may name
 
 # Tokens are HS256 JWTs signed with this secret (at least 32 bytes).
 # Keep this file private (it was written with mode 0600), or move the secret
@@ -65,6 +70,7 @@ defaults:
     # max_requests_per_minute_per_user: 120
     # max_tool_calls_per_day: 10000  # UTC days, counted durably across restarts
     # max_tool_calls_per_month: 200000
+    # max_subscriptions_per_session: 100  # resource URIs one session may subscribe to
   limits:                          # per child process, enforced by cgroups or rlimits
     memory_mb: 512
     cpu: 1                         # cores; fractions such as 0.5 are fine

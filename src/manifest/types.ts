@@ -20,6 +20,12 @@ export interface Quotas {
   max_tool_calls_per_day?: number | undefined;
   /** `tools/call` requests per UTC calendar month, counted durably; unset: unlimited. */
   max_tool_calls_per_month?: number | undefined;
+  /** Open HTTP sessions per user of the tenant; unset: `server.max_sessions_per_user`. */
+  max_sessions_per_user?: number | undefined;
+  /** Open HTTP sessions of the tenant; unset: `server.max_sessions_per_tenant`. */
+  max_sessions_per_tenant?: number | undefined;
+  /** Resource URIs one session may be subscribed to at once. */
+  max_subscriptions_per_session: number;
 }
 
 /** Names (globs) a tenant's callers may use; a `deny` match always wins over `allow`. */
@@ -118,10 +124,24 @@ export interface ServerConfig {
   max_body_bytes: number;
   /** Longest line a child may print on stdout before it is killed. */
   max_line_bytes: number;
+  /**
+   * Deepest nesting of objects and arrays accepted in any JSON that enters
+   * (HTTP bodies, stdio lines, children's stdout lines); deeper is refused
+   * before it is parsed.
+   */
+  max_json_depth: number;
   /** Extra browser origins allowed to call the HTTP front. */
   allowed_origins: string[];
   /** Sessions with no traffic for this long are closed. */
   session_idle_timeout_ms: number;
+  /** Open HTTP sessions per user of a tenant (a tenant's `quotas` may set its own). */
+  max_sessions_per_user: number;
+  /** Open HTTP sessions per tenant (a tenant's `quotas` may set its own). */
+  max_sessions_per_tenant: number;
+  /** Bytes all slow readers together may leave unread on event streams and session backlogs. */
+  max_unread_bytes: number;
+  /** Longest resource URI a request may name (`resources/read`, subscriptions, completion). */
+  max_uri_length: number;
   /** How often the watchdog samples every child's CPU and memory. */
   watchdog_interval_ms: number;
   /** Where no cgroup caps CPU: throttle a child over its `cpu` limit, or only record it. */
@@ -169,6 +189,7 @@ export const DEFAULT_QUOTAS: Quotas = {
   max_storage_mb: 1024,
   max_concurrent_requests: 64,
   max_queue: 0,
+  max_subscriptions_per_session: 100,
 };
 
 /** Everything allowed, nothing denied: the token's permissions alone decide. */
@@ -187,8 +208,13 @@ export const DEFAULT_SERVER = {
   data_dir: './data',
   max_body_bytes: 4 * 1024 * 1024,
   max_line_bytes: 16 * 1024 * 1024,
+  max_json_depth: 64,
   allowed_origins: [] as string[],
   session_idle_timeout_ms: 30 * 60 * 1000,
+  max_sessions_per_user: 100,
+  max_sessions_per_tenant: 1000,
+  max_unread_bytes: 64 * 1024 * 1024,
+  max_uri_length: 2048,
   watchdog_interval_ms: 1_000,
   cpu_over_limit: 'throttle' as 'throttle' | 'record',
 };

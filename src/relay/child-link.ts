@@ -1,8 +1,8 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
 import { type ChildExit, ChildProcess, type SpawnPlan } from '../supervisor/child-process.js';
 import type { Logger } from '../telemetry/logger.js';
+import { readChildLine } from './child-line.js';
 import { childLogLine } from './child-stderr.js';
-import { parseJsonObject } from './json-line.js';
 import {
   classifyMessage,
   type JsonObject,
@@ -16,6 +16,8 @@ import { LATEST_SESSION_PROTOCOL_VERSION, SUPERVISOR_INFO } from './protocol.js'
 export interface ChildLinkOptions {
   plan: SpawnPlan;
   maxLineBytes: number;
+  /** Deepest JSON a stdout line may nest (`server.max_json_depth`); deeper lines are dropped. */
+  maxJsonDepth: number;
   initializeTimeoutMs: number;
   log: Logger;
   /** Every message the child sends once initialized. */
@@ -23,6 +25,9 @@ export interface ChildLinkOptions {
   /** Called once when the child has exited, for whatever reason. */
   onExit: (exit: ChildExit, reason: string) => void;
 }
+
+/** See `ChildLink.congested`. */
+export const MAX_CHILD_UNREAD_BYTES = 8 * 1024 * 1024;
 
 /** Id of the supervisor's own `initialize`; relayed ids start at 1. */
 const INITIALIZE_ID = 0;
@@ -48,18 +53,17 @@ export class ChildLink {
     let exitReason: string | undefined;
     // Whatever the child floods stdout with, the log gets a few lines of it.
     const dropped = new LogLimiter(log);
+    const bounds = {
+      maxDepth: options.maxJsonDepth,
+      maxBytes: options.maxLineBytes,
+      maxBytesKey: 'server.max_line_bytes',
+    };
 
     const splitter = new LineSplitter(
       options.maxLineBytes,
-      (line) => {
-        // Only an object can be a message (parseJsonObject tests that before parsing).
-        const parsed = parseJsonObject(line);
-        if (parsed === undefined) {
-          dropped.warn('child printed a non-JSON line on stdout; dropped', {
-            line: line.slice(0, 200),
-          });
-          return;
-        }
+      (line, bytes) => {
+        const parsed = readChildLine(line, bytes, bounds, dropped);
+        if (parsed === undefined) return;
         const kind = classifyMessage(parsed);
         if (typeof kind !== 'string') {
           dropped.warn('child sent an invalid JSON-RPC message; dropped', {
@@ -72,7 +76,16 @@ export class ChildLink {
           onInitialized?.(message as JsonRpcResponse);
           return;
         }
-        if (link) options.onMessage(message);
+        if (!link) return;
+        // One message that cannot be handled is dropped; the child and every
+        // other message of its tenant go on.
+        try {
+          options.onMessage(message);
+        } catch (error) {
+          dropped.line('error', "handling a message from the tenant's server failed; dropped", {
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
       },
       (bytes) => {
         exitReason = `child printed a line longer than ${options.maxLineBytes} bytes (${bytes}+ bytes); killed`;
@@ -156,6 +169,15 @@ export class ChildLink {
 
   send(message: JsonRpcMessage): void {
     writeLine(this.child, message);
+  }
+
+  /**
+   * True while the child leaves more than MAX_CHILD_UNREAD_BYTES unread on
+   * its stdin: new requests are refused then instead of buffered, so a child
+   * that stopped reading cannot grow the supervisor's memory.
+   */
+  get congested(): boolean {
+    return this.child.stdin.writableLength > MAX_CHILD_UNREAD_BYTES;
   }
 
   /** Graceful stop: stdin EOF, SIGTERM, SIGKILL. */

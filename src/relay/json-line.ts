@@ -1,16 +1,25 @@
+import { McpTenantsError } from '../errors.js';
+import { type JsonBounds, parseBoundedJson } from './bounded-json.js';
+
 const STARTS_AN_OBJECT = /^\s*\{/;
 
 /**
  * A line a child printed, as a JSON object; undefined for anything else.
  * Lines that cannot be an object are not handed to `JSON.parse` at all: a
  * child printing plain text must not cost a thrown exception per line.
+ * With `bounds`, a line beyond them is not parsed either: it throws the
+ * refusal of `parseBoundedJson`.
  */
-export function parseJsonObject(line: string): Record<string, unknown> | undefined {
+export function parseJsonObject(
+  line: string,
+  bounds?: JsonBounds,
+): Record<string, unknown> | undefined {
   if (!STARTS_AN_OBJECT.test(line)) return undefined;
   let parsed: unknown;
   try {
-    parsed = JSON.parse(line);
-  } catch {
+    parsed = bounds ? parseBoundedJson(line, bounds) : JSON.parse(line);
+  } catch (error) {
+    if (error instanceof McpTenantsError) throw error;
     return undefined;
   }
   return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)

@@ -11,7 +11,8 @@ export class LineSplitter {
 
   constructor(
     private readonly maxLineBytes: number,
-    private readonly onLine: (line: string) => void,
+    /** `bytes`: the line's length on the wire, for telemetry. */
+    private readonly onLine: (line: string, bytes: number) => void,
     private readonly onOverflow: (bytes: number) => void,
   ) {}
 
@@ -42,17 +43,18 @@ export class LineSplitter {
   }
 
   private emit(piece: Buffer): void {
+    const bytes = this.pendingBytes + piece.length;
     let line: string;
     if (this.pendingBytes === 0) {
       line = piece.toString('utf8');
     } else {
       this.pending.push(piece);
-      line = Buffer.concat(this.pending, this.pendingBytes + piece.length).toString('utf8');
+      line = Buffer.concat(this.pending, bytes).toString('utf8');
       this.pending = [];
       this.pendingBytes = 0;
     }
     // Tolerate CRLF framing and blank keep-alive lines.
     const text = line.endsWith('\r') ? line.slice(0, -1) : line;
-    if (text.trim() !== '') this.onLine(text);
+    if (text.trim() !== '') this.onLine(text, bytes);
   }
 }

@@ -32,6 +32,8 @@ export interface ChildSlotOptions {
   isolation?: (() => Isolation) | undefined;
   events?: ChildEvents | undefined;
   maxLineBytes: number;
+  /** Deepest JSON the child's stdout lines may nest (`server.max_json_depth`). */
+  maxJsonDepth: number;
   log: Logger;
   initializeTimeoutMs: () => number;
   /** Longest a request may wait for a back-off to pass before failing fast. */
@@ -216,6 +218,7 @@ export class ChildSlot {
       const link = await ChildLink.open({
         plan: limits ? limits.wrap(plan) : plan,
         maxLineBytes: this.options.maxLineBytes,
+        maxJsonDepth: this.options.maxJsonDepth,
         initializeTimeoutMs: this.options.initializeTimeoutMs(),
         log,
         onMessage: this.options.onMessage,

@@ -131,6 +131,7 @@ export class TenantRegistry {
       tenant,
       plan: (current) => this.planFor(current),
       maxLineBytes: this.manifest.server.max_line_bytes,
+      maxJsonDepth: this.manifest.server.max_json_depth,
       log: this.log.with(fields),
       stages: this.hooks.stages,
       events: this.hooks.events,

@@ -21,6 +21,7 @@ interface TenantCounters {
   crashes: number;
   limitKills: number;
   startSecondsSum: number;
+  telemetryDropped: number;
 }
 
 type ScalarCounter = {
@@ -31,12 +32,12 @@ type ScalarCounter = {
 const SCALAR_COUNTERS: readonly { name: string; help: string; field: ScalarCounter }[] = [
   {
     name: 'mcp_tenants_request_bytes_total',
-    help: 'Bytes of JSON-RPC requests relayed (counted when written to the database, within flush_interval_ms).',
+    help: 'Bytes of JSON-RPC requests relayed, as they entered the supervisor.',
     field: 'requestBytes',
   },
   {
     name: 'mcp_tenants_response_bytes_total',
-    help: 'Bytes of JSON-RPC responses relayed (counted when written to the database).',
+    help: "Bytes of JSON-RPC responses relayed, as they entered the supervisor (the child's line, or the supervisor's own answer).",
     field: 'responseBytes',
   },
   {
@@ -68,6 +69,11 @@ const SCALAR_COUNTERS: readonly { name: string; help: string; field: ScalarCount
     name: 'mcp_tenants_child_limit_kills_total',
     help: 'Children killed for a limit (memory, pids, OOM).',
     field: 'limitKills',
+  },
+  {
+    name: 'mcp_tenants_telemetry_dropped_total',
+    help: 'Telemetry and audit records of the tenant that could not be written to the database and were dropped.',
+    field: 'telemetryDropped',
   },
 ];
 
@@ -137,6 +143,10 @@ export class TelemetryMetrics {
     const counters = this.counters(tenant);
     counters.requestBytes += requestBytes;
     counters.responseBytes += responseBytes;
+  }
+
+  telemetryDropped(tenant: string): void {
+    this.counters(tenant).telemetryDropped += 1;
   }
 
   cpu(tenant: string, seconds: number): void {
@@ -234,6 +244,7 @@ export class TelemetryMetrics {
         crashes: 0,
         limitKills: 0,
         startSecondsSum: 0,
+        telemetryDropped: 0,
       };
       this.tenants.set(tenant, counters);
     }

@@ -37,23 +37,24 @@ const CANCELLED = -32800;
 /**
  * The supervisor's own refusals carry their symbolic code in `error.data.code`
  * (see errors.ts); that, not the numeric code, decides the kind, because a
- * child may use the same numbers for its own reasons.
+ * child may use the same numbers for its own reasons. A Map: a child's own
+ * `data.code` may be any text, `constructor` included.
  */
-const KIND_BY_CODE: Readonly<Record<string, Outcome>> = {
-  [ErrorCode.QUOTA_EXCEEDED]: 'quota',
-  [ErrorCode.STORAGE_QUOTA_EXCEEDED]: 'quota',
-  [ErrorCode.FORBIDDEN]: 'permission',
-  [ErrorCode.CHILD_TIMEOUT]: 'timeout',
-  [ErrorCode.CHILD_CRASHED]: 'crash',
-  [ErrorCode.CHILD_UNAVAILABLE]: 'crash',
-};
+const KIND_BY_CODE: ReadonlyMap<string, Outcome> = new Map<string, Outcome>([
+  [ErrorCode.QUOTA_EXCEEDED, 'quota'],
+  [ErrorCode.STORAGE_QUOTA_EXCEEDED, 'quota'],
+  [ErrorCode.FORBIDDEN, 'permission'],
+  [ErrorCode.CHILD_TIMEOUT, 'timeout'],
+  [ErrorCode.CHILD_CRASHED, 'crash'],
+  [ErrorCode.CHILD_UNAVAILABLE, 'crash'],
+]);
 
 export function classifyOutcome(response: JsonRpcResponse): Outcome {
   if ('result' in response) return response.result.isError === true ? 'tool_error' : 'ok';
   const data = response.error.data;
   const code =
     typeof data === 'object' && data !== null ? (data as { code?: unknown }).code : undefined;
-  const kind = typeof code === 'string' ? KIND_BY_CODE[code] : undefined;
+  const kind = typeof code === 'string' ? KIND_BY_CODE.get(code) : undefined;
   if (kind) return kind;
   return response.error.code === CANCELLED ? 'cancelled' : 'rpc_error';
 }

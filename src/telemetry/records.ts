@@ -1,7 +1,10 @@
-import type { JsonRpcRequest, JsonRpcResponse } from '../relay/jsonrpc.js';
 import type { Outcome } from './outcome.js';
 
-/** One request as the relay saw it. Sizes are measured when the batch is written. */
+/**
+ * One request as the relay saw it: the few fields recorded and the sizes,
+ * never the messages themselves (a queued record must not keep a client's
+ * or a child's message alive, nor need serialising it later).
+ */
 export interface RequestRecord {
   kind: 'request';
   /** Epoch ms when the request entered the relay. */
@@ -16,11 +19,9 @@ export interface RequestRecord {
   errorCode: number | null;
   latencyUs: number;
   traceId: string | null;
-  request: JsonRpcRequest;
-  response: JsonRpcResponse;
-  /** Serialized sizes, measured off the request path (see `measureSizes`). */
-  requestBytes?: number;
-  responseBytes?: number;
+  /** Bytes of the request and its answer, as they entered the supervisor (see wire-bytes.ts). */
+  requestBytes: number;
+  responseBytes: number;
 }
 
 /** A child started or exited. */

@@ -2,6 +2,7 @@ import type { TenantConfig } from '../manifest/types.js';
 import type { JsonRpcResponse } from '../relay/jsonrpc.js';
 import type { ForwardContext, RequestStage } from '../relay/pipeline.js';
 import { errorFrom } from '../relay/tenant-relay.js';
+import { wireBytes } from '../relay/wire-bytes.js';
 import { AUDITED_METHODS, classifyOutcome, targetOf } from './outcome.js';
 import type { AuditEntry, RequestRecord } from './records.js';
 import { traceIdOf } from './trace-context.js';
@@ -14,12 +15,15 @@ export interface RequestSink {
 /**
  * The telemetry stage: first in the request path, so it also sees the
  * refusals of the stages after it (policy, quota) as error responses. On the
- * request path it only reads the clock and queues a record; sizes, SQL and
- * the audit hash happen later, in the batch writer.
+ * request path it reads the clock and the sizes the messages had when they
+ * entered, and queues a record of plain fields; SQL and the audit hash
+ * happen later, in the batch writer.
  */
 export function telemetryStage(sink: RequestSink, now: () => number = Date.now): RequestStage {
   return async (context, next) => {
     const ts = now();
+    // Before `next`: later stages and the relay may rewrite the request.
+    const requestBytes = wireBytes(context.request);
     let response: JsonRpcResponse;
     try {
       response = await next(context.request);
@@ -37,16 +41,23 @@ export function telemetryStage(sink: RequestSink, now: () => number = Date.now):
       method: context.request.method,
       name,
       outcome,
-      errorCode: 'error' in response ? response.error.code : null,
+      errorCode: errorCodeOf(response),
       latencyUs,
       traceId: traceIdOf(context.request),
-      request: context.request,
-      response,
+      requestBytes,
+      responseBytes: wireBytes(response),
     };
     sink.request(record);
     if (AUDITED_METHODS.has(record.method)) sink.audit(auditEntry(context, record, response));
     return response;
   };
+}
+
+/** The numeric JSON-RPC error code, for errors; a child's non-number is not recorded. */
+function errorCodeOf(response: JsonRpcResponse): number | null {
+  if (!('error' in response)) return null;
+  const code: unknown = response.error.code;
+  return typeof code === 'number' && Number.isFinite(code) ? code : null;
 }
 
 function auditEntry(
@@ -56,8 +67,10 @@ function auditEntry(
 ): AuditEntry {
   const detail: Record<string, unknown> = {};
   if ('error' in response) {
-    detail.error_code = response.error.code;
-    detail.error = response.error.message.slice(0, 300);
+    detail.error_code = record.errorCode;
+    // A child's error may carry anything: only a bounded text of it is kept.
+    const message: unknown = response.error.message;
+    detail.error = typeof message === 'string' ? message.slice(0, 300) : '';
   }
   if (context.session.caller.jti !== undefined) detail.jti = context.session.caller.jti;
   if (record.traceId !== null) detail.trace_id = record.traceId;
@@ -75,16 +88,26 @@ function auditEntry(
   };
 }
 
-/** The call's arguments, only when the tenant's `audit.arguments` is on, cut to the cap. */
+/**
+ * The call's arguments, only when the tenant's `audit.arguments` is on, cut
+ * to the cap: a copy (the entry waits in the batch writer and must not keep
+ * the client's message), or its head as text.
+ */
 function argumentsOf(tenant: TenantConfig, params: Record<string, unknown> | undefined): unknown {
   if (!tenant.audit.arguments || params?.arguments === undefined) return undefined;
-  const text = JSON.stringify(params.arguments);
+  let text: string;
+  try {
+    text = JSON.stringify(params.arguments);
+  } catch {
+    return { unrecorded: 'the arguments could not be serialised' };
+  }
   const max = tenant.audit.max_argument_bytes;
-  if (Buffer.byteLength(text, 'utf8') <= max) return params.arguments;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes <= max) return JSON.parse(text);
   // A character cut in half decodes as U+FFFD: drop it, so the head stays within the cap.
   const head = Buffer.from(text, 'utf8')
     .subarray(0, max)
     .toString('utf8')
     .replace(/\uFFFD$/, '');
-  return { truncated: true, bytes: Buffer.byteLength(text, 'utf8'), head };
+  return { truncated: true, bytes, head };
 }

@@ -11,14 +11,22 @@ import { ADD_USAGE_ON_CONFLICT, ensureTelemetrySchema } from './schema.js';
 
 const MAX_METHOD_LENGTH = 100;
 
-export function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value) ?? '', 'utf8');
+/**
+ * SQLite result codes that say the database cannot be written now, whatever
+ * the rows: waiting helps, dropping rows would not.
+ */
+const UNAVAILABLE =
+  /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CANTOPEN|NOMEM|PROTOCOL|CORRUPT|NOTADB|PERM|AUTH)/;
+
+/** Whether a failed write is the store's fault (keep the rows) rather than a row's (drop it). */
+export function isStoreUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('SQLITE_')) return UNAVAILABLE.test(code);
+  // better-sqlite3's words for a closed connection.
+  return error instanceof TypeError && /database connection is not open/.test(error.message);
 }
 
-/**
- * Writes a batch of telemetry in one transaction. Message sizes are measured
- * here rather than on the request path: the response was sent long ago.
- */
+/** Writes a batch of telemetry in one transaction. Records hold plain fields and sizes only. */
 export class TelemetryStore {
   private readonly insertRequest: Database.Statement;
   private readonly insertChild: Database.Statement;
@@ -75,8 +83,8 @@ export class TelemetryStore {
       record.outcome,
       record.errorCode,
       record.latencyUs,
-      record.requestBytes ?? jsonBytes(record.request),
-      record.responseBytes ?? jsonBytes(record.response),
+      record.requestBytes,
+      record.responseBytes,
       record.traceId,
     );
   }

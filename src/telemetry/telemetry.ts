@@ -6,10 +6,10 @@ import { BatchWriter } from './batch-writer.js';
 import type { Logger } from './logger.js';
 import { TelemetryMetrics } from './metrics.js';
 import { type RecentFigures, RecentTraffic } from './recent-figures.js';
-import type { AuditEntry, RequestRecord, TelemetryRecord } from './records.js';
+import type { AuditEntry, TelemetryRecord } from './records.js';
 import { telemetryStage } from './request-stage.js';
 import { Retention } from './retention.js';
-import { jsonBytes, TelemetryStore } from './telemetry-store.js';
+import { isStoreUnavailable, TelemetryStore } from './telemetry-store.js';
 import { type RefusalInput, TokenRefusals } from './token-refusal.js';
 import { UsageMeter } from './usage-meter.js';
 
@@ -77,7 +77,6 @@ export class Telemetry {
       intervalMs: config.flush_interval_ms,
       maxRows: config.flush_rows,
       write: (batch) => {
-        for (const record of batch) if (record.kind === 'request') this.measure(record);
         const usage = this.meter.drain();
         try {
           store.write(batch, usage);
@@ -86,12 +85,20 @@ export class Telemetry {
           throw error;
         }
       },
-      onError: (error, pending, dropped) =>
+      isUnavailable: isStoreUnavailable,
+      onError: (error, pending) =>
         log.warn('telemetry write failed; retrying on the next flush', {
-          error: error instanceof Error ? error.message : String(error),
+          error: messageOf(error),
           pending,
-          dropped: dropped || undefined,
         }),
+      onDropped: (records, error) => {
+        for (const record of records) this.metrics.telemetryDropped(record.tenant);
+        log.warn('telemetry records could not be written; dropped', {
+          error: messageOf(error),
+          dropped: records.length,
+          dropped_total: this.writer.dropped,
+        });
+      },
     });
     this.stage = telemetryStage(
       {
@@ -104,6 +111,7 @@ export class Telemetry {
             record.name,
           );
           this.recent.add(record.tenant, record.outcome, record.latencyUs / 1000);
+          this.metrics.bytes(record.tenant, record.requestBytes, record.responseBytes);
           this.writer.push(record);
         },
         audit: (entry) => this.writer.push(entry),
@@ -175,13 +183,6 @@ export class Telemetry {
     this.writer.close();
   }
 
-  private measure(record: RequestRecord): void {
-    if (record.requestBytes !== undefined) return;
-    record.requestBytes = jsonBytes(record.request);
-    record.responseBytes = jsonBytes(record.response);
-    this.metrics.bytes(record.tenant, record.requestBytes, record.responseBytes);
-  }
-
   /** Rollup and pruning, one short transaction per turn of the event loop. */
   private maintain(): void {
     if (this.maintaining) return;
@@ -200,4 +201,8 @@ export class Telemetry {
     };
     step();
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -61,6 +61,22 @@ describe('parseManifest: line-precise errors', () => {
     );
   });
 
+  it('rejects a JSON depth that would refuse MCP itself or not protect the supervisor', () => {
+    for (const depth of ['4', '5000', '64.5']) {
+      const message = messageOf(['server:', `  max_json_depth: ${depth}`, ...auth, 'tenants: {}']);
+      expect(message).toMatch(
+        /^my\.yaml:2 server\.max_json_depth: expected a nesting depth, an integer from 8 to 1000/,
+      );
+    }
+    const manifest = parseManifest(
+      `${['server:', '  max_json_depth: 100', ...auth, 'tenants: {}'].join('\n')}\n`,
+      'my.yaml',
+      '/x',
+      {},
+    );
+    expect(manifest.server.max_json_depth).toBe(100);
+  });
+
   it('rejects a list where a map belongs', () => {
     const message = messageOf([...auth, 'tenants: [acme]']);
     expect(message).toBe('my.yaml:3 tenants: expected a map of key: value pairs (got a list)');

@@ -5,20 +5,25 @@ describe('the telemetry batch writer', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
+  /** A store that is locked while `fail()` says so, and refuses any batch holding a negative row. */
   function writer(options: { maxRows?: number; fail?: () => boolean; maxPending?: number } = {}) {
     const batches: number[][] = [];
-    const errors: [number, number][] = [];
+    const errors: number[] = [];
+    const dropped: number[][] = [];
     const batchWriter = new BatchWriter<number>({
       intervalMs: 1_000,
       maxRows: options.maxRows ?? 100,
       maxPending: options.maxPending,
       write: (batch) => {
         if (options.fail?.()) throw new Error('database is locked');
+        if (batch.some((row) => row < 0)) throw new RangeError('this row cannot be stored');
         if (batch.length > 0) batches.push(batch);
       },
-      onError: (_error, pending, dropped) => errors.push([pending, dropped]),
+      isUnavailable: (error) => error instanceof Error && /locked/.test(error.message),
+      onError: (_error, pending) => errors.push(pending),
+      onDropped: (records) => dropped.push([...records]),
     });
-    return { batchWriter, batches, errors };
+    return { batchWriter, batches, errors, dropped };
   }
 
   it('never writes on the caller’s path, and writes one batch per interval', () => {
@@ -64,7 +69,7 @@ describe('the telemetry batch writer', () => {
     const { batchWriter, batches, errors } = writer({ fail: () => failing });
     batchWriter.push(1);
     vi.advanceTimersByTime(1_000);
-    expect(errors).toEqual([[1, 0]]);
+    expect(errors).toEqual([1]);
     batchWriter.push(2);
     failing = false;
     vi.advanceTimersByTime(1_000);
@@ -74,11 +79,51 @@ describe('the telemetry batch writer', () => {
   });
 
   it('drops the oldest records, and says so, when the disk keeps failing', () => {
-    const { batchWriter, errors } = writer({ fail: () => true, maxPending: 3 });
+    const { batchWriter, errors, dropped } = writer({ fail: () => true, maxPending: 3 });
     for (let i = 1; i <= 5; i++) batchWriter.push(i);
     vi.advanceTimersByTime(1_000);
-    expect(errors).toEqual([[3, 2]]);
+    expect(errors).toEqual([3]);
+    expect(dropped).toEqual([[1, 2]]);
     expect(batchWriter.dropped).toBe(2);
     batchWriter.close();
+  });
+
+  it('writes the good rows of a batch and drops only the one that cannot be stored', () => {
+    const { batchWriter, batches, errors, dropped } = writer();
+    for (const row of [1, -2, 3]) batchWriter.push(row);
+    vi.advanceTimersByTime(1_000);
+    expect(batches).toEqual([[1], [3]]);
+    expect(dropped).toEqual([[-2]]);
+    expect(errors).toEqual([]);
+    expect(batchWriter.pending).toBe(0);
+    // The next batch is not held up by it.
+    batchWriter.push(4);
+    vi.advanceTimersByTime(1_000);
+    expect(batches).toEqual([[1], [3], [4]]);
+    expect(batchWriter.dropped).toBe(1);
+    batchWriter.close();
+  });
+
+  it('keeps the rest of a batch when the store goes away while it is written row by row', () => {
+    let writes = 0;
+    const { batchWriter, batches, errors, dropped } = writer({ fail: () => ++writes > 3 });
+    for (const row of [1, -2, 3, 4]) batchWriter.push(row);
+    // The batch fails for -2; row by row, 1 is written, -2 fails, then the store is locked.
+    vi.advanceTimersByTime(1_000);
+    expect(batches).toEqual([[1]]);
+    expect(dropped).toEqual([[-2]]);
+    expect(errors).toEqual([2]);
+    expect(batchWriter.pending).toBe(2);
+    batchWriter.close();
+  });
+
+  it('drops, and says so, what the store cannot take at close', () => {
+    const { batchWriter, dropped } = writer({ fail: () => true });
+    batchWriter.push(1);
+    batchWriter.push(2);
+    batchWriter.close();
+    expect(dropped).toEqual([[1, 2]]);
+    expect(batchWriter.dropped).toBe(2);
+    expect(batchWriter.pending).toBe(0);
   });
 });

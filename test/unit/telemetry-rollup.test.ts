@@ -28,8 +28,6 @@ function request(
     errorCode: outcome === 'ok' || outcome === 'tool_error' ? null : -32603,
     latencyUs: ms * 1000,
     traceId: null,
-    request: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name } },
-    response: { jsonrpc: '2.0', id: 1, result: {} },
     requestBytes: 100,
     responseBytes: 50,
   };
