@@ -27,7 +27,13 @@ export const COLD_BUILTIN = ['cb0', 'cb1', 'cb2', 'cb3', 'cb4'];
 export const COLD_ECHO = ['ce0', 'ce1', 'ce2', 'ce3', 'ce4'];
 
 // Quotas far above what the benchmark sends, so a limit never shapes a figure.
-const BENCH_QUOTAS = { max_requests_per_minute: 100_000_000, max_concurrent_requests: 100_000 };
+// The session phase opens 1 000 sessions of one user: past the default session caps.
+const BENCH_QUOTAS = {
+  max_requests_per_minute: 100_000_000,
+  max_concurrent_requests: 100_000,
+  max_sessions_per_user: 10_000,
+  max_sessions_per_tenant: 10_000,
+};
 
 /** Every process this module started and has not yet seen exit. */
 const started = new Set();

@@ -42,32 +42,39 @@ const MAX_OVERLAP_CELLS = 1_000_000;
  * Whether some string matches both patterns (both may hold `*` and `?`).
  * Used for resource templates: a template is shown when the caller could
  * read at least one URI it describes.
+ *
+ * The two patterns run side by side as automata: state (i, j) means some
+ * string takes `a` to position i and `b` to position j. Every step moves i
+ * or j forward, so one pass over the states in order finds every reachable
+ * one: O(|a| × |b|) time, two rows of memory, and no recursion.
  */
 export function globsOverlap(a: string, b: string): boolean {
   const x = [...a];
   const y = [...b];
-  // Fail closed on absurd inputs rather than spend unbounded memory on them.
+  // Fail closed on absurd inputs rather than spend unbounded time on them.
   if (x.length * y.length > MAX_OVERLAP_CELLS) return false;
-  const seen = new Map<number, boolean>();
-  const width = y.length + 1;
-  const overlap = (i: number, j: number): boolean => {
-    const key = i * width + j;
-    const known = seen.get(key);
-    if (known !== undefined) return known;
-    let result = false;
-    if (i === x.length && j === y.length) result = true;
-    else if (x[i] === '*' && (overlap(i + 1, j) || (j < y.length && overlap(i, j + 1))))
-      result = true;
-    else if (y[j] === '*' && (overlap(i, j + 1) || (i < x.length && overlap(i + 1, j))))
-      result = true;
-    else if (i < x.length && j < y.length && x[i] !== '*' && y[j] !== '*') {
-      const same = x[i] === '?' || y[j] === '?' || x[i] === y[j];
-      result = same && overlap(i + 1, j + 1);
+  let row = new Uint8Array(y.length + 1);
+  row[0] = 1;
+  for (let i = 0; i <= x.length; i++) {
+    const next = new Uint8Array(y.length + 1);
+    const p = x[i];
+    for (let j = 0; j <= y.length; j++) {
+      if (row[j] !== 1) continue;
+      const q = y[j];
+      // A star may also match nothing.
+      if (p === '*') next[j] = 1;
+      if (q === '*') row[j + 1] = 1;
+      if (p === undefined || q === undefined) continue;
+      // One character both accept: each pattern keeps its star or moves past what it used.
+      if (p !== '*' && q !== '*' && p !== '?' && q !== '?' && p !== q) continue;
+      const toJ = q === '*' ? j : j + 1;
+      if (p === '*') row[toJ] = 1;
+      else next[toJ] = 1;
     }
-    seen.set(key, result);
-    return result;
-  };
-  return overlap(0, 0);
+    if (i === x.length) return row[y.length] === 1;
+    row = next;
+  }
+  return false;
 }
 
 /** A URI template (RFC 6570) as a glob: every `{expression}` may expand to anything. */

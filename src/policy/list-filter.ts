@@ -17,28 +17,31 @@ interface ListShape {
   template?: boolean;
 }
 
-/** The lists a caller sees filtered by its permissions (and cut by the tenant's caps). */
-export const LIST_SHAPES: Readonly<Record<string, ListShape>> = {
-  'tools/list': {
-    kind: 'tools',
-    field: 'tools',
-    key: 'name',
-    cap: { quota: 'max_tools', kind: 'tools' },
-  },
-  'prompts/list': { kind: 'prompts', field: 'prompts', key: 'name' },
-  'resources/list': {
-    kind: 'resources',
-    field: 'resources',
-    key: 'uri',
-    cap: { quota: 'max_resources', kind: 'resources' },
-  },
-  'resources/templates/list': {
-    kind: 'resources',
-    field: 'resourceTemplates',
-    key: 'uriTemplate',
-    template: true,
-  },
-};
+/**
+ * The lists a caller sees filtered by its permissions (and cut by the
+ * tenant's caps). A Map, not an object: a method named `constructor` or
+ * `__proto__` must find nothing here, not something inherited.
+ */
+export const LIST_SHAPES: ReadonlyMap<string, ListShape> = new Map<string, ListShape>([
+  [
+    'tools/list',
+    { kind: 'tools', field: 'tools', key: 'name', cap: { quota: 'max_tools', kind: 'tools' } },
+  ],
+  ['prompts/list', { kind: 'prompts', field: 'prompts', key: 'name' }],
+  [
+    'resources/list',
+    {
+      kind: 'resources',
+      field: 'resources',
+      key: 'uri',
+      cap: { quota: 'max_resources', kind: 'resources' },
+    },
+  ],
+  [
+    'resources/templates/list',
+    { kind: 'resources', field: 'resourceTemplates', key: 'uriTemplate', template: true },
+  ],
+]);
 
 export interface ListFilterDeps {
   cursors: ListCursors;

@@ -1,19 +1,29 @@
+import { DEFAULT_SERVER } from '../manifest/types.js';
 import type { RequestStage } from '../relay/pipeline.js';
 import { refusalFor, templateRefusal } from './access.js';
 import { beyondCap, filteredList, LIST_SHAPES, type ListFilterDeps } from './list-filter.js';
 import { permissionDenied } from './permission-error.js';
 import { requestedAccess } from './request-access.js';
+import { checkUriLength } from './uri-length.js';
+
+export interface PolicyStageDeps extends ListFilterDeps {
+  /** `server.max_uri_length`, read per request so a reload applies. */
+  maxUriLength?: () => number;
+}
 
 /**
  * The policy stage: a request for a tool, resource or prompt the caller may
  * not use is refused here (FORBIDDEN), so the child never sees it; lists
  * come back filtered to what the caller may use. The tenant's policy and
  * caps are read from the request's current config, so a reload applies to
- * the next request.
+ * the next request. A resource URI over `server.max_uri_length` is refused
+ * before any of it (USAGE), so no glob ever runs over an unbounded name.
  */
-export function policyStage(deps: ListFilterDeps): RequestStage {
+export function policyStage(deps: PolicyStageDeps): RequestStage {
+  const maxUriLength = deps.maxUriLength ?? (() => DEFAULT_SERVER.max_uri_length);
   return async (context, next) => {
     const { tenant, session, request } = context;
+    checkUriLength(request, maxUriLength());
     const access = requestedAccess(request);
     if (access) {
       const refusal = access.template
@@ -28,7 +38,7 @@ export function policyStage(deps: ListFilterDeps): RequestStage {
       }
       return next(request);
     }
-    const shape = LIST_SHAPES[request.method];
+    const shape = LIST_SHAPES.get(request.method);
     return shape ? filteredList(context, next, shape, deps) : next(request);
   };
 }

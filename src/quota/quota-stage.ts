@@ -9,8 +9,9 @@ import type { StorageSampler } from './storage-sampler.js';
 import { usageChecks } from './usage-checks.js';
 
 /**
- * Requests no quota ever refuses: keeping the connection alive, choosing a
- * log level, and subscription bookkeeping (answered by the supervisor).
+ * Requests no rate or concurrency quota refuses: keeping the connection
+ * alive, choosing a log level, and subscription bookkeeping (answered by the
+ * supervisor, which holds each session to `max_subscriptions_per_session`).
  */
 export const QUOTA_EXEMPT_METHODS: ReadonlySet<string> = new Set([
   'ping',

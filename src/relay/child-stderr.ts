@@ -5,7 +5,10 @@ import { parseJsonObject } from './json-line.js';
 const MAX_FIELDS = 20;
 const MAX_VALUE_CHARS = 1000;
 const LEVELS: ReadonlySet<string> = new Set(['debug', 'info', 'warn', 'error']);
-/** Set by the supervisor alone: a child cannot speak for another tenant or rewrite the time. */
+/**
+ * Set by the supervisor alone: a child cannot speak for another tenant or
+ * rewrite the time; nor name `__proto__`, which would set the fields' prototype.
+ */
 const RESERVED: ReadonlySet<string> = new Set([
   'time',
   'level',
@@ -13,6 +16,7 @@ const RESERVED: ReadonlySet<string> = new Set([
   'message',
   'tenant',
   'stream',
+  '__proto__',
 ]);
 
 export interface ChildLogLine {

@@ -135,11 +135,12 @@ export interface SubscriptionFilter {
   resourceSubscriptions?: string[];
 }
 
-const LIST_CHANGED: Record<string, keyof SubscriptionFilter> = {
-  'notifications/tools/list_changed': 'toolsListChanged',
-  'notifications/prompts/list_changed': 'promptsListChanged',
-  'notifications/resources/list_changed': 'resourcesListChanged',
-};
+/** By notification method; a Map, so a child's `constructor` or `__proto__` finds nothing. */
+const LIST_CHANGED: ReadonlyMap<string, keyof SubscriptionFilter> = new Map([
+  ['notifications/tools/list_changed', 'toolsListChanged'],
+  ['notifications/prompts/list_changed', 'promptsListChanged'],
+  ['notifications/resources/list_changed', 'resourcesListChanged'],
+] as const);
 
 export function parseSubscriptionFilter(params: JsonObject | undefined): SubscriptionFilter {
   const raw = params?.notifications;
@@ -185,7 +186,7 @@ export class ListenSession implements RelaySession {
 
   deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): boolean {
     if (relatedRequestId !== undefined || !('method' in message) || 'id' in message) return false;
-    const flag = LIST_CHANGED[message.method];
+    const flag = LIST_CHANGED.get(message.method);
     // Resource updates reach this session only for URIs it subscribed to.
     const wanted = flag
       ? this.filter[flag] === true

@@ -18,6 +18,8 @@ export interface RequestGuardOptions {
   log: Logger;
   /** The manifest's `server.data_dir`, read when a tenant's folder is measured. */
   dataDir: () => string;
+  /** The manifest's `server.max_uri_length`, read per request. */
+  maxUriLength: () => number;
 }
 
 /**
@@ -40,6 +42,7 @@ export class RequestGuard {
         cursors: new ListCursors(),
         catalog,
         overCap: new OverCapRecorder(options.db, options.log),
+        maxUriLength: options.maxUriLength,
       }),
       quotaStage({
         counters: this.counters,

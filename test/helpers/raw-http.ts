@@ -124,3 +124,26 @@ export function stalledClient(port: number, head: string): { close(): void } {
   socket.pause();
   return { close: () => socket.destroy() };
 }
+
+/**
+ * Sends `head`, waits for the first bytes of the answer (the status line and
+ * headers of an event stream), then never reads again: a client whose stream
+ * is open and stalled. Resolves with the status the server answered.
+ */
+export function stalledStream(
+  port: number,
+  head: string,
+): Promise<{ status: number; close(): void }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('error', reject);
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      socket.removeListener('error', reject);
+      socket.on('error', () => {});
+      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(chunk.toString('latin1'))?.[1] ?? 0);
+      resolve({ status, close: () => socket.destroy() });
+    });
+    socket.write(head);
+  });
+}

@@ -44,6 +44,39 @@ describe('globsOverlap', () => {
     expect(globsOverlap(b, a)).toBe(expected);
   });
 
+  it('agrees with trying every short string against both patterns', () => {
+    // Small alphabets cover every case: literals, `?` and `*` on either side.
+    const symbols = ['a', 'b', '?', '*'];
+    const patterns = [''];
+    for (let length = 1; length <= 3; length += 1) {
+      for (const prefix of patterns.filter((p) => p.length === length - 1)) {
+        for (const symbol of symbols) patterns.push(prefix + symbol);
+      }
+    }
+    const words = [''];
+    for (let length = 1; length <= 6; length += 1) {
+      for (const prefix of words.filter((w) => w.length === length - 1)) {
+        for (const letter of ['a', 'b', 'c']) words.push(prefix + letter);
+      }
+    }
+    for (const a of patterns) {
+      for (const b of patterns) {
+        const witness = words.some((word) => globMatches(a, word) && globMatches(b, word));
+        expect(globsOverlap(a, b), `${a} / ${b}`).toBe(witness);
+      }
+    }
+  });
+
+  it('takes names far longer than any URI without deep recursion, in polynomial time', () => {
+    const long = `tenant://acme/${'x'.repeat(10_000)}`;
+    expect(globsOverlap('*', long)).toBe(true);
+    expect(globsOverlap(long, '*')).toBe(true);
+    expect(globsOverlap('tenant://acme/*', long)).toBe(true);
+    expect(globsOverlap('tenant://other/*', long)).toBe(false);
+    expect(globsOverlap('*x?x*', `${'?*'.repeat(300)}`)).toBe(true);
+    expect(globsOverlap(`${'*a'.repeat(400)}`, `${'*b'.repeat(400)}`)).toBe(false);
+  });
+
   it('reads a URI template as a glob', () => {
     expect(templateAsGlob('tenant://{tenant}/data/{key}')).toBe('tenant://*/data/*');
   });

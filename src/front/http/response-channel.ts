@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { JsonRpcMessage, JsonRpcResponse } from '../../relay/jsonrpc.js';
 import { errorHeaders, sendJson } from './respond.js';
 import { SseStream } from './sse.js';
+import type { UnreadBudget } from './unread-budget.js';
 
 /**
  * A POST whose response is still owed. It answers with plain JSON unless
@@ -15,11 +16,13 @@ export class ResponseChannel {
     private readonly response: ServerResponse,
     private readonly acceptsSse: boolean,
     private readonly headers: Record<string, string>,
+    /** The front's budget of unread bytes, which the stream (if any) counts in. */
+    private readonly unread?: UnreadBudget,
   ) {}
 
   push(message: JsonRpcMessage): boolean {
     if (!this.acceptsSse || this.response.writableEnded || this.response.destroyed) return false;
-    this.stream ??= new SseStream(this.response, this.headers, 'drop');
+    this.stream ??= new SseStream(this.response, this.headers, 'drop', this.unread);
     return this.stream.send(message);
   }
 
