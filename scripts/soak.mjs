@@ -3,12 +3,16 @@
 // server) × M concurrent sessions (the official SDK client over Streamable
 // HTTP), each session sending one request after another for a fixed time,
 // while faults are injected at random: a tenant's child killed with SIGKILL
-// (its pid from /healthz), the manifest changed and reloaded with SIGHUP,
+// (its pid from /admin/tenants), the manifest changed and reloaded with SIGHUP,
 // and short-lived tokens expiring under their sessions (which reconnect).
+// Meanwhile a poisoning client posts JSON nested 10 000 deep, and a
+// poisoning tenant's child (test/fixtures/deep-line.mjs) prints such lines
+// as notifications and answers while a GET stream is open on it.
 //
 //   npm run soak                                  # 3 tenants × 8 sessions, 60 s
 //   node scripts/soak.mjs --tenants 4 --sessions 16 --duration 300 --seed 7
 //   node scripts/soak.mjs --no-faults
+//   node scripts/soak.mjs --no-poison
 //   node scripts/soak.mjs --supervisor-heap-mb 48   # a leak in the supervisor ends the run
 //
 // At the end it prints requests sent / answered / failed by kind, the faults
@@ -17,9 +21,11 @@
 //   - every request got exactly one answer (a result or an error; none left
 //     pending, none answered twice),
 //   - every write the client was told succeeded (data_set) reads back
-//     unchanged at the end.
+//     unchanged at the end,
+//   - every poisoned message got its precise refusal, and `report` counts at
+//     least every request the sessions got an answer to (telemetry kept up).
 // Sends traffic to 127.0.0.1 only; stops by itself; leaves no process behind.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -50,6 +56,7 @@ const TENANTS = option('tenants', 3);
 const SESSIONS = option('sessions', 8);
 const DURATION_MS = option('duration', 60) * 1000;
 const FAULTS = !process.argv.includes('--no-faults');
+const POISON = !process.argv.includes('--no-poison');
 let seed = option('seed', Math.floor(Math.random() * 2 ** 31));
 const SEED = seed;
 
@@ -68,6 +75,8 @@ const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-soak-'));
 const manifestPath = join(dir, 'tenants.yaml');
 const secret = randomBytes(32).toString('base64url');
 const tenantIds = Array.from({ length: TENANTS }, (_, i) => `tenant-${i + 1}`);
+const POISON_TENANT = 'poison';
+const DEEP_LINE = join(ROOT, 'test', 'fixtures', 'deep-line.mjs');
 let generation = 0;
 
 function writeManifest() {
@@ -84,6 +93,8 @@ function writeManifest() {
   const defaults = {
     quotas: { max_requests_per_minute: 1_000_000, max_concurrent_requests: 1_000 },
   };
+  // The poisoning tenant: its child prints JSON nested too deep on request.
+  if (POISON) tenants[POISON_TENANT] = { command: process.execPath, args: [DEEP_LINE] };
   const manifest = { server: { data_dir: './data' }, auth: { secret }, defaults, tenants };
   writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
 }
@@ -219,6 +230,8 @@ async function session(index, deadline) {
     // A new session now and then: the SDK client piles up abort listeners on
     // one transport over thousands of requests (a warning in this process).
     if (client && sentOnClient >= 1_000) {
+      // Ended, not abandoned: open sessions count against max_sessions_per_user.
+      await client.transport?.terminateSession?.().catch(() => {});
       await client.close().catch(() => {});
       client = undefined;
     }
@@ -270,8 +283,11 @@ async function session(index, deadline) {
 }
 
 // ---- faults ------------------------------------------------------------------
-async function health() {
-  return (await fetch(`${base}/healthz`)).json();
+async function health(operator) {
+  const response = await fetch(`${base}/admin/tenants`, {
+    headers: { authorization: `Bearer ${operator}` },
+  });
+  return response.json();
 }
 
 async function injectFaults(deadline) {
@@ -282,7 +298,7 @@ async function injectFaults(deadline) {
   while (Date.now() < deadline - 3_000) {
     await sleep(2_000 + random() * 4_000);
     if (Date.now() >= deadline - 3_000) break;
-    const status = await health();
+    const status = await health(operator);
     // A tenant quarantined by the kills (5 crashes a minute) is reset, as an operator would.
     for (const tenant of status.tenants.filter((entry) => entry.state === 'quarantined')) {
       await fetch(`${base}/admin/tenants/${tenant.id}/reset`, {
@@ -312,6 +328,138 @@ async function injectFaults(deadline) {
   }
 }
 
+// ---- poison ------------------------------------------------------------------
+const poisoned = { sent: 0, refused: 0, unexpected: 0, reasons: {} };
+const TOO_DEEP = /nested deeper than \d+ levels \(server\.max_json_depth\)/;
+const deepJson = (depth) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
+
+/** A raw POST on a session; the JSON answer. */
+async function rawPost(token, session, body) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json',
+      ...(session ? { 'mcp-session-id': session } : {}),
+    },
+    body,
+  });
+  return {
+    status: response.status,
+    session: response.headers.get('mcp-session-id'),
+    json: await response.json(),
+  };
+}
+
+async function rawSession(token) {
+  const initialize = {
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: {
+      protocolVersion: '2025-11-25',
+      capabilities: {},
+      clientInfo: { name: 'poison', version: '1' },
+    },
+  };
+  return (await rawPost(token, undefined, JSON.stringify(initialize))).session;
+}
+
+function expectRefusal(what, ok) {
+  poisoned.sent += 1;
+  if (ok) poisoned.refused += 1;
+  else {
+    poisoned.unexpected += 1;
+    poisoned.reasons[what] = (poisoned.reasons[what] ?? 0) + 1;
+  }
+}
+
+/**
+ * A client posting 10 000-deep bodies to a working tenant, and the
+ * poisoning tenant's child printing 10 000-deep notifications and answers
+ * while a GET stream is open on its session. Each must be refused by name.
+ */
+async function poison(deadline) {
+  const token = await signToken(
+    { secret },
+    { tenantId: tenantIds[0], userId: 'poisoner', ttlSeconds: 3_600 },
+  );
+  const childToken = await signToken(
+    { secret },
+    { tenantId: POISON_TENANT, userId: 'poisoner', ttlSeconds: 3_600 },
+  );
+  const session = await rawSession(token);
+  const childSession = await rawSession(childToken);
+  const stream = new AbortController();
+  const open = await fetch(url, {
+    headers: {
+      authorization: `Bearer ${childToken}`,
+      'mcp-session-id': childSession,
+      accept: 'text/event-stream',
+    },
+    signal: stream.signal,
+  });
+  // Read and thrown away: what matters is that the supervisor writes to it.
+  void open.body?.pipeTo(new WritableStream()).catch(() => {});
+  let id = 0;
+  while (Date.now() < deadline - 1_000) {
+    await sleep(100 + random() * 300);
+    id += 1;
+    try {
+      const roll = random();
+      if (roll < 0.5) {
+        const body = `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"data_set","arguments":${deepJson(10_000)}}}`;
+        const answer = await rawPost(token, session, body);
+        expectRefusal(
+          'deep body',
+          answer.status === 400 &&
+            answer.json?.id === id &&
+            TOO_DEEP.test(answer.json?.error?.message),
+        );
+      } else {
+        const name = roll < 0.75 ? 'deep_log' : 'deep_result';
+        const body = JSON.stringify({
+          jsonrpc: '2.0',
+          id,
+          method: 'tools/call',
+          params: { name, arguments: {} },
+        });
+        const answer = await rawPost(childToken, childSession, body);
+        expectRefusal(
+          name,
+          name === 'deep_log'
+            ? answer.json?.result?.content?.[0]?.text === 'logged'
+            : TOO_DEEP.test(answer.json?.error?.message ?? ''),
+        );
+      }
+    } catch (error) {
+      expectRefusal(`failed: ${String(error?.message ?? error).slice(0, 80)}`, false);
+    }
+  }
+  stream.abort();
+}
+
+/** `report` after the run: requests per tenant as the database holds them. */
+function reportedRequests() {
+  const run = spawnSync(
+    process.execPath,
+    [
+      CLI,
+      'report',
+      '-m',
+      manifestPath,
+      '--since',
+      new Date(started - 60_000).toISOString(),
+      '--format',
+      'json',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (run.status !== 0) return -1;
+  return JSON.parse(run.stdout).tenants.reduce((sum, tenant) => sum + tenant.requests, 0);
+}
+
 // ---- the run -----------------------------------------------------------------
 process.stdout.write(
   `soak (pid ${process.pid}, supervisor pid ${serve.pid}): ${TENANTS} tenants × ${SESSIONS} sessions for ${DURATION_MS / 1000} s, faults ${FAULTS ? 'on' : 'off'}, seed ${SEED}\n`,
@@ -331,6 +479,7 @@ const sampler = setInterval(() => rssTimeline.push(rss()), DURATION_MS / 10);
 await Promise.all([
   ...Array.from({ length: TENANTS * SESSIONS }, (_, index) => session(index, deadline)),
   FAULTS ? injectFaults(deadline) : Promise.resolve(),
+  POISON ? poison(deadline) : Promise.resolve(),
 ]);
 const elapsed = (Date.now() - started) / 1000;
 clearInterval(sampler);
@@ -370,6 +519,7 @@ const code = await new Promise((resolve) => serve.once('exit', (exit) => resolve
 const exitDeadline = Date.now() + 5_000;
 while (before.some(isAlive) && Date.now() < exitDeadline) await sleep(50);
 const survivors = before.filter(isAlive);
+const reported = reportedRequests();
 rmSync(dir, { recursive: true, force: true });
 
 const twice = answeredTwice + duplicateAnswers;
@@ -394,6 +544,8 @@ const lines = [
   `  every ${DURATION_MS / 10_000} s: ${rssTimeline.map((bytes) => (bytes / 1024 / 1024).toFixed(0)).join(' ')} MB`,
   `acknowledged writes: ${acknowledged.size}, read back unchanged: ${acknowledged.size - unreadable}; wrong reads during the run: ${wrongReads}`,
   `requests without an answer: ${pending}, answered twice: ${twice}`,
+  `poison: ${poisoned.sent} poisoned messages, ${poisoned.refused} refused by name, ${poisoned.unexpected} not${poisoned.unexpected > 0 ? ` (${JSON.stringify(poisoned.reasons)})` : ''}`,
+  `report: ${reported} requests recorded, ${total('answered')} answered to the sessions`,
   `serve exited ${code}; processes left behind: ${survivors.length}`,
   '',
 ];
@@ -404,6 +556,8 @@ const ok =
   unreadable === 0 &&
   wrongReads === 0 &&
   survivors.length === 0 &&
+  poisoned.unexpected === 0 &&
+  reported >= total('answered') &&
   total('sent') === total('answered') + total('failed');
 process.stdout.write(ok ? 'soak: ok\n' : 'soak: FAILED\n');
 if (!ok) process.stderr.write(serveLog.split('\n').slice(-40).join('\n'));

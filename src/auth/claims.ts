@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { TENANT_ID_PATTERN } from '../manifest/types.js';
 import { authInvalid } from './auth-error.js';
@@ -11,7 +12,7 @@ export const MAX_USER_ID_LENGTH = 256;
  * jose has already checked. Anything unexpected is refused rather than
  * guessed at: a token is either a tenant token or an operator token.
  */
-export function contextFromClaims(payload: JWTPayload): TenantContext {
+export function contextFromClaims(payload: JWTPayload, token: string): TenantContext {
   const permissions = readPermissions(payload.permissions);
   const isOperatorPermission = permissions.includes(OPERATOR_PERMISSION);
   const tenantId = readTenantId(payload.tenant_id);
@@ -30,10 +31,16 @@ export function contextFromClaims(payload: JWTPayload): TenantContext {
     isAdmin: permissions.includes(ADMIN_PERMISSION),
     // jose has checked exp is present and a number (requiredClaims).
     expiresAt: payload.exp as number,
+    tokenId: '',
   };
   const jti = readJti(payload.jti);
   if (jti !== undefined) context.jti = jti;
+  context.tokenId = jti !== undefined ? `jti:${jti}` : `sha256:${digest(token)}`;
   return context;
+}
+
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
 }
 
 function readTenantId(value: unknown): string | null {

@@ -16,4 +16,10 @@ export interface TenantContext {
   /** The token's `exp`, in epoch seconds. */
   expiresAt: number;
   jti?: string;
+  /**
+   * Names the exact token: `jti:<jti>`, or a digest of the token when it has
+   * no `jti`. A session is bound to it, so another token (even the same
+   * user's) can never act through a session it did not open.
+   */
+  tokenId: string;
 }

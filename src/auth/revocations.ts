@@ -18,7 +18,8 @@ CREATE TABLE IF NOT EXISTS auth_revoked_tokens (
   revoked_at INTEGER NOT NULL,
   reason     TEXT,
   expires_at INTEGER
-) WITHOUT ROWID`;
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS auth_revoked_tokens_by_time ON auth_revoked_tokens (revoked_at)`;
 
 /**
  * The `jti` deny list, in the supervisor's database so that `mcp-tenants
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS auth_revoked_tokens (
  */
 export class RevocationList {
   private readonly lookup: Database.Statement<[string], { found: number }>;
+  private readonly newer: Database.Statement<[number], { jti: string; revoked_at: number }>;
 
   constructor(private readonly db: Database.Database) {
     db.exec(SCHEMA);
@@ -41,6 +43,14 @@ export class RevocationList {
       db.exec('ALTER TABLE auth_revoked_tokens ADD COLUMN expires_at INTEGER');
     }
     this.lookup = db.prepare('SELECT 1 AS found FROM auth_revoked_tokens WHERE jti = ?');
+    this.newer = db.prepare(
+      'SELECT jti, revoked_at FROM auth_revoked_tokens WHERE revoked_at >= ? ORDER BY revoked_at',
+    );
+  }
+
+  /** Revocations made at or after `since` (epoch ms), oldest first. */
+  revokedSince(since: number): { jti: string; revoked_at: number }[] {
+    return this.newer.all(since);
   }
 
   has(jti: string): boolean {

@@ -92,6 +92,16 @@ export class TokenVerifier {
     return context;
   }
 
+  /**
+   * Re-checks a context verified earlier (a stdio connection's, a status
+   * page cookie's): expiry and revocation, no signature work. Throws
+   * AUTH_INVALID saying which.
+   */
+  recheck(context: TenantContext): void {
+    if (this.isExpired(context.expiresAt)) throw authInvalid('expired', 'token expired');
+    this.refuseRevoked(context);
+  }
+
   /** Forgets every cached verification. */
   clear(): void {
     this.cache.clear();
@@ -124,7 +134,7 @@ export class TokenVerifier {
         if (error instanceof errors.JWSSignatureVerificationFailed) continue;
         break;
       }
-      return contextFromClaims(payload);
+      return contextFromClaims(payload, token);
     }
     // jose's errors say which check failed; anything else came from fetching the key set.
     throw lastError instanceof errors.JOSEError

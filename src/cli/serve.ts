@@ -3,7 +3,7 @@ import { ErrorCode, McpTenantsError } from '../errors.js';
 import { loadManifest } from '../manifest/load.js';
 import { watchManifest } from '../manifest/watch.js';
 import { Supervisor } from '../supervisor/supervisor.js';
-import { createLogger, type LogLevel } from '../telemetry/logger.js';
+import { createLogger, type Logger, type LogLevel } from '../telemetry/logger.js';
 import { manifestOption, parsePort } from './options.js';
 
 interface ServeOptions {
@@ -49,6 +49,7 @@ Examples:
 
 async function serve(options: ServeOptions): Promise<void> {
   const log = createLogger({ level: options.logLevel });
+  surviveFaults(log);
   const manifest = loadManifest(options.manifest);
   const supervisor = new Supervisor({ manifest, log });
   const reload = (): void => {
@@ -85,6 +86,24 @@ async function serve(options: ServeOptions): Promise<void> {
       `  tenants: ${[...manifest.tenants.keys()].join(', ') || '(none yet: mcp-tenants add-tenant)'}\n` +
       (supervisor.metricsUrl ? `  metrics: ${supervisor.metricsUrl}\n` : ''),
   );
+}
+
+/**
+ * A fault ends a message or a session, never the service: every tenant's
+ * work is guarded where it is handled, and what still escapes (a bug) is
+ * logged, with its stack, instead of taking every tenant down with it.
+ */
+function surviveFaults(log: Logger): void {
+  const report =
+    (kind: string) =>
+    (error: unknown): void => {
+      log.error(`${kind}; the supervisor goes on (please report this as a bug)`, {
+        error: error instanceof Error ? error.message : String(error),
+        stack: error instanceof Error ? error.stack : undefined,
+      });
+    };
+  process.on('uncaughtException', report('uncaught exception'));
+  process.on('unhandledRejection', report('unhandled rejection'));
 }
 
 /**

@@ -1,3 +1,4 @@
+import { ErrorCode, McpTenantsError } from '../errors.js';
 import {
   errorResponse,
   type JsonRpcMessage,
@@ -113,12 +114,21 @@ export async function openListenStream(
   await relay.initialize(undefined);
   relay.attach(session);
   for (const [index, uri] of (filter.resourceSubscriptions ?? []).entries()) {
-    await relay.forward(session, {
+    const answer = await relay.forward(session, {
       jsonrpc: '2.0',
       id: `listen:${index}`,
       method: 'resources/subscribe',
       params: { uri },
     });
+    if ('error' in answer) {
+      // Nothing stays subscribed for a stream that never opens.
+      relay.detach(session);
+      throw new McpTenantsError(
+        ErrorCode.BAD_REQUEST,
+        `cannot listen to ${uri}: ${answer.error.message}`,
+        { data: { childError: answer.error.code } },
+      );
+    }
   }
   sink(session.acknowledgement());
   return { close: () => relay.detach(session) };

@@ -1,5 +1,5 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { TenantConfig } from '../manifest/types.js';
+import { DEFAULT_SERVER, type TenantConfig } from '../manifest/types.js';
 import type { ChildEvents } from '../supervisor/child-events.js';
 import type { Isolation } from '../supervisor/child-limits.js';
 import type { SpawnPlan } from '../supervisor/child-process.js';
@@ -25,13 +25,16 @@ import { type Caller, Cancellation, type RequestStage, runStages } from './pipel
 import { negotiateProtocolVersion } from './protocol.js';
 import {
   capabilityFor,
+  type InFlightRequest,
   type OutstandingServerRequest,
   RELATED_REQUEST_META_KEY,
+  routeUnattributed,
   ServerRequestIds,
+  type ServerRequestRoute,
   supports,
   withoutRoutingMeta,
 } from './server-requests.js';
-import { SubscriptionRegistry } from './subscriptions.js';
+import { SubscriptionRegistry, subscriptionsFull } from './subscriptions.js';
 
 /** What a front gives the relay for each of its sessions. */
 export interface RelaySession {
@@ -66,6 +69,8 @@ export interface TenantRelayOptions {
   plan: (tenant: TenantConfig) => SpawnPlan;
   restartPolicy?: RestartPolicy;
   maxLineBytes: number;
+  /** Deepest JSON the child's stdout lines may nest; the manifest's default when absent. */
+  maxJsonDepth?: number | undefined;
   log: Logger;
   /** Policy, quota and telemetry stages every client request passes, in order. */
   stages?: readonly RequestStage[] | undefined;
@@ -95,8 +100,6 @@ export class TenantRelay {
   private readonly logLevels = new LogLevels<RelaySession>();
   private readonly serverRequestIds = new ServerRequestIds();
   private readonly serverRequests = new Map<string, OutstandingServerRequest<RelaySession>>();
-  /** Sessions by recency of their last request, for best-effort routing. */
-  private lastActive: RelaySession | undefined;
   private closed = false;
   /** Stray answers (a child's or a client's) are logged, but never one line each in a flood. */
   private readonly strays: LogLimiter;
@@ -111,6 +114,7 @@ export class TenantRelay {
       isolation: options.isolation,
       events: options.events,
       maxLineBytes: options.maxLineBytes,
+      maxJsonDepth: options.maxJsonDepth ?? DEFAULT_SERVER.max_json_depth,
       log: options.log,
       initializeTimeoutMs: () => this.tenant.start_timeout_ms,
       maxWaitMs: () => this.tenant.request_timeout_ms,
@@ -209,7 +213,6 @@ export class TenantRelay {
     this.inflight.delete(session);
     for (const cancellation of this.waiting.get(session)?.values() ?? []) cancellation.cancel();
     this.waiting.delete(session);
-    if (this.lastActive === session) this.lastActive = undefined;
     for (const childId of own.values()) {
       const entry = this.pending.get(childId);
       if (!entry) continue;
@@ -270,7 +273,6 @@ export class TenantRelay {
     request: JsonRpcRequest,
     cancellation: Cancellation,
   ): Promise<JsonRpcResponse> {
-    this.lastActive = session;
     const local = this.answerLocally(session, request);
     if (local) return local;
     const response = await this.forwardToChild(session, request, cancellation);
@@ -352,7 +354,11 @@ export class TenantRelay {
       case 'resources/subscribe': {
         const uri = request.params?.uri;
         if (typeof uri !== 'string') return errorResponse(request.id, -32602, 'uri is required');
-        return this.subscriptions.add(session, uri) ? undefined : ok;
+        const limit = this.tenant.quotas.max_subscriptions_per_session;
+        const added = this.subscriptions.add(session, uri, limit);
+        if (added === 'full')
+          return errorFrom(request.id, subscriptionsFull(this.tenant.id, limit, uri));
+        return added === 'first' ? undefined : ok;
       }
       case 'resources/unsubscribe': {
         const uri = request.params?.uri;
@@ -378,6 +384,15 @@ export class TenantRelay {
     }
     // Cancelled while the child was starting: it never sees the request.
     if (cancellation?.cancelled) return errorResponse(request.id, -32800, 'cancelled');
+    if (link.congested) {
+      return errorFrom(
+        request.id,
+        new McpTenantsError(
+          ErrorCode.CHILD_UNAVAILABLE,
+          "the tenant's server is not reading its input; try again shortly",
+        ),
+      );
+    }
     const own = session ? this.inflight.get(session) : undefined;
     if (session && !own) return errorResponse(request.id, -32600, 'session is closed');
     if (own?.has(request.id)) {
@@ -452,18 +467,9 @@ export class TenantRelay {
       this.sendToChild({ jsonrpc: '2.0', id: request.id, result: {} });
       return;
     }
-    const capability = capabilityFor(request.method);
-    const target = this.pickSessionFor(request, capability);
-    if (!target) {
-      this.sendToChild(
-        errorResponse(
-          request.id,
-          -32601,
-          capability
-            ? `no connected client of this tenant supports ${capability}`
-            : `no connected client of this tenant can answer ${request.method}`,
-        ),
-      );
+    const target = this.pickSessionFor(request, capabilityFor(request.method));
+    if ('refused' in target) {
+      this.sendToChild(errorResponse(request.id, target.refused.code, target.refused.message));
       return;
     }
     const id = this.serverRequestIds.mint();
@@ -480,7 +486,7 @@ export class TenantRelay {
     timer.unref();
     this.serverRequests.set(id, { session: target.session, childRequestId: request.id, timer });
     const forwarded = { ...request, id, params: withoutRoutingMeta(request.params) };
-    const delivered = target.session.deliver(forwarded, target.relatedClientId);
+    const delivered = this.deliverTo(target.session, forwarded, target.relatedClientId);
     if (!delivered) {
       const outstanding = this.serverRequests.get(id);
       if (outstanding) {
@@ -494,39 +500,44 @@ export class TenantRelay {
   }
 
   /**
-   * Exact when the child names the request it is working on; otherwise the
-   * session with the newest request in flight, else the most recently active
-   * session — always one whose client declared the needed capability.
+   * Exact when the child names the request it is working on (and that
+   * request's client declared the capability); otherwise only the one
+   * session that can be meant, else a refusal (see `routeUnattributed`).
    */
   private pickSessionFor(
     request: JsonRpcRequest,
     capability: string | undefined,
-  ): { session: RelaySession; relatedClientId: JsonRpcId | undefined } | undefined {
+  ): ServerRequestRoute<RelaySession> {
     const related = metaOf(request.params)?.[RELATED_REQUEST_META_KEY];
-    if (typeof related === 'number') {
-      const entry = this.pending.get(related);
-      if (entry?.session && supports(entry.session.capabilities, capability)) {
-        return { session: entry.session, relatedClientId: entry.clientId };
-      }
-      return undefined;
+    if (related === undefined) {
+      return routeUnattributed(request.method, capability, this.sessionRequests());
     }
-    let newest: { childId: number; entry: PendingRequest } | undefined;
+    const entry = typeof related === 'number' ? this.pending.get(related) : undefined;
+    if (!entry?.session) {
+      const named = String(JSON.stringify(related)).slice(0, 100);
+      return {
+        refused: {
+          code: -32602,
+          message: `cannot route ${request.method}: it names request ${named}, which is not in flight (answered, cancelled, or its session closed)`,
+        },
+      };
+    }
+    if (!supports(entry.session.capabilities, capability)) {
+      return {
+        refused: {
+          code: -32601,
+          message: `cannot route ${request.method}: the client of the request it names did not declare the ${capability} capability`,
+        },
+      };
+    }
+    return { session: entry.session, relatedClientId: entry.clientId };
+  }
+
+  /** Every client request in the child (not the supervisor's own). */
+  private *sessionRequests(): Generator<InFlightRequest<RelaySession>> {
     for (const [childId, entry] of this.pending) {
-      if (!entry.session || !supports(entry.session.capabilities, capability)) continue;
-      if (!newest || childId > newest.childId) newest = { childId, entry };
+      if (entry.session) yield { childId, session: entry.session, clientId: entry.clientId };
     }
-    if (newest?.entry.session) {
-      return { session: newest.entry.session, relatedClientId: newest.entry.clientId };
-    }
-    const recent = this.lastActive;
-    if (recent && this.inflight.has(recent) && supports(recent.capabilities, capability)) {
-      return { session: recent, relatedClientId: undefined };
-    }
-    for (const session of this.inflight.keys()) {
-      if (supports(session.capabilities, capability))
-        return { session, relatedClientId: undefined };
-    }
-    return undefined;
   }
 
   private answerServerRequest(
@@ -546,7 +557,8 @@ export class TenantRelay {
         const token = params?.progressToken;
         const entry = typeof token === 'number' ? this.pending.get(token) : undefined;
         if (!entry?.session || entry.progressToken === undefined) return;
-        entry.session.deliver(
+        this.deliverTo(
+          entry.session,
           { ...notification, params: { ...params, progressToken: entry.progressToken } },
           entry.clientId,
         );
@@ -575,25 +587,47 @@ export class TenantRelay {
         const message = { ...notification, params: withoutRoutingMeta(params) };
         if (related?.session) {
           if (this.wantsLog(related.session, level)) {
-            related.session.deliver(message, related.clientId);
+            this.deliverTo(related.session, message, related.clientId);
           }
           return;
         }
         for (const session of this.inflight.keys()) {
-          if (this.wantsLog(session, level)) session.deliver(message, undefined);
+          if (this.wantsLog(session, level)) this.deliverTo(session, message, undefined);
         }
         return;
       }
       case 'notifications/resources/updated': {
         const uri = typeof params?.uri === 'string' ? params.uri : '';
         for (const session of this.subscriptions.subscribers(uri)) {
-          session.deliver(notification, undefined);
+          this.deliverTo(session, notification, undefined);
         }
         return;
       }
       default:
         // List changes and anything newer concern the whole tenant.
-        for (const session of this.inflight.keys()) session.deliver(notification, undefined);
+        for (const session of this.inflight.keys())
+          this.deliverTo(session, notification, undefined);
+    }
+  }
+
+  /**
+   * Hands one message to one session. A session that fails to take it (a
+   * closed stream, a write that throws) loses that message only: the child's
+   * other messages, and every other session, are not affected.
+   */
+  private deliverTo(
+    session: RelaySession,
+    message: JsonRpcMessage,
+    relatedClientId: JsonRpcId | undefined,
+  ): boolean {
+    try {
+      return session.deliver(message, relatedClientId);
+    } catch (error) {
+      this.strays.line('error', 'delivering a message to a session failed; dropped', {
+        session: session.id,
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return false;
     }
   }
 

@@ -2,7 +2,9 @@ import type { Readable, Writable } from 'node:stream';
 import type Database from 'better-sqlite3';
 import { parseBearer } from '../auth/bearer.js';
 import type { TenantContext } from '../auth/context.js';
-import { TokenVerifier } from '../auth/verify.js';
+import { RevocationWatch } from '../auth/revocation-watch.js';
+import { TokenBindings } from '../auth/token-bindings.js';
+import { DEFAULT_CLOCK_TOLERANCE_SECONDS, TokenVerifier } from '../auth/verify.js';
 import { McpTenantsError } from '../errors.js';
 import { type MetricsServer, startMetricsServer } from '../front/http/metrics-server.js';
 import { type HttpFront, startHttpFront } from '../front/http/server.js';
@@ -46,6 +48,9 @@ export class Supervisor {
   /** Revocations, permissions and quotas (their counters live in the database). */
   readonly guard: RequestGuard;
   private metricsServer: MetricsServer | undefined;
+  /** Sessions and streams held open for a token, ended when it expires or is revoked. */
+  private readonly tokens = new TokenBindings(DEFAULT_CLOCK_TOLERANCE_SECONDS * 1000);
+  private readonly revocationWatch: RevocationWatch;
 
   constructor(private readonly options: SupervisorOptions) {
     this.currentManifest = options.manifest;
@@ -55,6 +60,13 @@ export class Supervisor {
       db: this.database,
       log: options.log,
       dataDir: () => this.currentManifest.server.data_dir,
+      maxUriLength: () => this.currentManifest.server.max_uri_length,
+    });
+    this.revocationWatch = new RevocationWatch(this.guard.revocations, options.log);
+    this.revocationWatch.onRevoked((jti) => {
+      const ended = this.tokens.revoked(jti);
+      if (ended > 0)
+        options.log.info('revoked token: its sessions and streams are closed', { jti, ended });
     });
     this.telemetry = new Telemetry({
       db: this.database,
@@ -131,6 +143,11 @@ export class Supervisor {
     return this.verifier.verify(parseBearer(authorization));
   }
 
+  /** Expiry and revocation, again, for a context verified earlier. */
+  recheck(context: TenantContext): void {
+    this.verifier.recheck(context);
+  }
+
   async startHttp(overrides: { host?: string; port?: number } = {}): Promise<HttpFront> {
     const server = { ...this.options.manifest.server, ...definedOnly(overrides) };
     this.http = await startHttpFront({
@@ -138,6 +155,8 @@ export class Supervisor {
       registry: this.registry,
       isolation: this.isolation.report,
       authenticate: (authorization) => this.authenticate(authorization),
+      recheck: (context) => this.recheck(context),
+      tokens: this.tokens,
       issuer: this.options.manifest.auth.issuer,
       figures: (tenantId) => this.telemetry.recentFigures(tenantId),
       metrics: (maySee) => this.renderMetrics(maySee),
@@ -188,8 +207,10 @@ export class Supervisor {
       input,
       output,
       maxLineBytes: this.options.manifest.server.max_body_bytes,
+      maxJsonDepth: this.options.manifest.server.max_json_depth,
       log: this.options.log,
-      isRevoked: (jti) => this.guard.revocations.has(jti),
+      recheck: (checked) => this.recheck(checked),
+      tokens: this.tokens,
     });
     return this.stdio;
   }
@@ -199,6 +220,8 @@ export class Supervisor {
       // No new connections; requests already in a child may finish (bounded);
       // then sessions end, then the children stop, all in parallel.
       this.http?.stopAccepting();
+      this.revocationWatch.close();
+      this.tokens.clear();
       await this.registry.drain(DRAIN_MS);
       this.stdio?.close();
       await this.http?.close();

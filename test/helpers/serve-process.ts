@@ -80,6 +80,26 @@ export function createWorkspace(
   };
 }
 
+/**
+ * `GET /admin/tenants` with an operator token: each tenant's state, pid and
+ * limits, the open sessions and the host's limit layers (/healthz says none of it).
+ */
+export async function adminStatus<T = AdminStatus>(
+  url: string,
+  workspace: TestWorkspace,
+): Promise<T> {
+  const response = await fetch(url.replace(/\/mcp$/, '/admin/tenants'), {
+    headers: { authorization: `Bearer ${await workspace.operatorToken()}` },
+  });
+  if (response.status !== 200) throw new Error(`/admin/tenants answered ${response.status}`);
+  return (await response.json()) as T;
+}
+
+export interface AdminStatus {
+  tenants: { id: string; state: string; pid: number | null }[];
+  sessions: number;
+}
+
 export function fixture(name: string): TenantSpec {
   return { command: process.execPath, args: [join(FIXTURES, name)] };
 }
@@ -149,6 +169,9 @@ export async function startServe(
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       const code = await exited;
       clearTimeout(timer);
+      // A fault that escaped every guard is a bug, whatever the test was about.
+      const escaped = /"msg":"(uncaught exception|unhandled rejection)[^"]*"[^\n]*/.exec(stderr);
+      if (escaped) throw new Error(`the supervisor logged ${escaped[0]}`);
       return { code, survivors: await waitGone(before) };
     },
   };

@@ -4,6 +4,7 @@ import { connectHttp, rawSession, textOf } from '../helpers/mcp-client.js';
 import { waitFor } from '../helpers/processes.js';
 import { rssBytes, stalledClient } from '../helpers/raw-http.js';
 import {
+  adminStatus,
   createWorkspace,
   fixture,
   type ServeProcess,
@@ -40,8 +41,8 @@ describe('children misbehaving', () => {
   }
 
   async function health(tenant: string) {
-    const response = await fetch(serve.url.replace('/mcp', '/healthz'));
-    return ((await response.json()) as Health).tenants.find((entry) => entry.id === tenant);
+    const status = await adminStatus<Health>(serve.url, workspace);
+    return status.tenants.find((entry) => entry.id === tenant);
   }
 
   const supervisorRss = (): number => rssBytes(serve.process.pid as number);

@@ -11,6 +11,7 @@ import {
   rssBytes,
 } from '../helpers/raw-http.js';
 import {
+  adminStatus,
   createWorkspace,
   fixture,
   type ServeProcess,
@@ -43,9 +44,7 @@ describe('HTTP front: hostile input', () => {
   });
 
   async function recorderPid(): Promise<number> {
-    const health = (await (await fetch(serve.url.replace('/mcp', '/healthz'))).json()) as {
-      tenants: { id: string; pid: number | null }[];
-    };
+    const health = await adminStatus(serve.url, workspace);
     return health.tenants.find((tenant) => tenant.id === 'rec')?.pid ?? 0;
   }
 

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectHttp, INITIALIZE, rawPost, textOf } from '../helpers/mcp-client.js';
 import { waitFor } from '../helpers/processes.js';
 import {
+  adminStatus,
   createWorkspace,
   fixture,
   type ServeProcess,
@@ -31,8 +32,11 @@ describe('child lifecycle', () => {
   });
 
   async function health(tenant: string) {
-    const response = await fetch((serve as ServeProcess).url.replace('/mcp', '/healthz'));
-    return ((await response.json()) as Health).tenants.find((entry) => entry.id === tenant);
+    const status = await adminStatus<Health>(
+      (serve as ServeProcess).url,
+      workspace as TestWorkspace,
+    );
+    return status.tenants.find((entry) => entry.id === tenant);
   }
 
   it('backs off a crash loop, then quarantines it without a fork storm', async () => {

@@ -248,7 +248,7 @@ describe('permissions, tenant policy and tenant tool modules through serve', () 
       cli(['revoke', decodeJwt(bearer).jti as string, '-m', workspace.manifestPath]).code,
     ).toBe(0);
     expect(await failure(stdio.listTools())).toBe(
-      'MCP error -32006: token has been revoked; ask for a new one',
+      'MCP error -32006: token has been revoked; ask for a new one. Set a new MCP_TENANT_TOKEN (`mcp-tenants token globex`) and restart this server',
     );
   });
 });

@@ -67,11 +67,9 @@ describe('quotas through serve', () => {
   });
 
   it('refuses over the per-user and the per-tenant rate with 429, Retry-After and the JSON-RPC error', async () => {
-    const alice = await rawSession(serve.url, await token('rated', 'alice'));
-    const aliceHeaders = {
-      authorization: `Bearer ${await token('rated', 'alice')}`,
-      'mcp-session-id': alice,
-    };
+    const aliceToken = await token('rated', 'alice');
+    const alice = await rawSession(serve.url, aliceToken);
+    const aliceHeaders = { authorization: `Bearer ${aliceToken}`, 'mcp-session-id': alice };
     const set = (id: number) => callBody(id, 'data_set', { key: `k${id}`, value: 'v' });
     for (let id = 1; id <= 3; id++) {
       expect((await rawPost(serve.url, set(id), aliceHeaders)).status).toBe(200);

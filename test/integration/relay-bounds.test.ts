@@ -8,7 +8,13 @@ import { type RelaySession, TenantRelay } from '../../src/relay/tenant-relay.js'
 import { silentLogger } from '../../src/telemetry/logger.js';
 import { connectHttp, INITIALIZE, rawPost, rawSession, textOf } from '../helpers/mcp-client.js';
 import { waitFor, waitGone } from '../helpers/processes.js';
-import { createWorkspace, FIXTURES, fixture, startServe } from '../helpers/serve-process.js';
+import {
+  adminStatus,
+  createWorkspace,
+  FIXTURES,
+  fixture,
+  startServe,
+} from '../helpers/serve-process.js';
 import { tenantConfig } from '../helpers/tenant-config.js';
 
 describe('nothing in the relay grows without bound', () => {
@@ -76,8 +82,7 @@ describe('nothing in the relay grows without bound', () => {
     const serve = await startServe(workspace.manifestPath);
     try {
       const token = await workspace.token('echo');
-      const health = async () =>
-        (await (await fetch(serve.url.replace('/mcp', '/healthz'))).json()) as { sessions: number };
+      const health = () => adminStatus(serve.url, workspace);
       for (let round = 0; round < 10; round += 1) {
         const ids = await Promise.all(
           Array.from({ length: 50 }, () => rawSession(serve.url, token)),

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, INITIALIZE, rawPost, rawSession, textOf } from '../helpers/mcp-client.js';
 import { waitGone } from '../helpers/processes.js';
 import {
+  adminStatus,
   createWorkspace,
   fixture,
   type ServeProcess,
@@ -169,8 +170,9 @@ describe('serve over Streamable HTTP', () => {
       expect(operator.status).toBe(403);
     });
 
-    it("answers 404 when a session is used with another tenant's or user's token", async () => {
-      const session = await rawSession(serve.url, await workspace.token('acme', 'alice'));
+    it("answers 404 when a session is used with another tenant's, user's or token's credentials", async () => {
+      const opener = await workspace.token('acme', 'alice');
+      const session = await rawSession(serve.url, opener);
       const list = { jsonrpc: '2.0', id: 2, method: 'tools/list' };
       for (const token of [
         await workspace.token('globex', 'alice'),
@@ -182,8 +184,15 @@ describe('serve over Streamable HTTP', () => {
         });
         expect(response.status).toBe(404);
       }
-      const own = await rawPost(serve.url, list, {
+      // The same user's other token gets a session of its own, and is told so.
+      const other = await rawPost(serve.url, list, {
         authorization: `Bearer ${await workspace.token('acme', 'alice')}`,
+        'mcp-session-id': session,
+      });
+      expect(other.status).toBe(404);
+      expect(JSON.stringify(other.body)).toMatch(/opened with another token/);
+      const own = await rawPost(serve.url, list, {
+        authorization: `Bearer ${opener}`,
         'mcp-session-id': session,
       });
       expect(own.status).toBe(200);
@@ -234,14 +243,16 @@ describe('serve over Streamable HTTP', () => {
     });
   });
 
-  it('answers /healthz and the protected-resource metadata', async () => {
-    const health = await fetch(serve.url.replace('/mcp', '/healthz'));
+  it('answers /healthz with liveness only, /admin/tenants for an operator, and the protected-resource metadata', async () => {
+    // Anyone who reaches the port, under any Host, learns nothing about tenants.
+    const health = await fetch(serve.url.replace('/mcp', '/healthz'), {
+      headers: { host: 'attacker.example' },
+    });
     expect(health.status).toBe(200);
-    const body = (await health.json()) as {
-      status: string;
-      tenants: { id: string; state: string }[];
-    };
-    expect(body.status).toBe('ok');
+    expect(await health.json()).toEqual({ status: 'ok' });
+    const anonymous = await fetch(serve.url.replace('/mcp', '/admin/tenants'));
+    expect(anonymous.status).toBe(401);
+    const body = await adminStatus(serve.url, workspace);
     expect(body.tenants.map((tenant) => tenant.id).sort()).toEqual(['acme', 'echo', 'globex']);
     expect(body.tenants.find((tenant) => tenant.id === 'echo')?.state).toBe('running');
     const metadata = await fetch(

@@ -5,6 +5,7 @@ import { cgroupFileOf } from '../helpers/cgroup.js';
 import { connectHttp, INITIALIZE, rawPost, textOf } from '../helpers/mcp-client.js';
 import { isAlive, waitFor } from '../helpers/processes.js';
 import {
+  adminStatus,
   createWorkspace,
   FIXTURES,
   fixture,
@@ -68,8 +69,7 @@ describe('serve: resource limits per tenant', () => {
   });
 
   async function health(): Promise<Health> {
-    const response = await fetch((serve as ServeProcess).url.replace('/mcp', '/healthz'));
-    return (await response.json()) as Health;
+    return adminStatus<Health>((serve as ServeProcess).url, workspace as TestWorkspace);
   }
 
   async function tenantHealth(id: string): Promise<TenantHealth | undefined> {
@@ -84,7 +84,7 @@ describe('serve: resource limits per tenant', () => {
       .map((line) => String((JSON.parse(line) as { tenant?: string }).tenant));
   }
 
-  it('reports the active layers at startup, on /healthz, and per running child', async () => {
+  it('reports the active layers at startup, on /admin/tenants, and per running child', async () => {
     workspace = createWorkspace({
       greedy: { ...fixture('greedy-server.mjs'), limits: { memory_mb: 128, cpu: 0.5, pids: 64 } },
     });
@@ -222,7 +222,7 @@ describe('serve: resource limits per tenant', () => {
       expect(readFileSync(`/proc/${greedyPid}/limits`, 'utf8')).toMatch(
         /Max open files\s+128\s+128\s/,
       );
-      // And /healthz says so.
+      // And /admin/tenants says so.
       const greedyState = await tenantHealth('greedy');
       expect(greedyState).toMatchObject({ pid: greedyPid, crashes: 0 });
       expect(greedyState?.limits?.enforcement).toMatchObject({

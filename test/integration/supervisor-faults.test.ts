@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectHttp, textOf } from '../helpers/mcp-client.js';
 import { waitFor, waitGone } from '../helpers/processes.js';
 import {
+  adminStatus,
   createWorkspace,
   type ServeProcess,
   startServe,
@@ -76,8 +77,7 @@ describe('supervisor faults', () => {
   }
 
   async function state(tenant: string): Promise<string | undefined> {
-    const response = await fetch((serve as ServeProcess).url.replace('/mcp', '/healthz'));
-    const body = (await response.json()) as { tenants: { id: string; state: string }[] };
+    const body = await adminStatus((serve as ServeProcess).url, workspace as TestWorkspace);
     return body.tenants.find((entry) => entry.id === tenant)?.state;
   }
 

@@ -7,6 +7,7 @@ import { loadManifest } from '../../src/manifest/load.js';
 import { connectHttp, INITIALIZE, rawPost, textOf } from '../helpers/mcp-client.js';
 import { waitFor } from '../helpers/processes.js';
 import {
+  adminStatus,
   CLI,
   createWorkspace,
   FIXTURES,
@@ -46,9 +47,8 @@ interface Health {
   tenants: { id: string; pid: number | null; uid: number | null; gid: number | null }[];
 }
 
-async function health(serve: ServeProcess): Promise<Health> {
-  const response = await fetch(serve.url.replace(/\/mcp$/, '/healthz'));
-  return (await response.json()) as Health;
+async function health(serve: ServeProcess, workspace: TestWorkspace): Promise<Health> {
+  return adminStatus<Health>(serve.url, workspace);
 }
 
 /** Real, effective, saved and file-system ids, and supplementary groups, as the kernel has them. */
@@ -83,7 +83,7 @@ describe.skipIf(!CHECKOUT_REACHABLE)('tenants with their own uid and gid (needs 
   };
   const pidOf = async (tenant: string): Promise<number> =>
     waitFor(async () => {
-      const line = (await health(serve)).tenants.find((entry) => entry.id === tenant);
+      const line = (await health(serve, workspace)).tenants.find((entry) => entry.id === tenant);
       return line?.pid ?? undefined;
     });
 
@@ -119,7 +119,7 @@ describe.skipIf(!CHECKOUT_REACHABLE)('tenants with their own uid and gid (needs 
         groups: [],
       });
     }
-    const lines = (await health(serve)).tenants;
+    const lines = (await health(serve, workspace)).tenants;
     expect(lines.find((line) => line.id === 'acme')).toMatchObject({ uid: NOBODY, gid: NOBODY });
     expect(lines.find((line) => line.id === 'initech')).toMatchObject({ uid: null, gid: null });
     // The limits were applied as root, before the switch: acme's child has its open_files.
@@ -199,7 +199,9 @@ describe.skipIf(!CHECKOUT_REACHABLE)('tenants with their own uid and gid (needs 
     workspace.rewrite({ ...tenants, initech: { user: 64001, group: 64001 } });
     await waitFor(
       async () => {
-        const line = (await health(serve)).tenants.find((entry) => entry.id === 'initech');
+        const line = (await health(serve, workspace)).tenants.find(
+          (entry) => entry.id === 'initech',
+        );
         return line?.uid === 64001 && line.pid !== rootPid ? true : undefined;
       },
       10_000,

@@ -79,7 +79,34 @@ describe('TokenVerifier.verify', () => {
       isAdmin: false,
       expiresAt: exp,
       jti: 'j1',
+      tokenId: 'jti:j1',
     });
+  });
+
+  it('names a token without a jti by its digest, so two such tokens never share a session', async () => {
+    const one = await new TokenVerifier(AUTH).verify(await sign({ ...tenantClaims, n: 1 }));
+    const two = await new TokenVerifier(AUTH).verify(await sign({ ...tenantClaims, n: 2 }));
+    expect(one.jti).toBeUndefined();
+    expect(one.tokenId).toMatch(/^sha256:[A-Za-z0-9_-]{43}$/);
+    expect(one.tokenId).not.toBe(two.tokenId);
+  });
+
+  it('re-checks a context verified earlier for expiry and revocation, without the token', async () => {
+    let now = Date.now();
+    const revoked = new Set<string>();
+    const verifier = new TokenVerifier(AUTH, {
+      now: () => now,
+      isRevoked: (jti) => revoked.has(jti),
+    });
+    const context = await verifier.verify(
+      await sign({ ...tenantClaims, jti: 'j2' }, { exp: Math.floor(now / 1000) + 60 }),
+    );
+    expect(() => verifier.recheck(context)).not.toThrow();
+    revoked.add('j2');
+    expect(() => verifier.recheck(context)).toThrow('token has been revoked');
+    revoked.clear();
+    now += 120_000;
+    expect(() => verifier.recheck(context)).toThrow('token expired');
   });
 
   it('flags admin tokens', async () => {

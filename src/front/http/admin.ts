@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import { ErrorCode, McpTenantsError } from '../../errors.js';
+import type { IsolationReport } from '../../supervisor/limits/index.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import { sendJson } from './respond.js';
 
@@ -9,6 +10,10 @@ export interface AdminEndpointOptions {
   authenticate: (request: IncomingMessage) => Promise<TenantContext>;
   /** Records admin actions in the audit trail. */
   audit?: AdminAudit | undefined;
+  /** Which limit layers this host enforces; operators see it. */
+  isolation?: IsolationReport | undefined;
+  /** Open HTTP sessions over all tenants; operators see it. */
+  sessionCount: () => number;
 }
 
 export type AdminAudit = (event: {
@@ -25,7 +30,8 @@ const RESET_PATH = /^\/admin\/tenants\/([a-z0-9][a-z0-9_-]{0,62})\/reset$/;
 /**
  * `/admin/*`, for the people who run the supervisor: an operator token sees
  * every tenant, a tenant `admin` token only its own (others look unknown).
- *   GET  /admin/tenants              state, pid, uptime, sessions, memory per tenant
+ *   GET  /admin/tenants              state, pid, uptime, sessions, memory per tenant;
+ *                                    for an operator also the host's limit layers and all sessions
  *   POST /admin/tenants/<id>/reset   ends a quarantine: the next request starts the child
  */
 export function createAdminEndpoint(options: AdminEndpointOptions) {
@@ -40,7 +46,10 @@ export function createAdminEndpoint(options: AdminEndpointOptions) {
       );
     }
     const maySee = (tenantId: string) => context.isOperator || context.tenantId === tenantId;
-    return Object.assign(maySee, { actor: context.isOperator ? 'operator' : context.userId });
+    return Object.assign(maySee, {
+      actor: context.isOperator ? 'operator' : context.userId,
+      isOperator: context.isOperator,
+    });
   }
 
   return async function handle(
@@ -51,7 +60,16 @@ export function createAdminEndpoint(options: AdminEndpointOptions) {
     const maySee = await callerOf(request);
     if (path === '/admin/tenants' && request.method === 'GET') {
       const tenants = registry.status().filter((tenant) => maySee(tenant.id));
-      sendJson(response, 200, { tenants });
+      const isolation = options.isolation;
+      sendJson(response, 200, {
+        tenants,
+        ...(maySee.isOperator && {
+          sessions: options.sessionCount(),
+          ...(isolation && {
+            isolation: { active: isolation.active, unavailable: isolation.unavailable },
+          }),
+        }),
+      });
       return;
     }
     const reset = RESET_PATH.exec(path);

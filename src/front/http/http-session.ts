@@ -1,31 +1,39 @@
 import type { ServerResponse } from 'node:http';
+import type { TenantContext } from '../../auth/context.js';
+import type { McpTenantsError } from '../../errors.js';
 import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../../relay/jsonrpc.js';
-import type { Caller } from '../../relay/pipeline.js';
-import type { RelaySession, TenantRelay } from '../../relay/tenant-relay.js';
+import { errorFrom, type RelaySession, type TenantRelay } from '../../relay/tenant-relay.js';
+import { Backlog } from './backlog.js';
 import { ResponseChannel } from './response-channel.js';
 import { SseStream } from './sse.js';
+import type { UnreadBudget } from './unread-budget.js';
 
-/** Messages kept for a session whose GET stream is not open. */
-const MAX_BACKLOG = 256;
-
-/** One Streamable HTTP session, bound to the tenant and user that opened it. */
+/**
+ * One Streamable HTTP session, bound to the token that opened it
+ * (`caller.tokenId`): every request on it must carry that same token, so
+ * its caller is always the request's own.
+ */
 export class HttpSession implements RelaySession {
   lastActivity = Date.now();
   private readonly posts = new Map<JsonRpcId, ResponseChannel>();
   private standalone: SseStream | undefined;
-  private readonly backlog: JsonRpcMessage[] = [];
+  private readonly backlog: Backlog;
   private keepAliveTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly id: string,
     readonly tenantId: string,
-    readonly caller: Caller,
+    readonly caller: TenantContext,
     readonly protocolVersion: string,
     readonly capabilities: JsonObject | undefined,
     readonly relay: TenantRelay,
+    /** Unread bytes of all of the front's streams and backlogs together. */
+    private readonly unread: UnreadBudget,
     /** Gives the relay back: stops the child of an `isolation: session` tenant. */
     private readonly release: () => void = () => {},
-  ) {}
+  ) {
+    this.backlog = new Backlog(unread);
+  }
 
   get userId(): string {
     return this.caller.userId;
@@ -41,7 +49,7 @@ export class HttpSession implements RelaySession {
     request: JsonRpcRequest,
     acceptsSse: boolean,
   ): Promise<void> {
-    const post = new ResponseChannel(response, acceptsSse, this.headers);
+    const post = new ResponseChannel(response, acceptsSse, this.headers, this.unread);
     this.posts.set(request.id, post);
     try {
       const answer = await this.relay.forward(this, request);
@@ -57,16 +65,14 @@ export class HttpSession implements RelaySession {
     // Unrelated, or the request's client does not take streams: the GET stream.
     if (this.standalone?.send(message)) return true;
     // Not open (yet): clients open it right after initialize, so keep a few.
-    if (this.backlog.length >= MAX_BACKLOG) this.backlog.shift();
-    this.backlog.push(message);
-    return true;
+    return this.backlog.push(message);
   }
 
   /** The GET stream for messages not tied to a request; one per session. */
   openStandalone(response: ServerResponse): boolean {
     if (this.standalone?.isOpen) return false;
-    this.standalone = new SseStream(response, this.headers);
-    for (const message of this.backlog.splice(0)) this.standalone.send(message);
+    this.standalone = new SseStream(response, this.headers, 'close', this.unread);
+    for (const message of this.backlog.take()) this.standalone.send(message);
     clearInterval(this.keepAliveTimer);
     this.keepAliveTimer = setInterval(() => this.standalone?.keepAlive(), 25_000);
     this.keepAliveTimer.unref();
@@ -74,9 +80,19 @@ export class HttpSession implements RelaySession {
     return true;
   }
 
+  /**
+   * The token behind the session is no longer good (revoked, expired): the
+   * requests in flight are answered with `error`, the streams end, and the
+   * caller then closes the session.
+   */
+  refuseInFlight(error: McpTenantsError): void {
+    for (const [id, post] of this.posts) post.finish(errorFrom(id, error));
+  }
+
   close(): void {
     clearInterval(this.keepAliveTimer);
     this.standalone?.end();
+    this.backlog.clear();
     this.relay.detach(this);
     this.release();
   }

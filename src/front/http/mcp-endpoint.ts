@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
+import type { TokenBindings } from '../../auth/token-bindings.js';
 import { ErrorCode, McpTenantsError } from '../../errors.js';
+import { type JsonBounds, parseBoundedJson, refusedEnvelope } from '../../relay/bounded-json.js';
 import {
   classifyMessage,
   type JsonObject,
@@ -13,10 +15,11 @@ import {
 import { isModernRequest, isModernVersion } from '../../relay/modern.js';
 import { isSupportedProtocolVersion, negotiateProtocolVersion } from '../../relay/protocol.js';
 import { errorFrom } from '../../relay/tenant-relay.js';
+import { noteWireBytes } from '../../relay/wire-bytes.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { HttpSession } from './http-session.js';
 import { drainThenClose, readBody } from './read-body.js';
-import { sendJson } from './respond.js';
+import { sendError, sendJson } from './respond.js';
 import type { SessionStore } from './session-store.js';
 import { handleStatelessRequest } from './stateless-endpoint.js';
 
@@ -27,7 +30,11 @@ export interface McpEndpointOptions {
   registry: TenantRegistry;
   sessions: SessionStore;
   authenticate: (request: IncomingMessage) => Promise<TenantContext>;
+  /** Listen streams end with their token, as sessions do. */
+  tokens: TokenBindings;
   maxBodyBytes: number;
+  /** Deepest JSON a body may nest (`server.max_json_depth`). */
+  maxJsonDepth: number;
 }
 
 /**
@@ -38,6 +45,11 @@ export interface McpEndpointOptions {
  */
 export function createMcpEndpoint(options: McpEndpointOptions) {
   const { registry, sessions } = options;
+  const bounds: JsonBounds = {
+    maxDepth: options.maxJsonDepth,
+    maxBytes: options.maxBodyBytes,
+    maxBytesKey: 'server.max_body_bytes',
+  };
 
   function sessionFor(request: IncomingMessage, context: TenantContext): HttpSession {
     const id = request.headers['mcp-session-id'];
@@ -59,6 +71,13 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       throw new McpTenantsError(
         ErrorCode.SESSION_UNKNOWN,
         'unknown or expired session: initialize a new one',
+      );
+    }
+    // The same user's other token (narrower, or a replacement) gets a session of its own.
+    if (session.caller.tokenId !== context.tokenId) {
+      throw new McpTenantsError(
+        ErrorCode.SESSION_UNKNOWN,
+        'this session was opened with another token; a session answers only to the token that opened it: initialize a new one',
       );
     }
     const version = request.headers['mcp-protocol-version'];
@@ -114,7 +133,20 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       }
       throw error;
     }
-    const message = parseMessage(body);
+    const text = body.toString('utf8');
+    let message: JsonRpcMessage;
+    try {
+      message = parseMessage(text, bounds);
+    } catch (error) {
+      // Beyond the bounds: answered under the request's own id when it can be read back.
+      if (error instanceof McpTenantsError && error.code === ErrorCode.JSON_TOO_DEEP) {
+        const { id, hasMethod } = refusedEnvelope(text);
+        sendError(response, error, { id: hasMethod ? id : null });
+        return;
+      }
+      throw error;
+    }
+    noteWireBytes(message, body.length);
 
     if (
       request.headers['mcp-session-id'] === undefined &&
@@ -135,6 +167,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         relay,
         context,
         acceptsSse,
+        options.tokens,
+        sessions.unread,
       );
       return;
     }
@@ -175,6 +209,8 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
     let result: Awaited<ReturnType<typeof lease.relay.initialize>>;
     try {
       result = await lease.relay.initialize(message.params);
+      // After the wait, in the same turn as `create`: initializes sent together cannot all pass.
+      sessions.admit(tenantId, context.userId, lease.relay.config.quotas);
     } catch (error) {
       lease.release();
       const failure = errorFrom(message.id, error);
@@ -233,12 +269,13 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
   };
 }
 
-/** Parses one JSON-RPC message, refusing batches and anything malformed. */
-export function parseMessage(body: Buffer): JsonRpcMessage {
+/** Parses one JSON-RPC message within `bounds`, refusing batches and anything malformed. */
+export function parseMessage(text: string, bounds: JsonBounds): JsonRpcMessage {
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = parseBoundedJson(text, bounds);
   } catch (error) {
+    if (error instanceof McpTenantsError) throw error;
     throw new McpTenantsError(ErrorCode.PARSE_ERROR, 'request body is not valid JSON', {
       cause: error,
     });

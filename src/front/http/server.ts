@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { authInvalid } from '../../auth/auth-error.js';
 import { bearerToken } from '../../auth/bearer.js';
 import type { TenantContext } from '../../auth/context.js';
+import type { TokenBindings } from '../../auth/token-bindings.js';
 import { ErrorCode, McpTenantsError, toMcpTenantsError } from '../../errors.js';
 import type { ServerConfig } from '../../manifest/types.js';
 import type { IsolationReport } from '../../supervisor/limits/index.js';
@@ -14,17 +15,23 @@ import { checkOrigin, originPolicy } from './guards.js';
 import { createMcpEndpoint } from './mcp-endpoint.js';
 import { createMetricsEndpoint, type MetricsRenderer } from './metrics-endpoint.js';
 import { sendError, sendJson } from './respond.js';
+import { SessionCaps } from './session-caps.js';
 import { SessionStore } from './session-store.js';
 import { createStatusPage, type FiguresProvider } from './status-page.js';
+import { UnreadBudget } from './unread-budget.js';
 
 export interface HttpFrontOptions {
   server: ServerConfig;
   registry: TenantRegistry;
   authenticate: (authorization: string | undefined) => Promise<TenantContext>;
+  /** Expiry and revocation again for a context verified earlier (a status page cookie's). */
+  recheck: (context: TenantContext) => void;
+  /** Which limit layers this host enforces, shown to operators on /admin/tenants. */
+  isolation?: IsolationReport | undefined;
+  /** Sessions and streams end with their token (expiry, revocation). */
+  tokens: TokenBindings;
   /** `iss` of the tokens, announced as authorization server (RFC 9728). */
   issuer?: string | undefined;
-  /** Which limit layers this host enforces, shown on /healthz. */
-  isolation?: IsolationReport | undefined;
   /** Request figures per tenant for the status page, when telemetry runs. */
   figures?: FiguresProvider | undefined;
   /** `GET /metrics` (Prometheus text), when telemetry runs. */
@@ -58,7 +65,12 @@ const METADATA_PATH = '/.well-known/oauth-protected-resource';
 
 export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFront> {
   const { server: config, log } = options;
-  const sessions = new SessionStore(config.session_idle_timeout_ms);
+  const sessions = new SessionStore(
+    config.session_idle_timeout_ms,
+    options.tokens,
+    new SessionCaps(config),
+    new UnreadBudget(config.max_unread_bytes),
+  );
   // Every refused token is reported (audit trail), then refused as before.
   const verify = async (
     authorization: string | undefined,
@@ -81,16 +93,21 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     registry: options.registry,
     sessions,
     authenticate,
+    tokens: options.tokens,
     maxBodyBytes: config.max_body_bytes,
+    maxJsonDepth: config.max_json_depth,
   });
   const admin = createAdminEndpoint({
     registry: options.registry,
     authenticate,
     audit: options.audit,
+    isolation: options.isolation,
+    sessionCount: () => sessions.size,
   });
   const statusPage = createStatusPage({
     registry: options.registry,
     authenticate: (authorization) => verify(authorization, undefined),
+    recheck: options.recheck,
     figures: options.figures,
   });
   const metrics = options.metrics && createMetricsEndpoint(options.metrics, authenticate);
@@ -134,12 +151,9 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       return;
     }
     if (path === '/healthz') {
-      sendJson(response, 200, {
-        status: 'ok',
-        sessions: sessions.size,
-        ...(options.isolation ? { isolation: isolationSummary(options.isolation) } : {}),
-        tenants: options.registry.status(),
-      });
+      // Liveness only: anyone who reaches the port may ask, so nothing about
+      // tenants, sessions or limits (that is /admin/tenants and /metrics).
+      sendJson(response, 200, { status: 'ok' }, { 'cache-control': 'no-store' });
       return;
     }
     if (path === METADATA_PATH || path === `${METADATA_PATH}/mcp`) {
@@ -206,8 +220,4 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       return closing;
     },
   };
-}
-
-function isolationSummary(report: IsolationReport) {
-  return { active: report.active, unavailable: report.unavailable };
 }

@@ -1,15 +1,27 @@
 import { randomUUID } from 'node:crypto';
+import type { TenantContext } from '../../auth/context.js';
+import type { TokenBindings } from '../../auth/token-bindings.js';
+import type { Quotas } from '../../manifest/types.js';
 import type { JsonObject } from '../../relay/jsonrpc.js';
-import type { Caller } from '../../relay/pipeline.js';
 import type { RelayLease } from '../../supervisor/tenant-registry.js';
 import { HttpSession } from './http-session.js';
+import type { SessionCaps } from './session-caps.js';
+import type { UnreadBudget } from './unread-budget.js';
 
-/** All open HTTP sessions, with idle expiry. */
+/** All open HTTP sessions, with idle expiry and the expiry of their tokens. */
 export class SessionStore {
   private readonly sessions = new Map<string, HttpSession>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly idleTimeoutMs: number) {
+  private readonly unbind = new Map<string, () => void>();
+
+  constructor(
+    private readonly idleTimeoutMs: number,
+    private readonly tokens: TokenBindings,
+    private readonly caps: SessionCaps,
+    /** Unread bytes of every stream and backlog of the front together. */
+    readonly unread: UnreadBudget,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, idleTimeoutMs));
     this.sweeper.unref();
   }
@@ -18,9 +30,14 @@ export class SessionStore {
     return this.sessions.size;
   }
 
+  /** Refuses (QUOTA_EXCEEDED) a session past the user's or the tenant's limit; call right before `create`. */
+  admit(tenantId: string, userId: string, quotas: Quotas): void {
+    this.caps.admit(tenantId, userId, quotas);
+  }
+
   create(
     tenantId: string,
-    caller: Caller,
+    caller: TenantContext,
     protocolVersion: string,
     capabilities: JsonObject | undefined,
     lease: RelayLease,
@@ -32,10 +49,20 @@ export class SessionStore {
       protocolVersion,
       capabilities,
       lease.relay,
+      this.unread,
       lease.release,
     );
     this.sessions.set(session.id, session);
+    this.caps.opened(tenantId, caller.userId);
     lease.relay.attach(session);
+    // Revoked or expired, the token takes its session with it.
+    this.unbind.set(
+      session.id,
+      this.tokens.bind(caller, (error) => {
+        session.refuseInFlight(error);
+        this.delete(session.id);
+      }),
+    );
     return session;
   }
 
@@ -47,6 +74,9 @@ export class SessionStore {
     const session = this.sessions.get(id);
     if (!session) return false;
     this.sessions.delete(id);
+    this.caps.closed(session.tenantId, session.userId);
+    this.unbind.get(id)?.();
+    this.unbind.delete(id);
     session.close();
     return true;
   }

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TenantContext } from '../../auth/context.js';
+import type { TokenBindings } from '../../auth/token-bindings.js';
 import { errorResponse, type JsonRpcRequest, type JsonRpcResponse } from '../../relay/jsonrpc.js';
 import { ModernErrorCode, requestedVersion } from '../../relay/modern.js';
 import {
@@ -6,11 +8,11 @@ import {
   openListenStream,
   serveModernRequest,
 } from '../../relay/modern-request.js';
-import type { Caller } from '../../relay/pipeline.js';
-import type { TenantRelay } from '../../relay/tenant-relay.js';
+import { errorFrom, type TenantRelay } from '../../relay/tenant-relay.js';
 import { sendJson } from './respond.js';
 import { ResponseChannel } from './response-channel.js';
 import { SseStream } from './sse.js';
+import type { UnreadBudget } from './unread-budget.js';
 
 /** Proxies must not hold back event streams (2026-07-28 asks for this header). */
 const STREAM_HEADERS = { 'x-accel-buffering': 'no' };
@@ -24,8 +26,11 @@ export async function handleStatelessRequest(
   response: ServerResponse,
   message: JsonRpcRequest,
   relay: TenantRelay,
-  caller: Caller,
+  caller: TenantContext,
   acceptsSse: boolean,
+  tokens: TokenBindings,
+  /** The front's budget of unread bytes, which these streams count in. */
+  unread?: UnreadBudget,
 ): Promise<void> {
   const refused = checkModernVersion(message) ?? headerMismatch(request, message);
   if (refused) {
@@ -33,17 +38,27 @@ export async function handleStatelessRequest(
     return;
   }
   if (message.method === 'subscriptions/listen') {
-    const stream = new SseStream(response, STREAM_HEADERS);
-    const listen = await openListenStream(relay, message, caller, (note) => stream.send(note));
-    const keepAlive = setInterval(() => stream.keepAlive(), 25_000);
+    // The stream opens with the acknowledgement, so a listen that cannot
+    // start (no child, refused subscription) is still a plain HTTP error.
+    let stream: SseStream | undefined;
+    const listen = await openListenStream(relay, message, caller, (note) => {
+      stream ??= new SseStream(response, STREAM_HEADERS, 'close', unread);
+      return stream.send(note);
+    });
+    const keepAlive = setInterval(() => stream?.keepAlive(), 25_000);
     keepAlive.unref();
+    const unbind = tokens.bind(caller, (error) => {
+      stream?.send(errorFrom(message.id, error), true);
+      stream?.end();
+    });
     response.once('close', () => {
       clearInterval(keepAlive);
+      unbind();
       listen.close();
     });
     return;
   }
-  const channel = new ResponseChannel(response, acceptsSse, STREAM_HEADERS);
+  const channel = new ResponseChannel(response, acceptsSse, STREAM_HEADERS, unread);
   // Closing the response stream is this revision's cancellation.
   const cancel = new AbortController();
   response.once('close', () => {

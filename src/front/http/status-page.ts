@@ -20,6 +20,8 @@ export type FiguresProvider = (tenantId: string) => TenantFigures | undefined;
 export interface StatusPageOptions {
   registry: TenantRegistry;
   authenticate: (authorization: string | undefined) => Promise<TenantContext>;
+  /** Expiry and revocation of the token a cookie was traded for, on every use. */
+  recheck: (context: TenantContext) => void;
   figures?: FiguresProvider | undefined;
 }
 
@@ -61,6 +63,13 @@ export function createStatusPage(options: StatusPageOptions) {
     if (session.expiresAt <= Date.now()) {
       pageSessions.delete(id);
       return undefined;
+    }
+    try {
+      // The cookie is only as good as the token it was traded for.
+      options.recheck(session.context);
+    } catch (error) {
+      pageSessions.delete(id);
+      throw error;
     }
     return session.context;
   }

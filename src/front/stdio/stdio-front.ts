@@ -1,7 +1,8 @@
 import type { Readable, Writable } from 'node:stream';
-import { authInvalid } from '../../auth/auth-error.js';
 import type { TenantContext } from '../../auth/context.js';
-import { ErrorCode, JsonRpcCode, McpTenantsError } from '../../errors.js';
+import type { TokenBindings } from '../../auth/token-bindings.js';
+import { ErrorCode, JsonRpcCode, McpTenantsError, toMcpTenantsError } from '../../errors.js';
+import { type JsonBounds, parseBoundedJson, refusedEnvelope } from '../../relay/bounded-json.js';
 import {
   classifyMessage,
   errorResponse,
@@ -20,6 +21,7 @@ import {
   serveModernRequest,
 } from '../../relay/modern-request.js';
 import { errorFrom, type RelaySession } from '../../relay/tenant-relay.js';
+import { noteWireBytes } from '../../relay/wire-bytes.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { Logger } from '../../telemetry/logger.js';
 
@@ -28,15 +30,26 @@ export interface StdioFrontOptions {
   context: TenantContext;
   input: Readable;
   output: Writable;
+  /** Longest line read (the supervisor gives `server.max_body_bytes`, as for HTTP bodies). */
   maxLineBytes: number;
+  /** Deepest JSON a line may nest (`server.max_json_depth`). */
+  maxJsonDepth: number;
   log: Logger;
   /**
-   * The `jti` deny list. The token was verified once, at start (HTTP fronts
-   * verify it on every request), so this is where a revocation reaches a
-   * stdio connection: from its next request on.
+   * Expiry and revocation of the token verified at start, checked again on
+   * every request (HTTP fronts verify the token on every request).
    */
-  isRevoked?: (jti: string) => boolean;
+  recheck: (context: TenantContext) => void;
+  /** Ends the connection's work when its token expires or is revoked, between requests too. */
+  tokens: TokenBindings;
 }
+
+/**
+ * Bytes stdout may hold for a host that is not reading. Past it, the child's
+ * notifications are dropped (counted), answers still go out, and stdin is
+ * not read until stdout drains: a stalled host slows itself, not the process.
+ */
+export const MAX_UNREAD_STDOUT_BYTES = 4 * 1024 * 1024;
 
 export interface StdioFront {
   /** Resolves when the input ends (the host closed the connection). */
@@ -58,8 +71,31 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   }
   const lease = options.registry.lease(context.tenantId);
   const relay = lease.relay;
+  let droppedNotifications = 0;
   const write = (message: JsonRpcMessage): void => {
-    if (!output.writableEnded) output.write(`${JSON.stringify(message)}\n`);
+    if (output.writableEnded || output.destroyed) return;
+    const isAnswer = !('method' in message);
+    if (!isAnswer && output.writableLength > MAX_UNREAD_STDOUT_BYTES) {
+      if (droppedNotifications++ === 0)
+        log.warn('the host is not reading stdout; notifications are dropped until it does');
+      return;
+    }
+    if (!output.write(`${JSON.stringify(message)}\n`)) pauseInput();
+  };
+  // Backpressure: while stdout is full, stdin is not read, so no new work arrives.
+  let paused = false;
+  const pauseInput = (): void => {
+    if (paused) return;
+    paused = true;
+    options.input.pause();
+    output.once('drain', () => {
+      paused = false;
+      if (droppedNotifications > 0) {
+        log.warn('the host reads stdout again', { dropped_notifications: droppedNotifications });
+        droppedNotifications = 0;
+      }
+      options.input.resume();
+    });
   };
   const session: RelaySession & { capabilities: JsonObject | undefined } = {
     id: 'stdio',
@@ -91,8 +127,9 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     modernInflight.set(request.id, cancel);
     try {
       const response = await serveModernRequest(relay, request, context, sink, cancel.signal);
-      // A cancelled request gets no answer.
+      // A cancelled request gets no answer; one whose token ended gets the refusal.
       if (!cancel.signal.aborted) write(response);
+      else if (tokenRefusal) write(errorFrom(request.id, tokenRefusal));
     } catch (error) {
       write(errorFrom(request.id, error));
     } finally {
@@ -114,12 +151,39 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     return inflight !== undefined;
   };
 
+  // Once the token is expired or revoked, every request gets this, until the host restarts us.
+  let tokenRefusal: McpTenantsError | undefined;
+  const refuseToken = (error: McpTenantsError): void => {
+    if (tokenRefusal) return;
+    tokenRefusal = new McpTenantsError(
+      error.code,
+      `${error.message}. Set a new MCP_TENANT_TOKEN (\`mcp-tenants token ${context.tenantId}\`) and restart this server`,
+      { cause: error, data: error.data },
+    );
+    log.warn('MCP_TENANT_TOKEN is no longer valid; refusing every request', {
+      reason: error.message,
+    });
+    for (const [id, listen] of listens) {
+      write(errorFrom(id, tokenRefusal));
+      listen.close();
+    }
+    listens.clear();
+    for (const inflight of modernInflight.values()) inflight.abort();
+    // Requests in the child are answered with the refusal (see `answer`).
+    relay.detach(session);
+  };
+  const unbind = options.tokens.bind(context, refuseToken);
+
   const answer = async (request: JsonRpcRequest): Promise<void> => {
-    const jti = context.jti;
-    if (jti !== undefined && options.isRevoked?.(jti)) {
-      write(
-        errorFrom(request.id, authInvalid('revoked', 'token has been revoked; ask for a new one')),
-      );
+    if (!tokenRefusal) {
+      try {
+        options.recheck(context);
+      } catch (error) {
+        refuseToken(toMcpTenantsError(error));
+      }
+    }
+    if (tokenRefusal) {
+      write(errorFrom(request.id, tokenRefusal));
       return;
     }
     if (isModernRequest(request)) return answerModern(request);
@@ -139,14 +203,21 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       }
       return;
     }
-    write(await relay.forward(session, request));
+    const response = await relay.forward(session, request);
+    write(tokenRefusal ? errorFrom(request.id, tokenRefusal) : response);
   };
 
-  const onLine = (line: string): void => {
+  const onLine = (line: string, bytes: number): void => {
     let value: unknown;
     try {
-      value = JSON.parse(line);
-    } catch {
+      value = parseBoundedJson(line, bounds);
+    } catch (error) {
+      if (error instanceof McpTenantsError) {
+        // Beyond the bounds: answered under the request's own id when it can be read back.
+        const { id, hasMethod } = refusedEnvelope(line);
+        write(errorFrom(hasMethod ? id : null, error));
+        return;
+      }
       write(errorResponse(null, JsonRpcCode.PARSE_ERROR, 'line is not valid JSON'));
       return;
     }
@@ -167,7 +238,15 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       );
       return;
     }
-    if (kind === 'request') void answer(value as JsonRpcRequest);
+    noteWireBytes(value as JsonRpcMessage, bytes);
+    if (kind === 'request') {
+      const request = value as JsonRpcRequest;
+      // A fault answers this one request; the connection goes on.
+      answer(request).catch((error: unknown) => {
+        log.error('request failed', { method: request.method, error: String(error) });
+        write(errorFrom(request.id, error));
+      });
+    } else if (tokenRefusal) return;
     else if (kind === 'notification') {
       const notification = value as JsonRpcNotification;
       if (notification.method === 'notifications/cancelled' && cancelModern(notification)) return;
@@ -175,6 +254,11 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     } else relay.respond(session, value as JsonRpcResponse);
   };
 
+  const bounds: JsonBounds = {
+    maxDepth: options.maxJsonDepth,
+    maxBytes: options.maxLineBytes,
+    maxBytesKey: 'server.max_body_bytes',
+  };
   const splitter = new LineSplitter(options.maxLineBytes, onLine, (bytes) => {
     log.warn('message on stdin too long; skipped', { bytes });
     write(
@@ -195,6 +279,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   return {
     ended,
     close() {
+      unbind();
       options.input.off('data', onData);
       for (const listen of listens.values()) listen.close();
       for (const inflight of modernInflight.values()) inflight.abort();
