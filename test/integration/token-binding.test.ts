@@ -12,6 +12,19 @@ import {
   type TestWorkspace,
 } from '../helpers/serve-process.js';
 
+/** A 2026-07-28 `subscriptions/listen` for tool list changes. */
+const LISTEN = {
+  jsonrpc: '2.0',
+  method: 'subscriptions/listen',
+  params: {
+    notifications: { toolsListChanged: true },
+    _meta: {
+      'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+      'io.modelcontextprotocol/clientCapabilities': {},
+    },
+  },
+};
+
 /**
  * A session, a stream or a stdio connection is only as good as the token
  * behind it: another token never acts through it, and expiry or revocation
@@ -167,18 +180,7 @@ describe('sessions and streams are bound to their token', () => {
       { secret: workspace.secret },
       { tenantId: 'broken', userId: 'alice', ttlSeconds: 600 },
     );
-    const listen = {
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'subscriptions/listen',
-      params: {
-        notifications: { toolsListChanged: true },
-        _meta: {
-          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-          'io.modelcontextprotocol/clientCapabilities': {},
-        },
-      },
-    };
+    const listen = { ...LISTEN, id: 1 };
     const response = await rawPost(serve.url, listen, {
       authorization: `Bearer ${broken}`,
       'mcp-protocol-version': '2026-07-28',
@@ -289,18 +291,7 @@ describe('serve --stdio re-checks its token', () => {
       { tenantId: 'broken', userId: 'alice', ttlSeconds: 600 },
     );
     const stdio = connect(bearer);
-    stdio.send({
-      jsonrpc: '2.0',
-      id: 7,
-      method: 'subscriptions/listen',
-      params: {
-        notifications: { toolsListChanged: true },
-        _meta: {
-          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
-          'io.modelcontextprotocol/clientCapabilities': {},
-        },
-      },
-    });
+    stdio.send({ ...LISTEN, id: 7 });
     expect((await stdio.answerTo(7)).error).toBeDefined();
     stdio.send({ jsonrpc: '2.0', id: 8, method: 'ping' });
     await stdio.answerTo(8);

@@ -24,6 +24,7 @@ import { errorFrom, type RelaySession } from '../../relay/tenant-relay.js';
 import { noteWireBytes } from '../../relay/wire-bytes.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { Logger } from '../../telemetry/logger.js';
+import { createStdoutWriter } from './stdout-writer.js';
 
 export interface StdioFrontOptions {
   registry: TenantRegistry;
@@ -43,13 +44,6 @@ export interface StdioFrontOptions {
   /** Ends the connection's work when its token expires or is revoked, between requests too. */
   tokens: TokenBindings;
 }
-
-/**
- * Bytes stdout may hold for a host that is not reading. Past it, the child's
- * notifications are dropped (counted), answers still go out, and stdin is
- * not read until stdout drains: a stalled host slows itself, not the process.
- */
-export const MAX_UNREAD_STDOUT_BYTES = 4 * 1024 * 1024;
 
 export interface StdioFront {
   /** Resolves when the input ends (the host closed the connection). */
@@ -71,32 +65,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   }
   const lease = options.registry.lease(context.tenantId);
   const relay = lease.relay;
-  let droppedNotifications = 0;
-  const write = (message: JsonRpcMessage): void => {
-    if (output.writableEnded || output.destroyed) return;
-    const isAnswer = !('method' in message);
-    if (!isAnswer && output.writableLength > MAX_UNREAD_STDOUT_BYTES) {
-      if (droppedNotifications++ === 0)
-        log.warn('the host is not reading stdout; notifications are dropped until it does');
-      return;
-    }
-    if (!output.write(`${JSON.stringify(message)}\n`)) pauseInput();
-  };
-  // Backpressure: while stdout is full, stdin is not read, so no new work arrives.
-  let paused = false;
-  const pauseInput = (): void => {
-    if (paused) return;
-    paused = true;
-    options.input.pause();
-    output.once('drain', () => {
-      paused = false;
-      if (droppedNotifications > 0) {
-        log.warn('the host reads stdout again', { dropped_notifications: droppedNotifications });
-        droppedNotifications = 0;
-      }
-      options.input.resume();
-    });
-  };
+  const write = createStdoutWriter(output, options.input, log);
   const session: RelaySession & { capabilities: JsonObject | undefined } = {
     id: 'stdio',
     caller: context,
