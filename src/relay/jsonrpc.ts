@@ -51,6 +51,13 @@ function isId(value: unknown): value is JsonRpcId {
   return typeof value === 'string' || (typeof value === 'number' && Number.isInteger(value));
 }
 
+/**
+ * Longest method name taken from a client or a child. MCP's methods are a
+ * few dozen characters; a longer one can only be an attack on whatever
+ * keeps method names (metrics labels, logs, the audit trail).
+ */
+export const MAX_METHOD_LENGTH = 256;
+
 /** The members each kind may have. MCP peers (the SDKs) drop a message with any other. */
 const MEMBERS: Record<MessageKind, ReadonlySet<string>> = {
   request: new Set(['jsonrpc', 'id', 'method', 'params']),
@@ -81,6 +88,9 @@ function classifyShape(value: unknown): MessageKind | { invalid: string } {
   if ('method' in value) {
     if (typeof value.method !== 'string' || value.method === '') {
       return { invalid: 'method must be a non-empty string' };
+    }
+    if (value.method.length > MAX_METHOD_LENGTH) {
+      return { invalid: `method must be at most ${MAX_METHOD_LENGTH} characters` };
     }
     if ('params' in value && value.params !== undefined && !isObject(value.params)) {
       return { invalid: 'params must be an object' };

@@ -193,7 +193,7 @@ export class TenantRegistry {
     }
   }
 
-  /** One line of state per tenant of the manifest, for /healthz and `tenants`. */
+  /** One line of state per tenant of the manifest, for /admin/tenants, the status page and `tenants`. */
   status(): TenantStatus[] {
     return [...this.manifest.tenants.values()].map((tenant) => {
       const relay = this.relays.get(tenant.id);

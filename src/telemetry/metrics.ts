@@ -261,8 +261,17 @@ function count(map: Map<string, Map<Outcome, number>>, label: string, outcome: O
   outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
 }
 
-/** `value` if it is known or there is room for it, else `other`. */
+/**
+ * Longest method or tool name kept as a label (MCP's own names are far
+ * shorter; tool names are at most 128 characters). A longer one is `other`,
+ * so a caller's made-up names can neither grow the supervisor's memory nor
+ * every scrape of /metrics.
+ */
+export const MAX_LABEL_LENGTH = 128;
+
+/** `value` if it is short and known or there is room for it, else `other`. */
 function bounded(map: Map<string, unknown>, value: string, max: number): string {
+  if (value.length > MAX_LABEL_LENGTH) return OTHER;
   return map.has(value) || map.size < max ? value : OTHER;
 }
 

@@ -18,6 +18,7 @@ describe('classifyMessage', () => {
     [{ id: 1, method: 'x' }, 'jsonrpc must be "2.0"'],
     [{ jsonrpc: '1.0', id: 1, method: 'x' }, 'jsonrpc must be "2.0"'],
     [{ jsonrpc: '2.0', id: 1, method: 7 }, 'method must be a non-empty string'],
+    [{ jsonrpc: '2.0', id: 1, method: 'm'.repeat(257) }, 'method must be at most 256 characters'],
     [{ jsonrpc: '2.0', id: 1.5, method: 'x' }, 'id must be a string or an integer'],
     [{ jsonrpc: '2.0', id: {}, method: 'x' }, 'id must be a string or an integer'],
     [{ jsonrpc: '2.0', id: 1, method: 'x', params: [1] }, 'params must be an object'],
