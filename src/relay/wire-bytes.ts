@@ -10,9 +10,9 @@ import type { JsonRpcMessage } from './jsonrpc.js';
 const entered = new WeakMap<object, number>();
 
 /**
- * Notes the bytes `message` had on the wire. For an answer, its result or
- * error object carries the size too: the relay restores the client's id in
- * a copy of the message, and that copy shares the result.
+ * Notes the bytes `message` had on the wire. Its result, error or params
+ * object carries the size too: the relay restores a client's id, or routes
+ * a notification, in a shallow copy of the message that shares that object.
  */
 export function noteWireBytes(message: object, bytes: number): void {
   entered.set(message, bytes);
@@ -40,8 +40,15 @@ function lookupPayload(message: object): number | undefined {
 }
 
 function payloadOf(message: object): object | undefined {
-  if ('method' in message) return undefined;
   const body =
-    'result' in message ? message.result : 'error' in message ? message.error : undefined;
+    'method' in message
+      ? 'params' in message
+        ? message.params
+        : undefined
+      : 'result' in message
+        ? message.result
+        : 'error' in message
+          ? message.error
+          : undefined;
   return typeof body === 'object' && body !== null ? body : undefined;
 }

@@ -1,4 +1,5 @@
 import type { JsonRpcMessage } from '../../relay/jsonrpc.js';
+import { wireBytes } from '../../relay/wire-bytes.js';
 import { MAX_UNREAD_BYTES } from './sse.js';
 import type { UnreadBudget, UnreadShare } from './unread-budget.js';
 
@@ -26,7 +27,9 @@ export class Backlog {
 
   /** Keeps one more message; false when even an empty backlog could not hold it. */
   push(message: JsonRpcMessage): boolean {
-    const bytes = Buffer.byteLength(JSON.stringify(message));
+    // Known from where the message entered (serialising each one again would
+    // make a flood at a stalled session cost as much garbage as the flood).
+    const bytes = wireBytes(message);
     const fits = () =>
       this.kept.length < MAX_BACKLOG &&
       this.unread.bytes + bytes <= MAX_UNREAD_BYTES &&
