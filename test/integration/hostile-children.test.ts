@@ -185,11 +185,12 @@ describe('children misbehaving', () => {
     const before = supervisorRss();
     const flooded = await chatty.callTool({
       name: 'flood',
-      arguments: { count: 40_000, bytes: 2_048 },
+      arguments: { count: 40_000, bytes: 8_192 },
     });
     expect(textOf(flooded)).toBe('flooded 40000');
-    // 80 MiB went to the stalled stream; far less of it may stay in memory.
-    expect(supervisorRss() - before).toBeLessThan(48 * MiB);
+    // 320 MiB went to the stalled stream; far less of it may stay in memory
+    // (the bound leaves room for garbage the collector has not reached yet).
+    expect(supervisorRss() - before).toBeLessThan(128 * MiB);
     // The stalled client's session still works for requests.
     const echo = await fetch(serve.url, {
       method: 'POST',
