@@ -4,7 +4,6 @@ import { refusalFor, templateRefusal } from './access.js';
 import { beyondCap, filteredList, LIST_SHAPES, type ListFilterDeps } from './list-filter.js';
 import { permissionDenied } from './permission-error.js';
 import { requestedAccess } from './request-access.js';
-import { checkUriLength } from './uri-length.js';
 
 export interface PolicyStageDeps extends ListFilterDeps {
   /** `server.max_uri_length`, read per request so a reload applies. */
@@ -23,8 +22,7 @@ export function policyStage(deps: PolicyStageDeps): RequestStage {
   const maxUriLength = deps.maxUriLength ?? (() => DEFAULT_SERVER.max_uri_length);
   return async (context, next) => {
     const { tenant, session, request } = context;
-    checkUriLength(request, maxUriLength());
-    const access = requestedAccess(request);
+    const access = requestedAccess(request, maxUriLength());
     if (access) {
       const refusal = access.template
         ? templateRefusal(session.caller, tenant.policy, access.name)

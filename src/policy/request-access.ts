@@ -16,9 +16,15 @@ export interface RequestedAccess {
  * prompt or resource template it completes). Every other method needs no
  * permission: lists are filtered instead, and `ping`, `logging/setLevel`,
  * `resources/unsubscribe` and the like touch nothing of the tenant's.
+ * Resource URIs are held to `maxUriLength` characters.
  */
-export function requestedAccess(request: JsonRpcRequest): RequestedAccess | undefined {
+export function requestedAccess(
+  request: JsonRpcRequest,
+  maxUriLength: number,
+): RequestedAccess | undefined {
   const params = request.params;
+  const uri = (value: unknown, field: string) =>
+    withinLength(request, required(request, value, field), maxUriLength);
   switch (request.method) {
     case 'tools/call':
       return { kind: 'tools', name: required(request, params?.name, 'name') };
@@ -26,14 +32,14 @@ export function requestedAccess(request: JsonRpcRequest): RequestedAccess | unde
       return { kind: 'prompts', name: required(request, params?.name, 'name') };
     case 'resources/read':
     case 'resources/subscribe':
-      return { kind: 'resources', name: required(request, params?.uri, 'uri') };
+      return { kind: 'resources', name: uri(params?.uri, 'uri') };
     case 'completion/complete': {
       const ref = params?.ref as { type?: unknown; name?: unknown; uri?: unknown } | undefined;
       if (ref?.type === 'ref/prompt') {
         return { kind: 'prompts', name: required(request, ref.name, 'ref.name') };
       }
       if (ref?.type === 'ref/resource') {
-        return { kind: 'resources', name: required(request, ref.uri, 'ref.uri'), template: true };
+        return { kind: 'resources', name: uri(ref.uri, 'ref.uri'), template: true };
       }
       throw invalid(request, 'ref must be a ref/prompt or ref/resource');
     }
@@ -46,6 +52,21 @@ export function requestedAccess(request: JsonRpcRequest): RequestedAccess | unde
 function required(request: JsonRpcRequest, value: unknown, field: string): string {
   if (typeof value === 'string' && value !== '') return value;
   throw invalid(request, `params.${field} must be a non-empty string`);
+}
+
+/**
+ * A resource URI is an address, not a payload: one longer than `max`
+ * characters is refused before any glob is matched against it or a
+ * subscription keeps it (`server.max_uri_length`).
+ */
+function withinLength(request: JsonRpcRequest, uri: string, max: number): string {
+  if (uri.length <= max) return uri;
+  throw new McpTenantsError(
+    ErrorCode.USAGE,
+    `invalid ${request.method} request: the resource URI is ${uri.length} characters long, ` +
+      `over the limit of ${max} (server.max_uri_length)`,
+    { data: { limit: max, length: uri.length } },
+  );
 }
 
 function invalid(request: JsonRpcRequest, reason: string): McpTenantsError {
