@@ -13,37 +13,18 @@ import type { JsonRpcId } from './jsonrpc.js';
 /** The manifest key of the depth bound, named in every refusal. */
 export const MAX_JSON_DEPTH_KEY = 'server.max_json_depth';
 
-export interface JsonBounds {
-  /** Deepest nesting of objects and arrays accepted. */
-  maxDepth: number;
-  /** Largest text accepted, in UTF-8 bytes. */
-  maxBytes: number;
-  /** The manifest key that sets `maxBytes`, for the refusal's message. */
-  maxBytesKey: string;
-}
-
 /**
- * `JSON.parse(text)` within `bounds`. A text beyond them throws an
- * McpTenantsError (JSON_TOO_DEEP, BODY_TOO_LARGE) naming the limit, and is
- * never parsed; invalid JSON throws JSON.parse's SyntaxError.
+ * `JSON.parse(text)`, unless `text` nests deeper than `maxDepth`: then it
+ * throws JSON_TOO_DEEP naming the limit, and is never parsed. Size is
+ * bounded before this, where the text is read (request body, line splitter).
+ * Invalid JSON throws JSON.parse's SyntaxError.
  */
-export function parseBoundedJson(text: string, bounds: JsonBounds): unknown {
-  // Cheapest first: UTF-8 takes 1 to 3 bytes per UTF-16 unit.
-  if (text.length * 3 > bounds.maxBytes) {
-    const bytes = Buffer.byteLength(text, 'utf8');
-    if (bytes > bounds.maxBytes) {
-      throw new McpTenantsError(
-        ErrorCode.BODY_TOO_LARGE,
-        `JSON text of ${bytes} bytes is larger than ${bounds.maxBytes} bytes (${bounds.maxBytesKey})`,
-        { data: { max_bytes: bounds.maxBytes } },
-      );
-    }
-  }
-  if (nestsDeeperThan(text, bounds.maxDepth)) {
+export function parseBoundedJson(text: string, maxDepth: number): unknown {
+  if (nestsDeeperThan(text, maxDepth)) {
     throw new McpTenantsError(
       ErrorCode.JSON_TOO_DEEP,
-      `JSON nested deeper than ${bounds.maxDepth} levels (${MAX_JSON_DEPTH_KEY})`,
-      { data: { max_json_depth: bounds.maxDepth } },
+      `JSON nested deeper than ${maxDepth} levels (${MAX_JSON_DEPTH_KEY})`,
+      { data: { max_json_depth: maxDepth } },
     );
   }
   return JSON.parse(text);

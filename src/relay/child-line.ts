@@ -1,5 +1,5 @@
 import { JsonRpcCode, McpTenantsError } from '../errors.js';
-import { type JsonBounds, refusedEnvelope } from './bounded-json.js';
+import { refusedEnvelope } from './bounded-json.js';
 import { parseJsonObject } from './json-line.js';
 import { errorResponse } from './jsonrpc.js';
 import type { LogLimiter } from './log-limiter.js';
@@ -8,19 +8,19 @@ import { noteWireBytes } from './wire-bytes.js';
 /**
  * One line a child printed on stdout, as the JSON object it carries, or
  * undefined when it carries none (plain text, invalid JSON: logged through
- * `dropped` and left). A line beyond `bounds` is never parsed and nothing
+ * `dropped` and left). A line nested deeper than `maxDepth` is never parsed and nothing
  * of it is kept; when it was an answer, an error answer under the same id
  * takes its place, so the request it answered does not wait for a timeout.
  */
 export function readChildLine(
   line: string,
   bytes: number,
-  bounds: JsonBounds,
+  maxDepth: number,
   dropped: LogLimiter,
 ): Record<string, unknown> | undefined {
   let parsed: Record<string, unknown> | undefined;
   try {
-    parsed = parseJsonObject(line, bounds);
+    parsed = parseJsonObject(line, maxDepth);
   } catch (error) {
     if (!(error instanceof McpTenantsError)) throw error;
     const { id, hasMethod } = refusedEnvelope(line);

@@ -53,16 +53,11 @@ export class ChildLink {
     let exitReason: string | undefined;
     // Whatever the child floods stdout with, the log gets a few lines of it.
     const dropped = new LogLimiter(log);
-    const bounds = {
-      maxDepth: options.maxJsonDepth,
-      maxBytes: options.maxLineBytes,
-      maxBytesKey: 'server.max_line_bytes',
-    };
 
     const splitter = new LineSplitter(
       options.maxLineBytes,
       (line, bytes) => {
-        const parsed = readChildLine(line, bytes, bounds, dropped);
+        const parsed = readChildLine(line, bytes, options.maxJsonDepth, dropped);
         if (parsed === undefined) return;
         const kind = classifyMessage(parsed);
         if (typeof kind !== 'string') {

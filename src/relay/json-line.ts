@@ -1,5 +1,5 @@
 import { McpTenantsError } from '../errors.js';
-import { type JsonBounds, parseBoundedJson } from './bounded-json.js';
+import { parseBoundedJson } from './bounded-json.js';
 
 const STARTS_AN_OBJECT = /^\s*\{/;
 
@@ -7,17 +7,17 @@ const STARTS_AN_OBJECT = /^\s*\{/;
  * A line a child printed, as a JSON object; undefined for anything else.
  * Lines that cannot be an object are not handed to `JSON.parse` at all: a
  * child printing plain text must not cost a thrown exception per line.
- * With `bounds`, a line beyond them is not parsed either: it throws the
- * refusal of `parseBoundedJson`.
+ * With `maxDepth`, a line nested deeper is not parsed either: it throws
+ * the refusal of `parseBoundedJson`.
  */
 export function parseJsonObject(
   line: string,
-  bounds?: JsonBounds,
+  maxDepth?: number,
 ): Record<string, unknown> | undefined {
   if (!STARTS_AN_OBJECT.test(line)) return undefined;
   let parsed: unknown;
   try {
-    parsed = bounds ? parseBoundedJson(line, bounds) : JSON.parse(line);
+    parsed = maxDepth === undefined ? JSON.parse(line) : parseBoundedJson(line, maxDepth);
   } catch (error) {
     if (error instanceof McpTenantsError) throw error;
     return undefined;

@@ -1,17 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ErrorCode, McpTenantsError } from '../../src/errors.js';
 import {
-  type JsonBounds,
   nestsDeeperThan,
   parseBoundedJson,
   refusedEnvelope,
 } from '../../src/relay/bounded-json.js';
+import { readClientMessage } from '../../src/relay/client-message.js';
 
-const BOUNDS: JsonBounds = {
-  maxDepth: 64,
-  maxBytes: 1024 * 1024,
-  maxBytesKey: 'server.max_body_bytes',
-};
+const DEPTH = 64;
 
 /** `depth` levels: objects and arrays in turn, a value at the bottom. */
 function nestedText(depth: number): string {
@@ -36,8 +32,8 @@ function refusal(run: () => unknown): McpTenantsError {
 
 describe('the bounded JSON parser', () => {
   it('parses JSON exactly as deep as the bound, and refuses one level more, naming the limit', () => {
-    expect(parseBoundedJson(nestedText(64), BOUNDS)).toBeTypeOf('object');
-    const error = refusal(() => parseBoundedJson(nestedText(65), BOUNDS));
+    expect(parseBoundedJson(nestedText(64), DEPTH)).toBeTypeOf('object');
+    const error = refusal(() => parseBoundedJson(nestedText(65), DEPTH));
     expect(error.code).toBe(ErrorCode.JSON_TOO_DEEP);
     expect(error.message).toBe('JSON nested deeper than 64 levels (server.max_json_depth)');
     expect(error.jsonRpcCode).toBe(-32600);
@@ -47,7 +43,7 @@ describe('the bounded JSON parser', () => {
 
   it('refuses 10 000 levels, of objects and of arrays alike', () => {
     for (const text of [nestedText(10_000), `${'['.repeat(10_000)}${']'.repeat(10_000)}`]) {
-      expect(refusal(() => parseBoundedJson(text, BOUNDS)).code).toBe(ErrorCode.JSON_TOO_DEEP);
+      expect(refusal(() => parseBoundedJson(text, DEPTH)).code).toBe(ErrorCode.JSON_TOO_DEEP);
     }
   });
 
@@ -55,7 +51,7 @@ describe('the bounded JSON parser', () => {
     const brackets = '[{'.repeat(500);
     const text = JSON.stringify({ a: brackets, b: `\\"${brackets}\\\\`, c: ['"[', '\\'] });
     expect(nestsDeeperThan(text, 3)).toBe(false);
-    expect(parseBoundedJson(text, { ...BOUNDS, maxDepth: 3 })).toEqual(JSON.parse(text));
+    expect(parseBoundedJson(text, 3)).toEqual(JSON.parse(text));
     // A quote preceded by an even number of backslashes ends the string.
     expect(nestsDeeperThan(`{"a":"\\\\"${'['.repeat(10)}`, 5)).toBe(true);
   });
@@ -65,17 +61,9 @@ describe('the bounded JSON parser', () => {
     expect(nestsDeeperThan('['.repeat(129), 64)).toBe(true);
   });
 
-  it('refuses a text larger than the byte bound, counted in UTF-8', () => {
-    const bounds = { ...BOUNDS, maxBytes: 30 };
-    expect(parseBoundedJson(JSON.stringify('x'.repeat(28)), bounds)).toBe('x'.repeat(28));
-    const error = refusal(() => parseBoundedJson(JSON.stringify('é'.repeat(15)), bounds));
-    expect(error.code).toBe(ErrorCode.BODY_TOO_LARGE);
-    expect(error.message).toMatch(/larger than 30 bytes \(server\.max_body_bytes\)/);
-  });
-
   it('leaves invalid JSON to JSON.parse', () => {
-    expect(() => parseBoundedJson('{"a":', BOUNDS)).toThrow(SyntaxError);
-    expect(() => parseBoundedJson(']]]]', BOUNDS)).toThrow(SyntaxError);
+    expect(() => parseBoundedJson('{"a":', DEPTH)).toThrow(SyntaxError);
+    expect(() => parseBoundedJson(']]]]', DEPTH)).toThrow(SyntaxError);
   });
 
   it('reads back the top-level id and method of a refused message, wherever they are', () => {
@@ -109,5 +97,23 @@ describe('the bounded JSON parser', () => {
     expect(nestsDeeperThan(backslashes, 64)).toBe(false);
     expect(refusedEnvelope(backslashes)).toEqual({ id: null, hasMethod: false });
     expect(performance.now() - started).toBeLessThan(500);
+  });
+});
+
+describe('a client message', () => {
+  it('is one JSON-RPC message, or a refusal with the id to answer under', () => {
+    const ok = readClientMessage('{"jsonrpc":"2.0","id":1,"method":"ping"}', 40, DEPTH);
+    expect(ok).toEqual({ message: { jsonrpc: '2.0', id: 1, method: 'ping' } });
+    const refusals: [string, string, string | number | null][] = [
+      [`{"jsonrpc":"2.0","id":"d","method":"x","params":${nestedText(100)}}`, 'JSON_TOO_DEEP', 'd'],
+      [`{"jsonrpc":"2.0","id":3,"result":${nestedText(100)}}`, 'JSON_TOO_DEEP', null],
+      ['{"jsonrpc":"2.0","id":1,', 'PARSE_ERROR', null],
+      ['[{"jsonrpc":"2.0","id":1,"method":"ping"}]', 'BAD_REQUEST', null],
+      ['{"jsonrpc":"2.0","id":"x","method":7}', 'BAD_REQUEST', 'x'],
+    ];
+    for (const [text, code, id] of refusals) {
+      const read = readClientMessage(text, text.length, DEPTH);
+      expect(read).toMatchObject({ refused: { code }, id });
+    }
   });
 });

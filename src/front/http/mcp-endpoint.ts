@@ -2,20 +2,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
 import { ErrorCode, McpTenantsError } from '../../errors.js';
-import { type JsonBounds, parseBoundedJson, refusedEnvelope } from '../../relay/bounded-json.js';
-import {
-  classifyMessage,
-  type JsonObject,
-  type JsonRpcId,
-  type JsonRpcMessage,
-  type JsonRpcNotification,
-  type JsonRpcRequest,
-  type JsonRpcResponse,
+import { readClientMessage } from '../../relay/client-message.js';
+import type {
+  JsonObject,
+  JsonRpcNotification,
+  JsonRpcRequest,
+  JsonRpcResponse,
 } from '../../relay/jsonrpc.js';
 import { isModernRequest, isModernVersion } from '../../relay/modern.js';
 import { isSupportedProtocolVersion, negotiateProtocolVersion } from '../../relay/protocol.js';
 import { errorFrom } from '../../relay/tenant-relay.js';
-import { noteWireBytes } from '../../relay/wire-bytes.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { HttpSession } from './http-session.js';
 import { drainThenClose, readBody } from './read-body.js';
@@ -45,12 +41,6 @@ export interface McpEndpointOptions {
  */
 export function createMcpEndpoint(options: McpEndpointOptions) {
   const { registry, sessions } = options;
-  const bounds: JsonBounds = {
-    maxDepth: options.maxJsonDepth,
-    maxBytes: options.maxBodyBytes,
-    maxBytesKey: 'server.max_body_bytes',
-  };
-
   function sessionFor(request: IncomingMessage, context: TenantContext): HttpSession {
     const id = request.headers['mcp-session-id'];
     if (typeof id !== 'string' || id === '') {
@@ -133,20 +123,12 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       }
       throw error;
     }
-    const text = body.toString('utf8');
-    let message: JsonRpcMessage;
-    try {
-      message = parseMessage(text, bounds);
-    } catch (error) {
-      // Beyond the bounds: answered under the request's own id when it can be read back.
-      if (error instanceof McpTenantsError && error.code === ErrorCode.JSON_TOO_DEEP) {
-        const { id, hasMethod } = refusedEnvelope(text);
-        sendError(response, error, { id: hasMethod ? id : null });
-        return;
-      }
-      throw error;
+    const read = readClientMessage(body.toString('utf8'), body.length, options.maxJsonDepth);
+    if ('refused' in read) {
+      sendError(response, read.refused, { id: read.id });
+      return;
     }
-    noteWireBytes(message, body.length);
+    const message = read.message;
 
     if (
       request.headers['mcp-session-id'] === undefined &&
@@ -267,33 +249,6 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         );
     }
   };
-}
-
-/** Parses one JSON-RPC message within `bounds`, refusing batches and anything malformed. */
-export function parseMessage(text: string, bounds: JsonBounds): JsonRpcMessage {
-  let value: unknown;
-  try {
-    value = parseBoundedJson(text, bounds);
-  } catch (error) {
-    if (error instanceof McpTenantsError) throw error;
-    throw new McpTenantsError(ErrorCode.PARSE_ERROR, 'request body is not valid JSON', {
-      cause: error,
-    });
-  }
-  if (Array.isArray(value)) {
-    throw new McpTenantsError(
-      ErrorCode.BAD_REQUEST,
-      'JSON-RPC batches are not supported (removed in MCP 2025-06-18); send one message per request',
-    );
-  }
-  const kind = classifyMessage(value);
-  if (typeof kind !== 'string') {
-    const id = (value as { id?: unknown } | null)?.id;
-    throw new McpTenantsError(ErrorCode.BAD_REQUEST, `invalid JSON-RPC message: ${kind.invalid}`, {
-      data: typeof id === 'string' || typeof id === 'number' ? { id: id as JsonRpcId } : {},
-    });
-  }
-  return value as JsonRpcMessage;
 }
 
 function isObject(value: unknown): value is JsonObject {

@@ -2,16 +2,16 @@ import type { Readable, Writable } from 'node:stream';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
 import { ErrorCode, JsonRpcCode, McpTenantsError, toMcpTenantsError } from '../../errors.js';
-import { type JsonBounds, parseBoundedJson, refusedEnvelope } from '../../relay/bounded-json.js';
+import { readClientMessage } from '../../relay/client-message.js';
 import {
-  classifyMessage,
   errorResponse,
+  isRequest,
+  isResponse,
   type JsonObject,
   type JsonRpcId,
   type JsonRpcMessage,
   type JsonRpcNotification,
   type JsonRpcRequest,
-  type JsonRpcResponse,
 } from '../../relay/jsonrpc.js';
 import { LineSplitter } from '../../relay/line-splitter.js';
 import { isModernRequest } from '../../relay/modern.js';
@@ -21,7 +21,6 @@ import {
   serveModernRequest,
 } from '../../relay/modern-request.js';
 import { errorFrom, type RelaySession } from '../../relay/tenant-relay.js';
-import { noteWireBytes } from '../../relay/wire-bytes.js';
 import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { createStdoutWriter } from './stdout-writer.js';
@@ -177,57 +176,30 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   };
 
   const onLine = (line: string, bytes: number): void => {
-    let value: unknown;
-    try {
-      value = parseBoundedJson(line, bounds);
-    } catch (error) {
-      if (error instanceof McpTenantsError) {
-        // Beyond the bounds: answered under the request's own id when it can be read back.
-        const { id, hasMethod } = refusedEnvelope(line);
-        write(errorFrom(hasMethod ? id : null, error));
-        return;
-      }
-      write(errorResponse(null, JsonRpcCode.PARSE_ERROR, 'line is not valid JSON'));
+    const read = readClientMessage(line, bytes, options.maxJsonDepth);
+    if ('refused' in read) {
+      write(errorFrom(read.id, read.refused));
       return;
     }
-    if (Array.isArray(value)) {
-      write(errorResponse(null, JsonRpcCode.INVALID_REQUEST, 'JSON-RPC batches are not supported'));
-      return;
-    }
-    const kind = classifyMessage(value);
-    if (typeof kind !== 'string') {
-      const id = (value as { id?: unknown } | null)?.id;
-      const echo = typeof id === 'string' || typeof id === 'number' ? (id as JsonRpcId) : null;
-      write(
-        errorResponse(
-          echo,
-          JsonRpcCode.INVALID_REQUEST,
-          `invalid JSON-RPC message: ${kind.invalid}`,
-        ),
-      );
-      return;
-    }
-    noteWireBytes(value as JsonRpcMessage, bytes);
-    if (kind === 'request') {
-      const request = value as JsonRpcRequest;
+    const message = read.message;
+    if (isRequest(message)) {
       // A fault answers this one request; the connection goes on.
-      answer(request).catch((error: unknown) => {
-        log.error('request failed', { method: request.method, error: String(error) });
-        write(errorFrom(request.id, error));
+      answer(message).catch((error: unknown) => {
+        log.error('request failed', { method: message.method, error: String(error) });
+        write(errorFrom(message.id, error));
       });
-    } else if (tokenRefusal) return;
-    else if (kind === 'notification') {
-      const notification = value as JsonRpcNotification;
-      if (notification.method === 'notifications/cancelled' && cancelModern(notification)) return;
-      relay.notify(session, notification);
-    } else relay.respond(session, value as JsonRpcResponse);
+      return;
+    }
+    if (tokenRefusal) return;
+    if (isResponse(message)) {
+      relay.respond(session, message);
+      return;
+    }
+    const notification = message as JsonRpcNotification;
+    if (notification.method === 'notifications/cancelled' && cancelModern(notification)) return;
+    relay.notify(session, notification);
   };
 
-  const bounds: JsonBounds = {
-    maxDepth: options.maxJsonDepth,
-    maxBytes: options.maxLineBytes,
-    maxBytesKey: 'server.max_body_bytes',
-  };
   const splitter = new LineSplitter(options.maxLineBytes, onLine, (bytes) => {
     log.warn('message on stdin too long; skipped', { bytes });
     write(
