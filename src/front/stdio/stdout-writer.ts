@@ -4,7 +4,7 @@ import type { Logger } from '../../telemetry/logger.js';
 
 /**
  * Bytes stdout may hold for a host that is not reading. Past it, the child's
- * notifications are dropped (counted), answers still go out, and stdin is
+ * notifications are dropped (counted), everything else still goes out, and stdin is
  * not read until stdout drains: a stalled host slows itself, not the process.
  */
 export const MAX_UNREAD_STDOUT_BYTES = 4 * 1024 * 1024;
@@ -13,8 +13,9 @@ export const MAX_UNREAD_STDOUT_BYTES = 4 * 1024 * 1024;
  * Writes JSON-RPC lines to a stdio host with backpressure: a write that
  * fills stdout pauses `input` until it drains, so no new work arrives while
  * the host is behind, and notifications past MAX_UNREAD_STDOUT_BYTES are
- * dropped rather than buffered. Answers are never dropped: each one is owed
- * to a request, and requests stop arriving while stdout is full.
+ * dropped rather than buffered. Answers and the child's requests are never
+ * dropped: each is owed or awaited, and requests stop arriving while stdout
+ * is full.
  */
 export function createStdoutWriter(
   output: Writable,
@@ -38,8 +39,10 @@ export function createStdoutWriter(
   };
   return (message) => {
     if (output.writableEnded || output.destroyed) return;
-    const isAnswer = !('method' in message);
-    if (!isAnswer && output.writableLength > MAX_UNREAD_STDOUT_BYTES) {
+    // Only notifications may go: an answer is owed to the host, and a
+    // request from the child (sampling, elicitation) would leave it waiting.
+    const isNotification = 'method' in message && !('id' in message);
+    if (isNotification && output.writableLength > MAX_UNREAD_STDOUT_BYTES) {
       if (dropped++ === 0) {
         log.warn('the host is not reading stdout; notifications are dropped until it does');
       }
