@@ -106,7 +106,14 @@ function classifyShape(value: unknown): MessageKind | { invalid: string } {
     if ('result' in value && 'error' in value) {
       return { invalid: 'a response has a result or an error, not both' };
     }
-    if ('error' in value && !isObject(value.error)) return { invalid: 'error must be an object' };
+    if ('error' in value) {
+      const error = value.error;
+      if (!isObject(error)) return { invalid: 'error must be an object' };
+      // JSON-RPC 2.0 §5.1; everything that records or shows an error relies on it.
+      if (!Number.isInteger(error.code) || typeof error.message !== 'string') {
+        return { invalid: 'error must have an integer code and a string message' };
+      }
+    }
     if ('result' in value && !isObject(value.result))
       return { invalid: 'result must be an object' };
     return 'response';

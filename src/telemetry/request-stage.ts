@@ -41,7 +41,7 @@ export function telemetryStage(sink: RequestSink, now: () => number = Date.now):
       method: context.request.method,
       name,
       outcome,
-      errorCode: errorCodeOf(response),
+      errorCode: 'error' in response ? response.error.code : null,
       latencyUs,
       traceId: traceIdOf(context.request),
       requestBytes,
@@ -53,13 +53,6 @@ export function telemetryStage(sink: RequestSink, now: () => number = Date.now):
   };
 }
 
-/** The numeric JSON-RPC error code, for errors; a child's non-number is not recorded. */
-function errorCodeOf(response: JsonRpcResponse): number | null {
-  if (!('error' in response)) return null;
-  const code: unknown = response.error.code;
-  return typeof code === 'number' && Number.isFinite(code) ? code : null;
-}
-
 function auditEntry(
   context: ForwardContext,
   record: RequestRecord,
@@ -67,10 +60,8 @@ function auditEntry(
 ): AuditEntry {
   const detail: Record<string, unknown> = {};
   if ('error' in response) {
-    detail.error_code = record.errorCode;
-    // A child's error may carry anything: only a bounded text of it is kept.
-    const message: unknown = response.error.message;
-    detail.error = typeof message === 'string' ? message.slice(0, 300) : '';
+    detail.error_code = response.error.code;
+    detail.error = response.error.message.slice(0, 300);
   }
   if (context.session.caller.jti !== undefined) detail.jti = context.session.caller.jti;
   if (record.traceId !== null) detail.trace_id = record.traceId;

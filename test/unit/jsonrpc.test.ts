@@ -24,6 +24,8 @@ describe('classifyMessage', () => {
     [{ jsonrpc: '2.0', id: 1, method: 'x', params: [1] }, 'params must be an object'],
     [{ jsonrpc: '2.0', id: null, result: {} }, 'id must be a string or an integer'],
     [{ jsonrpc: '2.0', id: 1 }, 'needs a method, a result or an error'],
+    [{ jsonrpc: '2.0', id: 1, error: { code: '7', message: 'm' } }, 'an integer code and a string'],
+    [{ jsonrpc: '2.0', id: 1, error: { code: 1, message: {} } }, 'an integer code and a string'],
   ])('refuses %j', (message, reason) => {
     const kind = classifyMessage(message);
     expect(kind).toEqual({ invalid: expect.stringContaining(reason) });
