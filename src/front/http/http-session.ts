@@ -29,7 +29,7 @@ export class HttpSession implements RelaySession {
     readonly relay: TenantRelay,
     /** Unread bytes of all of the front's streams and backlogs together. */
     private readonly unread: UnreadBudget,
-    /** Gives the relay back: stops the child of an `isolation: session` tenant. */
+    /** Called once on close: gives the relay back (stopping an `isolation: session` child), unbinds the token. */
     private readonly release: () => void = () => {},
   ) {
     this.backlog = new Backlog(unread);

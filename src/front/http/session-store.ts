@@ -13,8 +13,6 @@ export class SessionStore {
   private readonly sessions = new Map<string, HttpSession>();
   private readonly sweeper: NodeJS.Timeout;
 
-  private readonly unbind = new Map<string, () => void>();
-
   constructor(
     private readonly idleTimeoutMs: number,
     private readonly tokens: TokenBindings,
@@ -42,6 +40,8 @@ export class SessionStore {
     capabilities: JsonObject | undefined,
     lease: RelayLease,
   ): HttpSession {
+    // The session's token may end it first (revoked, expired); either way it unbinds on close.
+    let unbindToken = (): void => {};
     const session = new HttpSession(
       randomUUID(),
       tenantId,
@@ -50,19 +50,18 @@ export class SessionStore {
       capabilities,
       lease.relay,
       this.unread,
-      lease.release,
+      () => {
+        unbindToken();
+        lease.release();
+      },
     );
     this.sessions.set(session.id, session);
     this.caps.opened(tenantId, caller.userId);
     lease.relay.attach(session);
-    // Revoked or expired, the token takes its session with it.
-    this.unbind.set(
-      session.id,
-      this.tokens.bind(caller, (error) => {
-        session.refuseInFlight(error);
-        this.delete(session.id);
-      }),
-    );
+    unbindToken = this.tokens.bind(caller, (error) => {
+      session.refuseInFlight(error);
+      this.delete(session.id);
+    });
     return session;
   }
 
@@ -75,8 +74,6 @@ export class SessionStore {
     if (!session) return false;
     this.sessions.delete(id);
     this.caps.closed(session.tenantId, session.userId);
-    this.unbind.get(id)?.();
-    this.unbind.delete(id);
     session.close();
     return true;
   }
