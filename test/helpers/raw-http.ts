@@ -147,3 +147,38 @@ export function stalledStream(
     socket.write(head);
   });
 }
+
+/** A GET event stream of a session, read in the background until `close()`. */
+export async function openEventStream(url: string, token: string, session: string) {
+  const abort = new AbortController();
+  const response = await fetch(url, {
+    headers: {
+      authorization: `Bearer ${token}`,
+      'mcp-session-id': session,
+      accept: 'text/event-stream',
+    },
+    signal: abort.signal,
+  });
+  if (response.status !== 200 || !response.body) {
+    throw new Error(`GET stream answered ${response.status}`);
+  }
+  let text = '';
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  const reading = (async () => {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      text += decoder.decode(value, { stream: true });
+    }
+  })().catch(() => {});
+  return {
+    text: () => text,
+    /** Resolves when the server ends the stream (or it is closed here). */
+    ended: reading,
+    async close() {
+      abort.abort();
+      await reading;
+    },
+  };
+}

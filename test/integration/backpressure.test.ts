@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { INITIALIZE, rawPost, rawSession } from '../helpers/mcp-client.js';
-import { waitFor, waitGone } from '../helpers/processes.js';
-import { rssBytes } from '../helpers/raw-http.js';
+import { descendants, waitFor, waitGone } from '../helpers/processes.js';
 import {
   CLI,
   createWorkspace,
@@ -13,6 +13,11 @@ import {
 } from '../helpers/serve-process.js';
 
 const MIB = 1024 * 1024;
+
+/** Bytes a process has written (its `wchar` in /proc), pipes included. */
+function bytesWritten(pid: number): number {
+  return Number(/^wchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+}
 
 /** A reader that stops reading slows itself down, never the supervisor's memory. */
 describe('backpressure', () => {
@@ -81,26 +86,51 @@ describe('backpressure', () => {
       stderr += chunk.toString();
     });
     const send = (message: unknown) => child.stdin.write(`${JSON.stringify(message)}\n`);
-    send({ ...INITIALIZE, id: 1 });
-    send({ jsonrpc: '2.0', method: 'notifications/initialized' });
-    send({ jsonrpc: '2.0', id: 2, method: 'logging/setLevel', params: { level: 'info' } });
-    // 400 × 256 KiB = 100 MiB of notifications while nobody reads stdout.
-    send({
-      jsonrpc: '2.0',
-      id: 3,
-      method: 'tools/call',
-      params: { name: 'flood', arguments: { count: 400, bytes: 256 * 1024 } },
-    });
     const pid = child.pid as number;
-    await waitFor(() => /not reading stdout/.test(stderr) || undefined, 20_000, 'the drop warning');
-    expect(rssBytes(pid)).toBeLessThan(250 * MIB);
-    // Reading again, the host gets the answer: nothing that was owed is lost.
-    let stdout = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    await waitFor(() => stdout.includes('flooded 400') || undefined, 30_000, 'the answer');
-    child.stdin.end();
-    expect(await waitGone([pid], 10_000)).toEqual([]);
+    try {
+      send({ ...INITIALIZE, id: 1 });
+      send({ jsonrpc: '2.0', method: 'notifications/initialized' });
+      send({ jsonrpc: '2.0', id: 2, method: 'logging/setLevel', params: { level: 'info' } });
+      // 800 × 256 KiB = 200 MiB of notifications while nobody reads stdout.
+      send({
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'tools/call',
+        params: { name: 'flood', arguments: { count: 800, bytes: 256 * 1024 } },
+      });
+      await waitFor(
+        () => /not reading stdout/.test(stderr) || undefined,
+        20_000,
+        'the drop warning',
+      );
+      // The whole flood has left the child (its write count says so) before the host reads.
+      const [floodPid] = descendants(pid);
+      await waitFor(
+        () => bytesWritten(floodPid as number) >= 200 * MIB || undefined,
+        30_000,
+        'the flood to be sent',
+      );
+      // Reading now, the host gets the answer (nothing owed is lost) and little
+      // more than the 4 MiB stdout may hold: the rest was dropped, not buffered.
+      let received = 0;
+      let tail = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        tail = (tail + chunk.toString()).slice(-4096);
+      });
+      await waitFor(() => tail.includes('flooded 800') || undefined, 30_000, 'the answer');
+      expect(received).toBeLessThan(16 * MIB);
+      const resumed = await waitFor(
+        () => /"dropped_notifications":(\d+)/.exec(stderr)?.[1],
+        5_000,
+        'the count of dropped notifications',
+      );
+      expect(Number(resumed)).toBeGreaterThan(0);
+      child.stdin.end();
+      expect(await waitGone([pid], 10_000)).toEqual([]);
+    } finally {
+      // A failed assertion still leaves no supervisor behind (its child exits on stdin EOF).
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
   }, 60_000);
 });

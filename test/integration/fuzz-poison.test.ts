@@ -3,9 +3,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fuzzSettings, fuzzTimeout } from '../helpers/fuzz.js';
 import { rawPost, rawSession } from '../helpers/mcp-client.js';
-import { openEventStream, type RawStdio, startRawStdio, trailOf } from '../helpers/poison.js';
+import { trailOf } from '../helpers/poison.js';
 import { isAlive, waitFor } from '../helpers/processes.js';
-import { rssBytes } from '../helpers/raw-http.js';
+import { openEventStream, rssBytes } from '../helpers/raw-http.js';
+import { type RawStdio, startRawStdio } from '../helpers/raw-stdio.js';
 import {
   createWorkspace,
   fixture,

@@ -2,8 +2,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, rawPost, rawSession, textOf } from '../helpers/mcp-client.js';
-import { deepCall, openEventStream, startRawStdio, trailOf } from '../helpers/poison.js';
+import { deepCall, trailOf } from '../helpers/poison.js';
 import { isAlive, waitFor } from '../helpers/processes.js';
+import { openEventStream } from '../helpers/raw-http.js';
+import { startRawStdio } from '../helpers/raw-stdio.js';
 import {
   createWorkspace,
   fixture,

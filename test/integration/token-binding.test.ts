@@ -1,10 +1,10 @@
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
 import { INITIALIZE, rawPost, rawSession } from '../helpers/mcp-client.js';
-import { waitFor, waitGone } from '../helpers/processes.js';
+import { waitFor } from '../helpers/processes.js';
+import { openEventStream } from '../helpers/raw-http.js';
+import { type RawStdio, startRawStdio } from '../helpers/raw-stdio.js';
 import {
-  CLI,
   createWorkspace,
   runCli,
   type ServeProcess,
@@ -67,26 +67,6 @@ describe('sessions and streams are bound to their token', () => {
     expect(result.code, result.stderr).toBe(0);
   };
 
-  /** Opens the session's GET stream; `ended` resolves when the server closes it. */
-  async function openStream(session: string, bearer: string) {
-    const response = await fetch(serve.url, {
-      headers: {
-        accept: 'text/event-stream',
-        authorization: `Bearer ${bearer}`,
-        'mcp-session-id': session,
-      },
-    });
-    expect(response.status).toBe(200);
-    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-    const ended = (async () => {
-      for (;;) {
-        const { done } = await reader.read().catch(() => ({ done: true }));
-        if (done) return true;
-      }
-    })();
-    return { ended, cancel: () => reader.cancel().catch(() => {}) };
-  }
-
   it('refuses a narrower token of the same user on a session a broader one opened', async () => {
     const broad = await token(['tools:*']);
     const narrow = await token(['tools:data_get']);
@@ -112,11 +92,11 @@ describe('sessions and streams are bound to their token', () => {
     const bystander = await token();
     const session = await rawSession(serve.url, doomed);
     const other = await rawSession(serve.url, bystander);
-    const stream = await openStream(session, doomed);
-    const otherStream = await openStream(other, bystander);
+    const stream = await openEventStream(serve.url, doomed, session);
+    const otherStream = await openEventStream(serve.url, bystander, other);
     revoke(jti);
     // The stream ends without another request being made.
-    expect(await stream.ended).toBe(true);
+    await stream.ended;
     const again = await rawPost(serve.url, call(3, 'data_get', { key: 'k' }), {
       authorization: `Bearer ${bystander}`,
       'mcp-session-id': session,
@@ -138,17 +118,17 @@ describe('sessions and streams are bound to their token', () => {
       },
     );
     expect(fine.status).toBe(200);
-    const settled = await Promise.race([otherStream.ended, Promise.resolve('open')]);
+    const settled = await Promise.race([otherStream.ended.then(() => 'ended'), 'open']);
     expect(settled).toBe('open');
-    await otherStream.cancel();
+    await otherStream.close();
   });
 
   it('closes a session when its token expires, without a request', async () => {
     const shortLived = await token(undefined, 'alice', 1);
     const session = await rawSession(serve.url, shortLived);
-    const stream = await openStream(session, shortLived);
+    const stream = await openEventStream(serve.url, shortLived, session);
     // exp (1 s) plus the verifier's clock tolerance (5 s), polled, never slept.
-    expect(await stream.ended).toBe(true);
+    await stream.ended;
     const later = await rawPost(
       serve.url,
       { jsonrpc: '2.0', id: 6, method: 'tools/list' },
@@ -202,47 +182,20 @@ describe('serve --stdio re-checks its token', () => {
     workspace = createWorkspace({ acme: {}, broken: { command: '/nonexistent/server' } });
   });
 
+  const open: RawStdio[] = [];
+  afterEach(async () => {
+    // Closed even when a test failed half-way.
+    for (const stdio of open.splice(0)) expect((await stdio.close()).survivors).toEqual([]);
+  });
   afterAll(() => workspace.cleanup());
 
-  /** A raw stdio connection: one JSON line per message, answers by id. */
-  function connect(bearer: string) {
-    const child: ChildProcessWithoutNullStreams = spawn(
-      process.execPath,
-      [CLI, 'serve', '--stdio', '-m', workspace.manifestPath, '--log-level', 'warn'],
-      { env: { PATH: process.env.PATH ?? '', MCP_TENANT_TOKEN: bearer } },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const answers = () =>
-      stdout
-        .split('\n')
-        .filter(Boolean)
-        .map(
-          (line) =>
-            JSON.parse(line) as { id?: unknown; result?: unknown; error?: { message: string } },
-        );
-    const send = (message: unknown) => child.stdin.write(`${JSON.stringify(message)}\n`);
-    const answerTo = (id: number) =>
-      waitFor(() => answers().find((message) => message.id === id), 10_000, `answer ${id}`);
-    return {
-      child,
-      send,
-      answerTo,
-      stderr: () => stderr,
-      async close() {
-        child.stdin.end();
-        expect(await waitGone([child.pid as number], 10_000)).toEqual([]);
-      },
-    };
+  /** A raw, initialized stdio connection, closed after the test. */
+  async function connect(bearer: string): Promise<RawStdio> {
+    const stdio = await startRawStdio(workspace.manifestPath, bearer);
+    open.push(stdio);
+    return stdio;
   }
 
-  const initialize = { ...INITIALIZE, id: 1 };
   const list = (id: number) => ({ jsonrpc: '2.0', id, method: 'tools/list' });
 
   it('refuses every request once the token has expired', async () => {
@@ -250,9 +203,7 @@ describe('serve --stdio re-checks its token', () => {
       { secret: workspace.secret },
       { tenantId: 'acme', userId: 'alice', ttlSeconds: 1 },
     );
-    const stdio = connect(bearer);
-    stdio.send(initialize);
-    expect((await stdio.answerTo(1)).result).toBeDefined();
+    const stdio = await connect(bearer);
     stdio.send(list(2));
     expect((await stdio.answerTo(2)).result).toBeDefined();
     // Past exp plus the clock tolerance, asked again and again until refused.
@@ -266,8 +217,9 @@ describe('serve --stdio re-checks its token', () => {
       12_000,
       'the expired token to be refused',
     );
-    expect(refused.error?.message).toMatch(/expired.*Set a new MCP_TENANT_TOKEN/);
-    await stdio.close();
+    expect((refused.error as { message?: string }).message).toMatch(
+      /expired.*Set a new MCP_TENANT_TOKEN/,
+    );
   }, 20_000);
 
   it('refuses requests from the moment the token is revoked', async () => {
@@ -276,13 +228,12 @@ describe('serve --stdio re-checks its token', () => {
       { secret: workspace.secret },
       { tenantId: 'acme', userId: 'alice', ttlSeconds: 600, jti },
     );
-    const stdio = connect(bearer);
-    stdio.send(initialize);
-    await stdio.answerTo(1);
+    const stdio = await connect(bearer);
     expect(runCli(['revoke', jti, '-m', workspace.manifestPath]).code).toBe(0);
     stdio.send(list(2));
-    expect((await stdio.answerTo(2)).error?.message).toMatch(/revoked/);
-    await stdio.close();
+    expect(((await stdio.answerTo(2)).error as { message?: string } | undefined)?.message).toMatch(
+      /revoked/,
+    );
   });
 
   it('answers a listen whose child cannot start with an error and keeps serving', async () => {
@@ -290,12 +241,11 @@ describe('serve --stdio re-checks its token', () => {
       { secret: workspace.secret },
       { tenantId: 'broken', userId: 'alice', ttlSeconds: 600 },
     );
-    const stdio = connect(bearer);
+    const stdio = await connect(bearer);
     stdio.send({ ...LISTEN, id: 7 });
     expect((await stdio.answerTo(7)).error).toBeDefined();
     stdio.send({ jsonrpc: '2.0', id: 8, method: 'ping' });
     await stdio.answerTo(8);
     expect(stdio.stderr()).not.toMatch(/unhandled rejection|uncaught exception/);
-    await stdio.close();
   });
 });
