@@ -1,4 +1,3 @@
-import { DEFAULT_SERVER } from '../manifest/types.js';
 import type { RequestStage } from '../relay/pipeline.js';
 import { refusalFor, templateRefusal } from './access.js';
 import { beyondCap, filteredList, LIST_SHAPES, type ListFilterDeps } from './list-filter.js';
@@ -7,7 +6,7 @@ import { requestedAccess } from './request-access.js';
 
 export interface PolicyStageDeps extends ListFilterDeps {
   /** `server.max_uri_length`, read per request so a reload applies. */
-  maxUriLength?: () => number;
+  maxUriLength: () => number;
 }
 
 /**
@@ -19,10 +18,9 @@ export interface PolicyStageDeps extends ListFilterDeps {
  * before any of it (USAGE), so no glob ever runs over an unbounded name.
  */
 export function policyStage(deps: PolicyStageDeps): RequestStage {
-  const maxUriLength = deps.maxUriLength ?? (() => DEFAULT_SERVER.max_uri_length);
   return async (context, next) => {
     const { tenant, session, request } = context;
-    const access = requestedAccess(request, maxUriLength());
+    const access = requestedAccess(request, deps.maxUriLength());
     if (access) {
       const refusal = access.template
         ? templateRefusal(session.caller, tenant.policy, access.name)

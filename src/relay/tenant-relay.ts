@@ -1,5 +1,5 @@
 import { ErrorCode, McpTenantsError } from '../errors.js';
-import { DEFAULT_SERVER, type TenantConfig } from '../manifest/types.js';
+import type { TenantConfig } from '../manifest/types.js';
 import type { ChildEvents } from '../supervisor/child-events.js';
 import type { Isolation } from '../supervisor/child-limits.js';
 import type { SpawnPlan } from '../supervisor/child-process.js';
@@ -69,8 +69,8 @@ export interface TenantRelayOptions {
   plan: (tenant: TenantConfig) => SpawnPlan;
   restartPolicy?: RestartPolicy;
   maxLineBytes: number;
-  /** Deepest JSON the child's stdout lines may nest; the manifest's default when absent. */
-  maxJsonDepth?: number | undefined;
+  /** Deepest JSON the child's stdout lines may nest (`server.max_json_depth`). */
+  maxJsonDepth: number;
   log: Logger;
   /** Policy, quota and telemetry stages every client request passes, in order. */
   stages?: readonly RequestStage[] | undefined;
@@ -114,7 +114,7 @@ export class TenantRelay {
       isolation: options.isolation,
       events: options.events,
       maxLineBytes: options.maxLineBytes,
-      maxJsonDepth: options.maxJsonDepth ?? DEFAULT_SERVER.max_json_depth,
+      maxJsonDepth: options.maxJsonDepth,
       log: options.log,
       initializeTimeoutMs: () => this.tenant.start_timeout_ms,
       maxWaitMs: () => this.tenant.request_timeout_ms,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
+import { DEFAULT_SERVER } from '../../src/manifest/types.js';
 import type { JsonRpcMessage } from '../../src/relay/jsonrpc.js';
 import { type RelaySession, TenantRelay } from '../../src/relay/tenant-relay.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
@@ -29,6 +30,7 @@ describe('nothing in the relay grows without bound', () => {
         env: { PATH: process.env.PATH ?? '' },
       }),
       maxLineBytes: 1024 * 1024,
+      maxJsonDepth: DEFAULT_SERVER.max_json_depth,
       log: silentLogger,
     });
     try {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DEFAULT_SERVER } from '../../src/manifest/types.js';
 import type { JsonRpcId, JsonRpcMessage } from '../../src/relay/jsonrpc.js';
 import { type RelaySession, TenantRelay } from '../../src/relay/tenant-relay.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
@@ -41,6 +42,7 @@ describe('TenantRelay (real child process)', () => {
         env: { PATH: process.env.PATH ?? '' },
       }),
       maxLineBytes: 1024 * 1024,
+      maxJsonDepth: DEFAULT_SERVER.max_json_depth,
       log: silentLogger,
     });
   });

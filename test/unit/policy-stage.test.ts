@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { McpTenantsError } from '../../src/errors.js';
-import type { TenantConfig } from '../../src/manifest/types.js';
+import { DEFAULT_SERVER, type TenantConfig } from '../../src/manifest/types.js';
 import { ListCursors } from '../../src/policy/list-cursor.js';
 import { ListingCatalog } from '../../src/policy/listing-catalog.js';
 import { OverCapRecorder, readOverCap } from '../../src/policy/over-cap.js';
@@ -58,6 +58,7 @@ describe('the policy stage', () => {
     logs = [];
     catalog = new ListingCatalog();
     stage = policyStage({
+      maxUriLength: () => DEFAULT_SERVER.max_uri_length,
       cursors: new ListCursors(),
       catalog,
       overCap: new OverCapRecorder(
