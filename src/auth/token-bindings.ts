@@ -57,11 +57,6 @@ export class TokenBindings {
     return ended;
   }
 
-  /** Forgets every binding without ending anything (shutdown ends them its own way). */
-  clear(): void {
-    for (const binding of [...this.bindings]) this.unbind(binding);
-  }
-
   private finish(binding: Binding, error: McpTenantsError): void {
     if (!this.bindings.has(binding)) return;
     this.unbind(binding);

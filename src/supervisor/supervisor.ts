@@ -220,11 +220,11 @@ export class Supervisor {
       // No new connections; requests already in a child may finish (bounded);
       // then sessions end, then the children stop, all in parallel.
       this.http?.stopAccepting();
-      this.revocationWatch.close();
-      this.tokens.clear();
       await this.registry.drain(DRAIN_MS);
       this.stdio?.close();
       await this.http?.close();
+      // Sessions and streams are gone (each unbound its token); revocations no longer matter.
+      this.revocationWatch.close();
       await this.registry.close();
       this.hostIsolation?.watchdog.stop();
       await this.metricsServer?.close();
