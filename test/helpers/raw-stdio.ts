@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { INITIALIZE } from './mcp-client.js';
 import { descendants, waitFor, waitGone } from './processes.js';
 import { CLI } from './serve-process.js';
 
@@ -60,16 +61,7 @@ export async function startRawStdio(manifestPath: string, token: string): Promis
     },
   };
   try {
-    stdio.send({
-      jsonrpc: '2.0',
-      id: 0,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-11-25',
-        capabilities: {},
-        clientInfo: { name: 'raw', version: '1' },
-      },
-    });
+    stdio.send(INITIALIZE);
     await stdio.answerTo(0);
     stdio.send({ jsonrpc: '2.0', method: 'notifications/initialized' });
   } catch (error) {
