@@ -9,12 +9,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_POLICY, DEFAULT_QUOTAS } from '../dist/manifest/types.js';
+import { RequestGuard } from '../dist/app/request-guard.js';
+import { DEFAULT_POLICY, DEFAULT_QUOTAS } from '../dist/core/config.js';
+import { silentLogger } from '../dist/core/logger.js';
+import { runStages } from '../dist/core/pipeline.js';
 import { identityStage } from '../dist/relay/identity-stage.js';
-import { runStages } from '../dist/relay/pipeline.js';
-import { RequestGuard } from '../dist/supervisor/request-guard.js';
 import { openSupervisorDatabase } from '../dist/telemetry/database.js';
-import { silentLogger } from '../dist/telemetry/logger.js';
 
 const calls = Number(process.argv[2] ?? 50_000);
 const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-bench-'));

@@ -3,10 +3,11 @@
 // revocation, permission or quota checks — only the caller's identity is
 // stamped. The benchmark runs it next to `serve` to price that path per
 // call. Benchmark use only; usage: node bench/serve-lean.mjs <manifest>
+
+import { Supervisor } from '../dist/app/supervisor.js';
+import { createLogger } from '../dist/core/logger.js';
 import { loadManifest } from '../dist/manifest/load.js';
 import { identityStage } from '../dist/relay/identity-stage.js';
-import { Supervisor } from '../dist/supervisor/supervisor.js';
-import { createLogger } from '../dist/telemetry/logger.js';
 
 const manifest = loadManifest(process.argv[2]);
 const supervisor = new Supervisor({

@@ -6,10 +6,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runStages } from '../dist/relay/pipeline.js';
-import { noteWireBytes } from '../dist/relay/wire-bytes.js';
+import { silentLogger } from '../dist/core/logger.js';
+import { runStages } from '../dist/core/pipeline.js';
+import { noteWireBytes } from '../dist/core/wire-bytes.js';
 import { openSupervisorDatabase } from '../dist/telemetry/database.js';
-import { silentLogger } from '../dist/telemetry/logger.js';
 import { Telemetry } from '../dist/telemetry/telemetry.js';
 
 const calls = Number(process.argv[2] ?? 200_000);

@@ -1,4 +1,4 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 
 /**
  * Machine-readable cause of an AUTH_INVALID error, carried in `error.data.reason`.

@@ -1,4 +1,4 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { authInvalid } from './auth-error.js';
 
 // RFC 6750 §2.1: scheme is case-insensitive, credentials are a token68.

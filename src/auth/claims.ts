@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import { TENANT_ID_PATTERN } from '../manifest/types.js';
+import { TENANT_ID_PATTERN } from '../core/config.js';
 import { authInvalid } from './auth-error.js';
 import type { TenantContext } from './context.js';
 import { ADMIN_PERMISSION, DEFAULT_PERMISSIONS, OPERATOR_PERMISSION } from './permissions.js';

@@ -6,7 +6,7 @@ import {
   type JWTVerifyGetKey,
   type ProtectedHeaderParameters,
 } from 'jose';
-import type { AuthConfig } from '../manifest/types.js';
+import type { AuthConfig } from '../core/config.js';
 
 /** The asymmetric algorithms an external issuer may use. */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'ES256'] as const;

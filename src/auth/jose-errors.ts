@@ -1,5 +1,5 @@
 import { errors } from 'jose';
-import type { McpTenantsError } from '../errors.js';
+import type { McpTenantsError } from '../core/errors.js';
 import { authInvalid } from './auth-error.js';
 
 /** Expected settings, so mismatch messages can name what was wanted. */

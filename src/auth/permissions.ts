@@ -1,4 +1,4 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 
 /** Carried by operator tokens only; never mixed with a tenant_id. */
 export const OPERATOR_PERMISSION = 'operator';

@@ -1,4 +1,4 @@
-import type { Logger } from '../telemetry/logger.js';
+import type { Logger } from '../core/logger.js';
 
 /** How often the deny list is read for new entries: a revocation reaches open sessions within this. */
 export const REVOCATION_POLL_MS = 1_000;

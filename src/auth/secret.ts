@@ -1,5 +1,5 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { AuthConfig } from '../manifest/types.js';
+import type { AuthConfig } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 
 /** RFC 7518 §3.2: an HS256 key must be at least as long as the hash output. */
 export const MIN_SECRET_BYTES = 32;

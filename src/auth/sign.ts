@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import { type AuthConfig, TENANT_ID_PATTERN } from '../manifest/types.js';
+import { type AuthConfig, TENANT_ID_PATTERN } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { MAX_USER_ID_LENGTH } from './claims.js';
 import { MAX_DURATION_SECONDS } from './duration.js';
 import { DEFAULT_PERMISSIONS, OPERATOR_PERMISSION } from './permissions.js';

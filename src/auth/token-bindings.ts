@@ -1,4 +1,4 @@
-import type { McpTenantsError } from '../errors.js';
+import type { McpTenantsError } from '../core/errors.js';
 import { authInvalid } from './auth-error.js';
 import type { TenantContext } from './context.js';
 

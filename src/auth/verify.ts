@@ -9,7 +9,7 @@ import {
   jwtVerify,
   type ProtectedHeaderParameters,
 } from 'jose';
-import type { AuthConfig } from '../manifest/types.js';
+import type { AuthConfig } from '../core/config.js';
 import { authInvalid } from './auth-error.js';
 import { contextFromClaims } from './claims.js';
 import type { TenantContext } from './context.js';

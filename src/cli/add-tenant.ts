@@ -1,6 +1,6 @@
 import { Command } from 'commander';
+import type { Limits, Quotas } from '../core/config.js';
 import { addTenant } from '../manifest/edit.js';
-import type { Limits, Quotas } from '../manifest/types.js';
 import {
   collect,
   manifestOption,

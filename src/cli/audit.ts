@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { loadManifest } from '../manifest/load.js';
 import { type AuditFormat, formatAudit, formatVerification } from '../telemetry/audit-format.js';
 import { queryAudit, verifyAudit } from '../telemetry/audit-log.js';

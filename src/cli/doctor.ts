@@ -1,6 +1,6 @@
 import { Command } from 'commander';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { type CheckResult, runChecks } from '../doctor/checks.js';
-import { ErrorCode, McpTenantsError } from '../errors.js';
 import { manifestOption } from './options.js';
 
 interface DoctorOptions {

@@ -1,5 +1,5 @@
 import { CommanderError } from 'commander';
-import { isMcpTenantsError } from '../errors.js';
+import { isMcpTenantsError } from '../core/errors.js';
 
 /**
  * The one place a CLI failure becomes output: a one-line reason on stderr

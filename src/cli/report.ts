@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { loadManifest } from '../manifest/load.js';
+import { tenantDataDir } from '../process/spawn-plan.js';
 import { folderSize } from '../quota/folder-size.js';
-import { tenantDataDir } from '../supervisor/spawn-plan.js';
 import { openForReading } from '../telemetry/read-database.js';
 import { buildReport } from '../telemetry/report.js';
 import { formatReport, type ReportFormat } from '../telemetry/report-format.js';

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { decodeJwt } from 'jose';
 import { RevocationList } from '../auth/revocations.js';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { loadManifest } from '../manifest/load.js';
 import { openSupervisorDatabase } from '../telemetry/database.js';
 import { manifestOption } from './options.js';

@@ -1,9 +1,9 @@
 import { Command, Option } from 'commander';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { Supervisor } from '../app/supervisor.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import { createLogger, type Logger, type LogLevel } from '../core/logger.js';
 import { loadManifest } from '../manifest/load.js';
 import { watchManifest } from '../manifest/watch.js';
-import { Supervisor } from '../supervisor/supervisor.js';
-import { createLogger, type Logger, type LogLevel } from '../telemetry/logger.js';
 import { manifestOption, parsePort } from './options.js';
 
 interface ServeOptions {

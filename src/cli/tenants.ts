@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import type { Manifest } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { adminBaseUrl, callAdmin, fetchTenantStatus } from '../front/http/admin-client.js';
 import { loadManifest } from '../manifest/load.js';
-import type { Manifest } from '../manifest/types.js';
-import type { TenantStatus } from '../supervisor/tenant-registry.js';
+import type { TenantStatus } from '../registry/tenant-registry.js';
 import { textTable } from '../telemetry/text-table.js';
 import { manifestOption } from './options.js';
 

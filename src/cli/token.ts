@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { parseDuration } from '../auth/duration.js';
 import { DEFAULT_PERMISSIONS, parsePermissionList } from '../auth/permissions.js';
 import { signToken } from '../auth/sign.js';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { loadManifest } from '../manifest/load.js';
 import { manifestOption } from './options.js';
 

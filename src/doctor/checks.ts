@@ -1,10 +1,10 @@
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import type { Limits, Manifest, TenantConfig } from '../core/config.js';
 import { loadManifest } from '../manifest/load.js';
-import type { Limits, Manifest, TenantConfig } from '../manifest/types.js';
-import { findExecutable } from '../supervisor/find-executable.js';
-import { detectIsolation, type IsolationReport } from '../supervisor/limits/index.js';
+import { findExecutable } from '../process/find-executable.js';
+import { detectIsolation, type IsolationReport } from '../process/limits/index.js';
 import { checkOverCap, checkTokenKeys, checkToolModules } from './policy-checks.js';
 import { checkRunAs } from './run-as-checks.js';
 

@@ -1,5 +1,5 @@
 import { accessSync, constants } from 'node:fs';
-import type { Manifest, TenantConfig } from '../manifest/types.js';
+import type { Manifest, TenantConfig } from '../core/config.js';
 import { readOverCap } from '../policy/over-cap.js';
 import { openForReading } from '../telemetry/read-database.js';
 import type { CheckResult } from './checks.js';

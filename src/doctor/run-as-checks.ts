@@ -1,8 +1,8 @@
 import { dirname } from 'node:path';
-import type { Manifest, TenantConfig } from '../manifest/types.js';
-import { findSetpriv, runAsProblem } from '../supervisor/run-as.js';
-import { BUILTIN_CHILD_ENTRY } from '../supervisor/spawn-plan.js';
-import { unreachable } from '../supervisor/tenant-reach.js';
+import type { Manifest, TenantConfig } from '../core/config.js';
+import { findSetpriv, runAsProblem } from '../process/run-as.js';
+import { BUILTIN_CHILD_ENTRY } from '../process/spawn-plan.js';
+import { unreachable } from '../process/tenant-reach.js';
 import type { CheckResult } from './checks.js';
 
 /**

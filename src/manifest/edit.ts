@@ -6,14 +6,14 @@
  */
 
 import { type Document, isMap, isScalar, type Pair, parseDocument, type YAMLMap } from 'yaml';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { type Limits, type Quotas, TENANT_ID_PATTERN } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { atomicReplace } from './atomic-replace.js';
 import { readManifestText } from './load.js';
 import { formatPath } from './problems.js';
 import { assertRunAsResolves } from './run-as-edit.js';
 import { tenantSchema } from './schema.js';
 import { insertEntry, removeEntry } from './tenants-text.js';
-import { type Limits, type Quotas, TENANT_ID_PATTERN } from './types.js';
 import { checkManifestText } from './validate.js';
 import { zodProblems } from './zod-problems.js';
 

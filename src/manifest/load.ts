@@ -2,9 +2,9 @@
 
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import type { Manifest } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { resolveManifest } from './resolve.js';
-import type { Manifest } from './types.js';
 import { validateManifestText } from './validate.js';
 
 export function loadManifest(path: string, env: NodeJS.ProcessEnv = process.env): Manifest {

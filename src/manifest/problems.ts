@@ -4,7 +4,7 @@
  * `my.yaml:14 tenants.acme.quotas.max_tools: expected a positive integer`.
  */
 
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 
 export type PathSegment = string | number;
 

@@ -1,5 +1,5 @@
+import { type AccessList, DEFAULT_POLICY, type TenantPolicy } from '../core/config.js';
 import type { RawManifest, RawTenant } from './schema.js';
-import { type AccessList, DEFAULT_POLICY, type TenantPolicy } from './types.js';
 
 type RawAccess = { allow?: string[] | undefined; deny?: string[] | undefined } | undefined;
 

@@ -6,7 +6,7 @@
  * replaces the one under `defaults:`.
  */
 
-import type { RunAs } from './types.js';
+import type { RunAs } from '../core/config.js';
 import { findGroup, findUser, type GroupEntry, type UserEntry } from './user-database.js';
 
 type RawId = string | number | undefined;

@@ -5,12 +5,6 @@
  */
 
 import { resolve as resolvePath } from 'node:path';
-import { manifestInvalid, type Problem } from './problems.js';
-import { resolvePolicy } from './resolve-policy.js';
-import { resolveRunAs, systemUserDatabase } from './resolve-run-as.js';
-import type { RawManifest, RawTenant } from './schema.js';
-import { readOrCreateSecretFile } from './secret-file.js';
-import { resolveTokenKeys } from './token-keys.js';
 import {
   type AuthConfig,
   DEFAULT_AUDIT,
@@ -24,7 +18,13 @@ import {
   type Manifest,
   type ServerConfig,
   type TenantConfig,
-} from './types.js';
+} from '../core/config.js';
+import { manifestInvalid, type Problem } from './problems.js';
+import { resolvePolicy } from './resolve-policy.js';
+import { resolveRunAs, systemUserDatabase } from './resolve-run-as.js';
+import type { RawManifest, RawTenant } from './schema.js';
+import { readOrCreateSecretFile } from './secret-file.js';
+import { resolveTokenKeys } from './token-keys.js';
 import type { SourceIndex } from './yaml-tree.js';
 
 export interface ResolveContext {

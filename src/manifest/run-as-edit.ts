@@ -5,7 +5,7 @@
  */
 
 import { type Document, isScalar } from 'yaml';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { expandEnv } from './env-expand.js';
 import { type RawRunAs, resolveRunAs } from './resolve-run-as.js';
 

@@ -5,7 +5,7 @@
  */
 
 import { z } from 'zod';
-import { TENANT_ID_PATTERN } from './types.js';
+import { TENANT_ID_PATTERN } from '../core/config.js';
 
 export const SECRET_MIN_BYTES = 32;
 

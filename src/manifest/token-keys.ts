@@ -8,14 +8,14 @@
 import { createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
-import { manifestInvalid } from './problems.js';
-import type { RawManifest } from './schema.js';
 import {
   DEFAULT_JWKS_COOLDOWN_MS,
   DEFAULT_JWKS_TIMEOUT_MS,
   type JwksConfig,
   type PublicKeyConfig,
-} from './types.js';
+} from '../core/config.js';
+import { manifestInvalid } from './problems.js';
+import type { RawManifest } from './schema.js';
 import type { SourceIndex } from './yaml-tree.js';
 
 interface KeyContext {

@@ -1,8 +1,8 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { Quotas } from '../manifest/types.js';
-import type { JsonObject, JsonRpcResponse } from '../relay/jsonrpc.js';
+import type { Quotas } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import type { JsonObject, JsonRpcResponse } from '../core/jsonrpc.js';
+import type { ForwardContext, Next } from '../core/pipeline.js';
 import { isModernRequest } from '../relay/modern.js';
-import type { ForwardContext, Next } from '../relay/pipeline.js';
 import { type PermissionKind, refusalFor, templateRefusal } from './access.js';
 import type { ListCursors } from './list-cursor.js';
 import type { CappedKind, ListingCatalog } from './listing-catalog.js';

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { Logger } from '../telemetry/logger.js';
+import type { Logger } from '../core/logger.js';
 import { hasTable } from '../telemetry/schema.js';
 import type { CappedKind } from './listing-catalog.js';
 

@@ -1,5 +1,5 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { Caller } from '../relay/pipeline.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import type { Caller } from '../core/pipeline.js';
 import type { PermissionKind, Refusal } from './access.js';
 
 const NOUN: Record<PermissionKind, string> = {

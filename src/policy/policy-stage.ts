@@ -1,4 +1,4 @@
-import type { RequestStage } from '../relay/pipeline.js';
+import type { RequestStage } from '../core/pipeline.js';
 import { refusalFor, templateRefusal } from './access.js';
 import { beyondCap, filteredList, LIST_SHAPES, type ListFilterDeps } from './list-filter.js';
 import { permissionDenied } from './permission-error.js';

@@ -1,5 +1,5 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { JsonRpcRequest } from '../relay/jsonrpc.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import type { JsonRpcRequest } from '../core/jsonrpc.js';
 import type { PermissionKind } from './access.js';
 
 /** The one tool, resource or prompt a request uses, which the caller must be allowed. */

@@ -1,4 +1,4 @@
-import type { Cancellation } from '../relay/pipeline.js';
+import type { Cancellation } from '../core/pipeline.js';
 
 export interface SlotLimits {
   /** Requests in flight at once (`max_concurrent_requests`). */

@@ -1,7 +1,7 @@
-import type { TenantConfig } from '../manifest/types.js';
+import type { TenantConfig } from '../core/config.js';
+import { errorResponse, type JsonRpcRequest } from '../core/jsonrpc.js';
+import type { RequestStage } from '../core/pipeline.js';
 import type { ListingCatalog } from '../policy/listing-catalog.js';
-import { errorResponse, type JsonRpcRequest } from '../relay/jsonrpc.js';
-import type { RequestStage } from '../relay/pipeline.js';
 import type { ConcurrencyLimiter } from './concurrency.js';
 import { concurrencyRefused, retryLater, storageRefused } from './quota-errors.js';
 import type { SharedCounters } from './shared-counters.js';

@@ -1,4 +1,4 @@
-import type { Logger } from '../telemetry/logger.js';
+import type { Logger } from '../core/logger.js';
 import type { CounterStore } from './counter-store.js';
 import { type CounterWindow, MINUTE, retryAfterMs } from './windows.js';
 

@@ -1,4 +1,4 @@
-import type { TenantConfig } from '../manifest/types.js';
+import type { TenantConfig } from '../core/config.js';
 import type { CounterCheck } from './shared-counters.js';
 import { DAY, MINUTE, MONTH } from './windows.js';
 

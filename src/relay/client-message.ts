@@ -1,7 +1,7 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import { parseBoundedJson, refusedEnvelope } from './bounded-json.js';
-import { classifyMessage, type JsonRpcId, type JsonRpcMessage } from './jsonrpc.js';
-import { noteWireBytes } from './wire-bytes.js';
+import { parseBoundedJson, refusedEnvelope } from '../core/bounded-json.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import { classifyMessage, type JsonRpcId, type JsonRpcMessage } from '../core/jsonrpc.js';
+import { noteWireBytes } from '../core/wire-bytes.js';
 
 /** One text a client sent: its message, or why it is refused and the id to answer under. */
 export type ClientMessage =

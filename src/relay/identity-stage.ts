@@ -1,6 +1,6 @@
-import { TENANT_ID_META_KEY, USER_ID_META_KEY } from './identity-meta.js';
-import { metaOf } from './jsonrpc.js';
-import type { RequestStage } from './pipeline.js';
+import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../core/identity-meta.js';
+import { metaOf } from '../core/jsonrpc.js';
+import type { RequestStage } from '../core/pipeline.js';
 
 /**
  * Stamps the verified caller into `params._meta` of every request on its way

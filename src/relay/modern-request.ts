@@ -1,10 +1,12 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import {
   errorResponse,
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
-} from './jsonrpc.js';
+} from '../core/jsonrpc.js';
+import type { Caller } from '../core/pipeline.js';
+import { SESSION_PROTOCOL_VERSIONS } from '../core/protocol.js';
 import {
   discoverResult,
   isModernVersion,
@@ -16,8 +18,6 @@ import {
   parseSubscriptionFilter,
   requestedVersion,
 } from './modern.js';
-import type { Caller } from './pipeline.js';
-import { SESSION_PROTOCOL_VERSIONS } from './protocol.js';
 import type { TenantRelay } from './tenant-relay.js';
 
 let nextSessionNumber = 1;

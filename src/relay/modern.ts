@@ -1,7 +1,7 @@
-import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from './jsonrpc.js';
-import { metaOf } from './jsonrpc.js';
+import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../core/jsonrpc.js';
+import { metaOf } from '../core/jsonrpc.js';
+import type { Caller } from '../core/pipeline.js';
 import { isLogLevel, type McpLogLevel } from './log-levels.js';
-import type { Caller } from './pipeline.js';
 import type { RelaySession } from './tenant-relay.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { JsonObject, JsonRpcId } from './jsonrpc.js';
-import type { Caller } from './pipeline.js';
+import type { JsonObject, JsonRpcId } from '../core/jsonrpc.js';
+import type { Caller } from '../core/pipeline.js';
 
 /**
  * `_meta` key a cooperating child puts on a server-to-client request to name

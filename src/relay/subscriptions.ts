@@ -1,4 +1,4 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 
 /** What `add` did: the URI's first subscriber (the child must be told), another one, or refused. */
 export type Subscribed = 'first' | 'added' | 'full';

@@ -1,12 +1,6 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { TenantConfig } from '../manifest/types.js';
-import type { ChildEvents } from '../supervisor/child-events.js';
-import type { Isolation } from '../supervisor/child-limits.js';
-import type { SpawnPlan } from '../supervisor/child-process.js';
-import { ChildSlot } from '../supervisor/child-slot.js';
-import type { RestartPolicy } from '../supervisor/restart-policy.js';
-import type { Logger } from '../telemetry/logger.js';
-import type { ChildLink } from './child-link.js';
+import type { ChildEvents } from '../core/child-events.js';
+import type { TenantConfig } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import {
   errorResponse,
   isRequest,
@@ -18,11 +12,17 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
   metaOf,
-} from './jsonrpc.js';
+} from '../core/jsonrpc.js';
+import { LogLimiter } from '../core/log-limiter.js';
+import type { Logger } from '../core/logger.js';
+import { type Caller, Cancellation, type RequestStage, runStages } from '../core/pipeline.js';
+import { negotiateProtocolVersion } from '../core/protocol.js';
+import type { Isolation } from '../process/child-limits.js';
+import type { ChildLink } from '../process/child-link.js';
+import type { SpawnPlan } from '../process/child-process.js';
+import { ChildSlot } from '../process/child-slot.js';
+import type { RestartPolicy } from '../process/restart-policy.js';
 import { isLogLevel, LogLevels, type McpLogLevel } from './log-levels.js';
-import { LogLimiter } from './log-limiter.js';
-import { type Caller, Cancellation, type RequestStage, runStages } from './pipeline.js';
-import { negotiateProtocolVersion } from './protocol.js';
 import {
   capabilityFor,
   type InFlightRequest,

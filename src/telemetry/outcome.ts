@@ -1,5 +1,5 @@
-import { ErrorCode } from '../errors.js';
-import type { JsonRpcRequest, JsonRpcResponse } from '../relay/jsonrpc.js';
+import { ErrorCode } from '../core/errors.js';
+import type { JsonRpcRequest, JsonRpcResponse } from '../core/jsonrpc.js';
 
 /** What became of one request, as the report and `/metrics` count it. */
 export type Outcome =

@@ -1,8 +1,8 @@
-import type { TenantConfig } from '../manifest/types.js';
-import type { JsonRpcResponse } from '../relay/jsonrpc.js';
-import type { ForwardContext, RequestStage } from '../relay/pipeline.js';
+import type { TenantConfig } from '../core/config.js';
+import type { JsonRpcResponse } from '../core/jsonrpc.js';
+import type { ForwardContext, RequestStage } from '../core/pipeline.js';
+import { wireBytes } from '../core/wire-bytes.js';
 import { errorFrom } from '../relay/tenant-relay.js';
-import { wireBytes } from '../relay/wire-bytes.js';
 import { AUDITED_METHODS, classifyOutcome, targetOf } from './outcome.js';
 import type { AuditEntry, RequestRecord } from './records.js';
 import { traceIdOf } from './trace-context.js';

@@ -1,9 +1,9 @@
 import type Database from 'better-sqlite3';
-import type { TelemetryConfig } from '../manifest/types.js';
-import type { RequestStage } from '../relay/pipeline.js';
-import type { ChildEvents } from '../supervisor/child-events.js';
+import type { ChildEvents } from '../core/child-events.js';
+import type { TelemetryConfig } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import type { RequestStage } from '../core/pipeline.js';
 import { BatchWriter } from './batch-writer.js';
-import type { Logger } from './logger.js';
 import { TelemetryMetrics } from './metrics.js';
 import { type RecentFigures, RecentTraffic } from './recent-figures.js';
 import type { AuditEntry, TelemetryRecord } from './records.js';

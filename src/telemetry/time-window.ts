@@ -1,4 +1,4 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 
 const UNIT_MS: Readonly<Record<string, number>> = {
   m: 60_000,

@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose';
-import type { McpTenantsError } from '../errors.js';
-import { BurstLimiter } from './burst-limiter.js';
+import { BurstLimiter } from '../core/burst-limiter.js';
+import type { McpTenantsError } from '../core/errors.js';
 import { type AuditEntry, SUPERVISOR_CHAIN } from './records.js';
 
 /**

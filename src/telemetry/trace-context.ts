@@ -1,5 +1,5 @@
-import type { JsonRpcRequest } from '../relay/jsonrpc.js';
-import { metaOf } from '../relay/jsonrpc.js';
+import type { JsonRpcRequest } from '../core/jsonrpc.js';
+import { metaOf } from '../core/jsonrpc.js';
 
 /** W3C Trace Context `traceparent`: version-traceid-parentid-flags, lowercase hex. */
 const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;

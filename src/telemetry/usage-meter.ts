@@ -1,5 +1,5 @@
-import type { ChildEvents } from '../supervisor/child-events.js';
-import { parseChildFigures } from './child-figures.js';
+import type { ChildEvents } from '../core/child-events.js';
+import { parseChildFigures } from '../core/child-figures.js';
 import type { ChildRecord, UsageDelta } from './records.js';
 import { floorTo, MINUTE_MS } from './time-window.js';
 

@@ -1,4 +1,4 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { MAX_KEY_LENGTH } from './limits.js';
 
 /**

@@ -1,6 +1,6 @@
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { CHILD_FIGURES_TYPE, type ChildFigures } from '../telemetry/child-figures.js';
+import { CHILD_FIGURES_TYPE, type ChildFigures } from '../core/child-figures.js';
 import type { TenantStore } from './store.js';
 
 /** How often figures are sent, at most (only after tools ran). */

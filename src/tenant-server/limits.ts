@@ -1,4 +1,4 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 
 /** Longest key, in characters (UTF-16 code units, as JSON Schema counts them). */
 export const MAX_KEY_LENGTH = 512;

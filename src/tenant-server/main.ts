@@ -1,7 +1,7 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { toMcpTenantsError } from '../errors.js';
-import { createLogger } from '../telemetry/logger.js';
+import { toMcpTenantsError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
 import { runTenantServer, tenantServerOptionsFromEnv } from './server.js';
 import { waitForStopSignal } from './stop-signal.js';
 

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import { DEFAULT_QUOTAS, TENANT_ID_PATTERN } from '../manifest/types.js';
+import { DEFAULT_QUOTAS, TENANT_ID_PATTERN } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 
 /** Everything the built-in tenant server needs to know to run. */
 export interface TenantServerOptions {

@@ -1,7 +1,7 @@
 import { type McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Variables } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import { McpError, ErrorCode as RpcErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import { isMcpTenantsError } from '../errors.js';
+import { isMcpTenantsError } from '../core/errors.js';
 import { MAX_KEY_LENGTH, MAX_LIST_LIMIT } from './limits.js';
 import type { TenantStore } from './store.js';
 

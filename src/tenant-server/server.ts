@@ -1,6 +1,6 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
-import { createLogger, type Logger } from '../telemetry/logger.js';
+import { createLogger, type Logger } from '../core/logger.js';
 import { reportFigures } from './figures-reporter.js';
 import type { TenantServerOptions } from './options.js';
 import { registerDataPrompts } from './prompts.js';

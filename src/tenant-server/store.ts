@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { decodeCursor, encodeCursor, prefixUpperBound } from './cursor.js';
 import { DATABASE_FILE_NAME, openTenantDatabase } from './database.js';
 import { MAX_LIST_LIMIT, validateKey, validatePrefix, validateValue } from './limits.js';

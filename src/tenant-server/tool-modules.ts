@@ -26,7 +26,7 @@ import { pathToFileURL } from 'node:url';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
-import type { Logger } from '../telemetry/logger.js';
+import type { Logger } from '../core/logger.js';
 import { userIdFromMeta } from './identity.js';
 import { errorResult, textResult } from './tool-results.js';
 

@@ -1,6 +1,6 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { ErrorCode, isMcpTenantsError } from '../errors.js';
-import type { Logger } from '../telemetry/logger.js';
+import { ErrorCode, isMcpTenantsError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 
 export function textResult(text: string): CallToolResult {
   return { content: [{ type: 'text', text }] };

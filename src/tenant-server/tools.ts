@@ -1,6 +1,6 @@
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
-import type { Logger } from '../telemetry/logger.js';
+import type { Logger } from '../core/logger.js';
 import { userIdFromMeta } from './identity.js';
 import { LIST_PAGE_SIZE, MAX_KEY_LENGTH, MAX_VALUE_BYTES } from './limits.js';
 import type { TenantStore } from './store.js';

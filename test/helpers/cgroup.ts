@@ -3,8 +3,8 @@ import {
   dirBelowMount,
   parseMountinfo,
   parseProcCgroup,
-} from '../../src/supervisor/limits/cgroup-paths.js';
-import type { CgroupController } from '../../src/supervisor/limits/types.js';
+} from '../../src/process/limits/cgroup-paths.js';
+import type { CgroupController } from '../../src/process/limits/types.js';
 
 /**
  * The folder of a running process's cgroup for one controller, read from

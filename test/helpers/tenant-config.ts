@@ -3,7 +3,7 @@ import {
   DEFAULT_POLICY,
   DEFAULT_QUOTAS,
   type TenantConfig,
-} from '../../src/manifest/types.js';
+} from '../../src/core/config.js';
 
 /** A resolved tenant configuration for in-process relay tests. */
 export function tenantConfig(overrides: Partial<TenantConfig> & { id: string }): TenantConfig {

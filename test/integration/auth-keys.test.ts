@@ -11,8 +11,8 @@ import {
 } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TokenVerifier } from '../../src/auth/verify.js';
-import { McpTenantsError } from '../../src/errors.js';
-import type { AuthConfig } from '../../src/manifest/types.js';
+import type { AuthConfig } from '../../src/core/config.js';
+import { McpTenantsError } from '../../src/core/errors.js';
 
 const SECRET = 'test-secret-that-is-at-least-32-bytes-long!';
 const claims = { tenant_id: 'acme', user_id: 'alice', permissions: ['tools:*'] };

@@ -2,9 +2,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { prepareTreeV2 } from '../../src/supervisor/limits/cgroup-v2.js';
-import { detectIsolation } from '../../src/supervisor/limits/detect.js';
-import { TenantLimits } from '../../src/supervisor/limits/tenant-limits.js';
+import { prepareTreeV2 } from '../../src/process/limits/cgroup-v2.js';
+import { detectIsolation } from '../../src/process/limits/detect.js';
+import { TenantLimits } from '../../src/process/limits/tenant-limits.js';
 
 // A cgroup file system faked with plain folders: shows which files get which
 // values on a host shape this machine lacks. (Real kernels: test/integration/limits.)

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Limits } from '../../src/manifest/types.js';
-import type { SpawnPlan } from '../../src/supervisor/child-process.js';
+import type { Limits } from '../../src/core/config.js';
+import type { SpawnPlan } from '../../src/process/child-process.js';
 import {
   cleanupStale,
   detectIsolation,
@@ -14,8 +14,8 @@ import {
   TenantLimits,
   type Violation,
   Watchdog,
-} from '../../src/supervisor/limits/index.js';
-import { readStat } from '../../src/supervisor/limits/proc-stats.js';
+} from '../../src/process/limits/index.js';
+import { readStat } from '../../src/process/limits/proc-stats.js';
 import { isAlive, waitFor, waitGone } from '../helpers/processes.js';
 
 const report = detectIsolation();

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SERVER } from '../../src/manifest/types.js';
-import type { JsonRpcMessage } from '../../src/relay/jsonrpc.js';
+import { DEFAULT_SERVER } from '../../src/core/config.js';
+import type { JsonRpcMessage } from '../../src/core/jsonrpc.js';
+import { silentLogger } from '../../src/core/logger.js';
 import { type RelaySession, TenantRelay } from '../../src/relay/tenant-relay.js';
-import { silentLogger } from '../../src/telemetry/logger.js';
 import { connectHttp, INITIALIZE, rawPost, rawSession, textOf } from '../helpers/mcp-client.js';
 import { waitFor, waitGone } from '../helpers/processes.js';
 import {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { detectIsolation } from '../../src/supervisor/limits/index.js';
+import { detectIsolation } from '../../src/process/limits/index.js';
 import { cgroupFileOf } from '../helpers/cgroup.js';
 import { connectHttp, INITIALIZE, rawPost, textOf } from '../helpers/mcp-client.js';
 import { isAlive, waitFor } from '../helpers/processes.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseBearer } from '../../src/auth/bearer.js';
-import { McpTenantsError } from '../../src/errors.js';
+import { McpTenantsError } from '../../src/core/errors.js';
 
 function failure(header: string | undefined): McpTenantsError {
   try {

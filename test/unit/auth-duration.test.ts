@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../../src/auth/duration.js';
-import { McpTenantsError } from '../../src/errors.js';
+import { McpTenantsError } from '../../src/core/errors.js';
 
 describe('parseDuration', () => {
   it.each([

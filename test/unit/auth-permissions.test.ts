@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_PERMISSIONS, parsePermissionList } from '../../src/auth/permissions.js';
-import { McpTenantsError } from '../../src/errors.js';
+import { McpTenantsError } from '../../src/core/errors.js';
 
 function usageMessage(text: string): string {
   try {

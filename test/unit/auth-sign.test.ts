@@ -2,8 +2,8 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
 import { TokenVerifier } from '../../src/auth/verify.js';
-import { McpTenantsError } from '../../src/errors.js';
-import type { AuthConfig } from '../../src/manifest/types.js';
+import type { AuthConfig } from '../../src/core/config.js';
+import { McpTenantsError } from '../../src/core/errors.js';
 
 const AUTH: AuthConfig = {
   secret: 'sign-test-secret-of-at-least-32-bytes!!',

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { TenantContext } from '../../src/auth/context.js';
 import { RevocationWatch } from '../../src/auth/revocation-watch.js';
 import { TokenBindings } from '../../src/auth/token-bindings.js';
-import type { McpTenantsError } from '../../src/errors.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import type { McpTenantsError } from '../../src/core/errors.js';
+import { createLogger } from '../../src/core/logger.js';
 
 const context = (jti: string, expiresInSeconds: number): TenantContext => ({
   tenantId: 'acme',

@@ -1,10 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, McpTenantsError } from '../../src/errors.js';
-import {
-  nestsDeeperThan,
-  parseBoundedJson,
-  refusedEnvelope,
-} from '../../src/relay/bounded-json.js';
+import { nestsDeeperThan, parseBoundedJson, refusedEnvelope } from '../../src/core/bounded-json.js';
+import { ErrorCode, McpTenantsError } from '../../src/core/errors.js';
 import { readClientMessage } from '../../src/relay/client-message.js';
 
 const DEPTH = 64;

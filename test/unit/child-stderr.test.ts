@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { childLogLine } from '../../src/relay/child-stderr.js';
+import { childLogLine } from '../../src/process/child-stderr.js';
 
 describe("a child's stderr line as a supervisor log line", () => {
   it('keeps the level, message and fields of a structured line, flat', () => {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { McpTenantsError } from '../../src/errors.js';
+import { McpTenantsError } from '../../src/core/errors.js';
 import { parseManifest } from '../../src/manifest/load.js';
 import { fuzzSettings, fuzzTimeout } from '../helpers/fuzz.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { classifyMessage } from '../../src/relay/jsonrpc.js';
+import { classifyMessage } from '../../src/core/jsonrpc.js';
 
 describe('classifyMessage', () => {
   it.each([

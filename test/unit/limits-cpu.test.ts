@@ -1,12 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CpuGovernor, nextDuty } from '../../src/supervisor/limits/cpu-governor.js';
+import { CpuGovernor, nextDuty } from '../../src/process/limits/cpu-governor.js';
 import {
   cpuQuota,
   formatCpuMax,
   parseCpuMax,
   quotaCores,
-} from '../../src/supervisor/limits/cpu-quota.js';
-import { DutyCycle } from '../../src/supervisor/limits/duty-cycle.js';
+} from '../../src/process/limits/cpu-quota.js';
+import { DutyCycle } from '../../src/process/limits/duty-cycle.js';
 
 describe('cpu quota', () => {
   it('turns cores into a CFS quota per period', () => {

@@ -3,8 +3,8 @@ import {
   ownCgroupDirs,
   parseMountinfo,
   parseProcCgroup,
-} from '../../src/supervisor/limits/cgroup-paths.js';
-import { parseStat, sumStats } from '../../src/supervisor/limits/proc-stats.js';
+} from '../../src/process/limits/cgroup-paths.js';
+import { parseStat, sumStats } from '../../src/process/limits/proc-stats.js';
 
 // A real line, with a command name that holds spaces and parentheses.
 const STAT =

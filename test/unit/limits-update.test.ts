@@ -2,15 +2,15 @@ import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Limits } from '../../src/manifest/types.js';
-import { ChildLimits } from '../../src/supervisor/child-limits.js';
-import { writeLimitsV1 } from '../../src/supervisor/limits/cgroup-v1.js';
-import { writeLimitsV2 } from '../../src/supervisor/limits/cgroup-v2.js';
-import { describeChanges } from '../../src/supervisor/limits/limits-change.js';
-import { ownRlimit, prlimitChanges } from '../../src/supervisor/limits/live-rlimits.js';
-import { TenantLimits } from '../../src/supervisor/limits/tenant-limits.js';
-import type { CgroupController, IsolationReport } from '../../src/supervisor/limits/types.js';
-import { type GroupTotals, Watchdog } from '../../src/supervisor/limits/watchdog.js';
+import type { Limits } from '../../src/core/config.js';
+import { ChildLimits } from '../../src/process/child-limits.js';
+import { writeLimitsV1 } from '../../src/process/limits/cgroup-v1.js';
+import { writeLimitsV2 } from '../../src/process/limits/cgroup-v2.js';
+import { describeChanges } from '../../src/process/limits/limits-change.js';
+import { ownRlimit, prlimitChanges } from '../../src/process/limits/live-rlimits.js';
+import { TenantLimits } from '../../src/process/limits/tenant-limits.js';
+import type { CgroupController, IsolationReport } from '../../src/process/limits/types.js';
+import { type GroupTotals, Watchdog } from '../../src/process/limits/watchdog.js';
 
 // Plain folders stand in for cgroup leaves: they show which file gets which
 // value. (Real kernels: test/integration/serve-limits.)

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { Violation } from '../../src/supervisor/limits/types.js';
-import { type GroupTotals, Watchdog } from '../../src/supervisor/limits/watchdog.js';
+import type { Violation } from '../../src/process/limits/types.js';
+import { type GroupTotals, Watchdog } from '../../src/process/limits/watchdog.js';
 
 const MIB = 1024 * 1024;
 

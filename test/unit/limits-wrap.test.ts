@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { SpawnPlan } from '../../src/supervisor/child-process.js';
-import { NODE_MIN_DATA_BYTES, rlimitsFor } from '../../src/supervisor/limits/rlimits.js';
+import type { SpawnPlan } from '../../src/process/child-process.js';
+import { NODE_MIN_DATA_BYTES, rlimitsFor } from '../../src/process/limits/rlimits.js';
 import {
   LIMITS_ARGV0,
   LIMITS_SCRIPT,
   withNodeHeapCap,
   wrapPlan,
-} from '../../src/supervisor/limits/wrap.js';
+} from '../../src/process/limits/wrap.js';
 
 const MIB = 1024 * 1024;
 const base: SpawnPlan = {

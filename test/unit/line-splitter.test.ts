@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineSplitter } from '../../src/relay/line-splitter.js';
+import { LineSplitter } from '../../src/core/line-splitter.js';
 
 function split(chunks: string[], max = 1024): { lines: string[]; overflows: number[] } {
   const lines: string[] = [];

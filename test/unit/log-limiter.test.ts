@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LogLimiter } from '../../src/relay/log-limiter.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { LogLimiter } from '../../src/core/log-limiter.js';
+import { createLogger } from '../../src/core/logger.js';
 
 describe('LogLimiter', () => {
   it('logs a burst per interval, then says how many lines it left out', () => {

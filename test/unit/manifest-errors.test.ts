@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: manifests spell ${VAR} references literally
 import { describe, expect, it } from 'vitest';
-import { ErrorCode, McpTenantsError } from '../../src/errors.js';
+import { ErrorCode, McpTenantsError } from '../../src/core/errors.js';
 import { parseManifest } from '../../src/manifest/load.js';
 
 const SECRET = 's'.repeat(40);

@@ -1,13 +1,13 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: manifests spell ${VAR} references literally
 import { describe, expect, it } from 'vitest';
-import { parseManifest } from '../../src/manifest/load.js';
 import {
   DEFAULT_AUDIT,
   DEFAULT_POLICY,
   DEFAULT_QUOTAS,
   DEFAULT_REQUEST_TIMEOUT_MS,
   DEFAULT_SERVER,
-} from '../../src/manifest/types.js';
+} from '../../src/core/config.js';
+import { parseManifest } from '../../src/manifest/load.js';
 
 const SECRET = 's'.repeat(40);
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ErrorCode, McpTenantsError } from '../../src/errors.js';
+import { ErrorCode, McpTenantsError } from '../../src/core/errors.js';
 import { addTenant } from '../../src/manifest/edit.js';
 import { manifestJsonSchema } from '../../src/manifest/json-schema.js';
 import { loadManifest, parseManifest } from '../../src/manifest/load.js';

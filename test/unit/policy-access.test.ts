@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POLICY, type TenantPolicy } from '../../src/manifest/types.js';
+import { DEFAULT_POLICY, type TenantPolicy } from '../../src/core/config.js';
+import type { Caller } from '../../src/core/pipeline.js';
 import { type PermissionKind, refusalFor, templateRefusal } from '../../src/policy/access.js';
 import { permissionDenied } from '../../src/policy/permission-error.js';
-import type { Caller } from '../../src/relay/pipeline.js';
 
 const caller = (...permissions: string[]): Caller => ({
   userId: 'alice',

@@ -1,22 +1,22 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { McpTenantsError } from '../../src/errors.js';
-import { DEFAULT_SERVER, type TenantConfig } from '../../src/manifest/types.js';
-import { ListCursors } from '../../src/policy/list-cursor.js';
-import { ListingCatalog } from '../../src/policy/listing-catalog.js';
-import { OverCapRecorder, readOverCap } from '../../src/policy/over-cap.js';
-import { policyStage } from '../../src/policy/policy-stage.js';
-import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../../src/relay/identity-meta.js';
-import { identityStage } from '../../src/relay/identity-stage.js';
-import type { JsonObject, JsonRpcRequest, JsonRpcResponse } from '../../src/relay/jsonrpc.js';
+import { DEFAULT_SERVER, type TenantConfig } from '../../src/core/config.js';
+import { McpTenantsError } from '../../src/core/errors.js';
+import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../../src/core/identity-meta.js';
+import type { JsonObject, JsonRpcRequest, JsonRpcResponse } from '../../src/core/jsonrpc.js';
+import { createLogger } from '../../src/core/logger.js';
 import {
   type Caller,
   Cancellation,
   type RequestStage,
   runStages,
-} from '../../src/relay/pipeline.js';
+} from '../../src/core/pipeline.js';
+import { ListCursors } from '../../src/policy/list-cursor.js';
+import { ListingCatalog } from '../../src/policy/listing-catalog.js';
+import { OverCapRecorder, readOverCap } from '../../src/policy/over-cap.js';
+import { policyStage } from '../../src/policy/policy-stage.js';
+import { identityStage } from '../../src/relay/identity-stage.js';
 import type { RelaySession } from '../../src/relay/tenant-relay.js';
-import { createLogger } from '../../src/telemetry/logger.js';
 import { tenantConfig } from '../helpers/tenant-config.js';
 
 const session = (...permissions: string[]): RelaySession => ({

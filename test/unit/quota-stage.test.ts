@@ -1,17 +1,17 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import type { TenantConfig } from '../../src/manifest/types.js';
+import type { TenantConfig } from '../../src/core/config.js';
+import type { JsonRpcRequest, JsonRpcResponse } from '../../src/core/jsonrpc.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { Cancellation, type RequestStage, runStages } from '../../src/core/pipeline.js';
 import { ListingCatalog } from '../../src/policy/listing-catalog.js';
 import { ConcurrencyLimiter } from '../../src/quota/concurrency.js';
 import { CounterStore } from '../../src/quota/counter-store.js';
 import { quotaStage } from '../../src/quota/quota-stage.js';
 import { SharedCounters } from '../../src/quota/shared-counters.js';
 import { STORAGE_SAMPLE_MS, StorageSampler } from '../../src/quota/storage-sampler.js';
-import type { JsonRpcRequest, JsonRpcResponse } from '../../src/relay/jsonrpc.js';
-import { Cancellation, type RequestStage, runStages } from '../../src/relay/pipeline.js';
 import type { RelaySession } from '../../src/relay/tenant-relay.js';
 import { errorFrom } from '../../src/relay/tenant-relay.js';
-import { silentLogger } from '../../src/telemetry/logger.js';
 import { tenantConfig } from '../helpers/tenant-config.js';
 
 const session = (userId: string): RelaySession => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RestartPolicy } from '../../src/supervisor/restart-policy.js';
+import { RestartPolicy } from '../../src/process/restart-policy.js';
 
 function clocked() {
   let now = 1_000_000;

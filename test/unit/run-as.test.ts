@@ -11,13 +11,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ErrorCode, McpTenantsError } from '../../src/errors.js';
-import type { RunAs } from '../../src/manifest/types.js';
-import type { SpawnPlan } from '../../src/supervisor/child-process.js';
-import { LIMITS_ARGV0, LIMITS_SCRIPT, wrapPlan } from '../../src/supervisor/limits/wrap.js';
-import { blockedAt } from '../../src/supervisor/reachable.js';
-import { applyIdentity, runAsProblem, spawnIdentity } from '../../src/supervisor/run-as.js';
-import { handOver } from '../../src/supervisor/tenant-owner.js';
+import type { RunAs } from '../../src/core/config.js';
+import { ErrorCode, McpTenantsError } from '../../src/core/errors.js';
+import type { SpawnPlan } from '../../src/process/child-process.js';
+import { LIMITS_ARGV0, LIMITS_SCRIPT, wrapPlan } from '../../src/process/limits/wrap.js';
+import { blockedAt } from '../../src/process/reachable.js';
+import { applyIdentity, runAsProblem, spawnIdentity } from '../../src/process/run-as.js';
+import { handOver } from '../../src/process/tenant-owner.js';
 
 const IS_ROOT = process.getuid?.() === 0;
 const identity = { uid: 64000, gid: 64001, setpriv: '/usr/bin/setpriv' };

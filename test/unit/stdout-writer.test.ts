@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/core/logger.js';
 import {
   createStdoutWriter,
   MAX_UNREAD_STDOUT_BYTES,
 } from '../../src/front/stdio/stdout-writer.js';
-import { createLogger } from '../../src/telemetry/logger.js';
 
 describe('the stdio writer', () => {
   it('pauses stdin while stdout is full, and drops only notifications past the bound', async () => {

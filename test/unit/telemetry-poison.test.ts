@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { JsonRpcRequest, JsonRpcResponse } from '../../src/relay/jsonrpc.js';
-import { Cancellation, runStages } from '../../src/relay/pipeline.js';
+import type { JsonRpcRequest, JsonRpcResponse } from '../../src/core/jsonrpc.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { Cancellation, runStages } from '../../src/core/pipeline.js';
 import type { RelaySession } from '../../src/relay/tenant-relay.js';
 import { queryAudit } from '../../src/telemetry/audit-log.js';
-import { silentLogger } from '../../src/telemetry/logger.js';
 import { Telemetry } from '../../src/telemetry/telemetry.js';
 import { parsePrometheus, sumOf } from '../helpers/prometheus.js';
 import { tenantConfig } from '../helpers/tenant-config.js';

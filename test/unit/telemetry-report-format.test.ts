@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
-import { ErrorCode, McpTenantsError } from '../../src/errors.js';
+import { ErrorCode, McpTenantsError } from '../../src/core/errors.js';
 import { parseManifest } from '../../src/manifest/load.js';
 import { TelemetryMetrics } from '../../src/telemetry/metrics.js';
 import type { Report, TenantReport } from '../../src/telemetry/report.js';

@@ -1,16 +1,16 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, McpTenantsError } from '../../src/errors.js';
+import { ErrorCode, McpTenantsError } from '../../src/core/errors.js';
 import {
   errorResponse,
   type JsonRpcRequest,
   type JsonRpcResponse,
-} from '../../src/relay/jsonrpc.js';
-import { Cancellation, type RequestStage, runStages } from '../../src/relay/pipeline.js';
+} from '../../src/core/jsonrpc.js';
+import { silentLogger } from '../../src/core/logger.js';
+import { Cancellation, type RequestStage, runStages } from '../../src/core/pipeline.js';
 import type { RelaySession } from '../../src/relay/tenant-relay.js';
 import { errorFrom } from '../../src/relay/tenant-relay.js';
 import { queryAudit } from '../../src/telemetry/audit-log.js';
-import { silentLogger } from '../../src/telemetry/logger.js';
 import { classifyOutcome } from '../../src/telemetry/outcome.js';
 import { buildReport } from '../../src/telemetry/report.js';
 import { Telemetry } from '../../src/telemetry/telemetry.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHILD_FIGURES_TYPE, parseChildFigures } from '../../src/telemetry/child-figures.js';
+import { CHILD_FIGURES_TYPE, parseChildFigures } from '../../src/core/child-figures.js';
 import type { ChildRecord } from '../../src/telemetry/records.js';
 import { UsageMeter } from '../../src/telemetry/usage-meter.js';
 

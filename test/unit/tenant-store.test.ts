@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ErrorCode, McpTenantsError } from '../../src/errors.js';
+import { ErrorCode, McpTenantsError } from '../../src/core/errors.js';
 import { decodeCursor, encodeCursor, prefixUpperBound } from '../../src/tenant-server/cursor.js';
 import { TenantStore, type TenantStoreOptions } from '../../src/tenant-server/store.js';
 

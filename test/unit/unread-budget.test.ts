@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { JsonRpcMessage } from '../../src/core/jsonrpc.js';
 import { Backlog } from '../../src/front/http/backlog.js';
 import { UnreadBudget } from '../../src/front/http/unread-budget.js';
-import type { JsonRpcMessage } from '../../src/relay/jsonrpc.js';
 
 const note = (data: string): JsonRpcMessage => ({
   jsonrpc: '2.0',

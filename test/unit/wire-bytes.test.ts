@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { JsonRpcRequest, JsonRpcResponse } from '../../src/relay/jsonrpc.js';
-import { noteWireBytes, wireBytes } from '../../src/relay/wire-bytes.js';
+import type { JsonRpcRequest, JsonRpcResponse } from '../../src/core/jsonrpc.js';
+import { noteWireBytes, wireBytes } from '../../src/core/wire-bytes.js';
 
 describe('sizes of messages as they entered', () => {
   it('gives the size noted at entry, also to the copy the relay makes of an answer', () => {

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
-import { ErrorCode, McpTenantsError } from '../../errors.js';
-import type { IsolationReport } from '../../supervisor/limits/index.js';
-import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
+import { ErrorCode, McpTenantsError } from '../../core/errors.js';
+import type { IsolationReport } from '../../process/limits/index.js';
+import type { TenantRegistry } from '../../registry/tenant-registry.js';
 import { sendJson } from './respond.js';
 
 export interface AdminEndpointOptions {

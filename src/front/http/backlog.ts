@@ -1,5 +1,5 @@
-import type { JsonRpcMessage } from '../../relay/jsonrpc.js';
-import { wireBytes } from '../../relay/wire-bytes.js';
+import type { JsonRpcMessage } from '../../core/jsonrpc.js';
+import { wireBytes } from '../../core/wire-bytes.js';
 import { MAX_UNREAD_BYTES } from './sse.js';
 import type { UnreadBudget, UnreadShare } from './unread-budget.js';
 

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
-import { JsonRpcCode } from '../../errors.js';
-import { errorResponse } from '../../relay/jsonrpc.js';
+import { JsonRpcCode } from '../../core/errors.js';
+import { errorResponse } from '../../core/jsonrpc.js';
 
 /**
  * Requests Node's HTTP parser refuses before any handler runs (headers too

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { ErrorCode, McpTenantsError } from '../../errors.js';
+import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
 

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
-import type { McpTenantsError } from '../../errors.js';
-import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../../relay/jsonrpc.js';
+import type { McpTenantsError } from '../../core/errors.js';
+import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../../core/jsonrpc.js';
 import { errorFrom, type RelaySession, type TenantRelay } from '../../relay/tenant-relay.js';
 import { Backlog } from './backlog.js';
 import { ResponseChannel } from './response-channel.js';

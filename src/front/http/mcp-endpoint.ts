@@ -1,18 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
-import { ErrorCode, McpTenantsError } from '../../errors.js';
-import { readClientMessage } from '../../relay/client-message.js';
+import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 import type {
   JsonObject,
   JsonRpcNotification,
   JsonRpcRequest,
   JsonRpcResponse,
-} from '../../relay/jsonrpc.js';
+} from '../../core/jsonrpc.js';
+import { isSupportedProtocolVersion, negotiateProtocolVersion } from '../../core/protocol.js';
+import type { TenantRegistry } from '../../registry/tenant-registry.js';
+import { readClientMessage } from '../../relay/client-message.js';
 import { isModernRequest, isModernVersion } from '../../relay/modern.js';
-import { isSupportedProtocolVersion, negotiateProtocolVersion } from '../../relay/protocol.js';
 import { errorFrom } from '../../relay/tenant-relay.js';
-import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
 import type { HttpSession } from './http-session.js';
 import { drainThenClose, readBody } from './read-body.js';
 import { sendError, sendJson } from './respond.js';

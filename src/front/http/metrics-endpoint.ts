@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
-import { ErrorCode, McpTenantsError } from '../../errors.js';
+import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../telemetry/prometheus-text.js';
 
 /** Renders `/metrics` with the series of the tenants `maySee` allows. */

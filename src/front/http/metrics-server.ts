@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { ErrorCode, McpTenantsError } from '../../errors.js';
+import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 import type { MetricsRenderer } from './metrics-endpoint.js';
 import { sendMetrics } from './metrics-endpoint.js';
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ErrorCode, McpTenantsError } from '../../errors.js';
+import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 
 /**
  * Reads a request body up to `maxBytes`. A body announced or found to be

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
-import { ErrorCode, toMcpTenantsError } from '../../errors.js';
-import { errorResponse, type JsonRpcId } from '../../relay/jsonrpc.js';
+import { ErrorCode, toMcpTenantsError } from '../../core/errors.js';
+import { errorResponse, type JsonRpcId } from '../../core/jsonrpc.js';
 
 export function sendJson(
   response: ServerResponse,

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { JsonRpcMessage, JsonRpcResponse } from '../../relay/jsonrpc.js';
+import type { JsonRpcMessage, JsonRpcResponse } from '../../core/jsonrpc.js';
 import { errorHeaders, sendJson } from './respond.js';
 import { SseStream } from './sse.js';
 import type { UnreadBudget } from './unread-budget.js';

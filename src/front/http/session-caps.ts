@@ -1,5 +1,5 @@
-import { ErrorCode, McpTenantsError } from '../../errors.js';
-import type { Quotas, ServerConfig } from '../../manifest/types.js';
+import type { Quotas, ServerConfig } from '../../core/config.js';
+import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 
 type SessionCapDefaults = Pick<ServerConfig, 'max_sessions_per_user' | 'max_sessions_per_tenant'>;
 

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
-import type { Quotas } from '../../manifest/types.js';
-import type { JsonObject } from '../../relay/jsonrpc.js';
-import type { RelayLease } from '../../supervisor/tenant-registry.js';
+import type { Quotas } from '../../core/config.js';
+import type { JsonObject } from '../../core/jsonrpc.js';
+import type { RelayLease } from '../../registry/tenant-registry.js';
 import { HttpSession } from './http-session.js';
 import type { SessionCaps } from './session-caps.js';
 import type { UnreadBudget } from './unread-budget.js';

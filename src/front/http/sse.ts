@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { JsonRpcMessage } from '../../relay/jsonrpc.js';
+import type { JsonRpcMessage } from '../../core/jsonrpc.js';
 import type { UnreadBudget, UnreadShare } from './unread-budget.js';
 
 /**

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
-import { errorResponse, type JsonRpcRequest, type JsonRpcResponse } from '../../relay/jsonrpc.js';
+import { errorResponse, type JsonRpcRequest, type JsonRpcResponse } from '../../core/jsonrpc.js';
 import { ModernErrorCode, requestedVersion } from '../../relay/modern.js';
 import {
   checkModernVersion,

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
-import { ErrorCode, McpTenantsError } from '../../errors.js';
-import type { TenantRegistry, TenantStatus } from '../../supervisor/tenant-registry.js';
+import { ErrorCode, McpTenantsError } from '../../core/errors.js';
+import type { TenantRegistry, TenantStatus } from '../../registry/tenant-registry.js';
 import { sendJson } from './respond.js';
 import { STATUS_HTML } from './status-html.js';
 

@@ -1,8 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
-import { ErrorCode, JsonRpcCode, McpTenantsError, toMcpTenantsError } from '../../errors.js';
-import { readClientMessage } from '../../relay/client-message.js';
+import { ErrorCode, JsonRpcCode, McpTenantsError, toMcpTenantsError } from '../../core/errors.js';
 import {
   errorResponse,
   isRequest,
@@ -12,8 +11,11 @@ import {
   type JsonRpcMessage,
   type JsonRpcNotification,
   type JsonRpcRequest,
-} from '../../relay/jsonrpc.js';
-import { LineSplitter } from '../../relay/line-splitter.js';
+} from '../../core/jsonrpc.js';
+import { LineSplitter } from '../../core/line-splitter.js';
+import type { Logger } from '../../core/logger.js';
+import type { TenantRegistry } from '../../registry/tenant-registry.js';
+import { readClientMessage } from '../../relay/client-message.js';
 import { isModernRequest } from '../../relay/modern.js';
 import {
   checkModernVersion,
@@ -21,8 +23,6 @@ import {
   serveModernRequest,
 } from '../../relay/modern-request.js';
 import { errorFrom, type RelaySession } from '../../relay/tenant-relay.js';
-import type { TenantRegistry } from '../../supervisor/tenant-registry.js';
-import type { Logger } from '../../telemetry/logger.js';
 import { createStdoutWriter } from './stdout-writer.js';
 
 export interface StdioFrontOptions {

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
-import type { JsonRpcMessage } from '../../relay/jsonrpc.js';
-import type { Logger } from '../../telemetry/logger.js';
+import type { JsonRpcMessage } from '../../core/jsonrpc.js';
+import type { Logger } from '../../core/logger.js';
 
 /**
  * Bytes stdout may hold for a host that is not reading. Past it, the child's

@@ -1,9 +1,8 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { Limits } from '../manifest/types.js';
-import { ChildLink } from '../relay/child-link.js';
-import type { JsonRpcMessage } from '../relay/jsonrpc.js';
-import type { Logger } from '../telemetry/logger.js';
-import type { ChildEvents } from './child-events.js';
+import type { ChildEvents } from '../core/child-events.js';
+import type { Limits } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import type { JsonRpcMessage } from '../core/jsonrpc.js';
+import type { Logger } from '../core/logger.js';
 import {
   ChildLimits,
   describeViolation,
@@ -11,6 +10,7 @@ import {
   type LimitsStatus,
   type LimitsUpdate,
 } from './child-limits.js';
+import { ChildLink } from './child-link.js';
 import type { SpawnPlan } from './child-process.js';
 import type { Violation } from './limits/index.js';
 import { RestartPolicy } from './restart-policy.js';

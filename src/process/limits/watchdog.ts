@@ -1,4 +1,4 @@
-import type { Limits } from '../../manifest/types.js';
+import type { Limits } from '../../core/config.js';
 import { type CpuEnforcement, CpuGovernor } from './cpu-governor.js';
 import { DutyCycle } from './duty-cycle.js';
 import { procClock, readGroups, readStat, sumStats } from './proc-stats.js';

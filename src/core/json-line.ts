@@ -1,5 +1,5 @@
-import { McpTenantsError } from '../errors.js';
 import { parseBoundedJson } from './bounded-json.js';
+import { McpTenantsError } from './errors.js';
 
 const STARTS_AN_OBJECT = /^\s*\{/;
 

@@ -1,17 +1,17 @@
 import type Database from 'better-sqlite3';
 import { RevocationList } from '../auth/revocations.js';
+import type { Logger } from '../core/logger.js';
+import type { RequestStage } from '../core/pipeline.js';
 import { ListCursors } from '../policy/list-cursor.js';
 import { ListingCatalog } from '../policy/listing-catalog.js';
 import { OverCapRecorder } from '../policy/over-cap.js';
 import { policyStage } from '../policy/policy-stage.js';
+import { tenantDataDir } from '../process/spawn-plan.js';
 import { ConcurrencyLimiter } from '../quota/concurrency.js';
 import { CounterStore } from '../quota/counter-store.js';
 import { quotaStage } from '../quota/quota-stage.js';
 import { SharedCounters } from '../quota/shared-counters.js';
 import { StorageSampler } from '../quota/storage-sampler.js';
-import type { RequestStage } from '../relay/pipeline.js';
-import type { Logger } from '../telemetry/logger.js';
-import { tenantDataDir } from './spawn-plan.js';
 
 export interface RequestGuardOptions {
   db: Database.Database;

@@ -1,5 +1,5 @@
+import type { RequestStage } from '../core/pipeline.js';
 import { identityStage } from '../relay/identity-stage.js';
-import type { RequestStage } from '../relay/pipeline.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { RequestGuard } from './request-guard.js';
 

@@ -5,20 +5,20 @@ import type { TenantContext } from '../auth/context.js';
 import { RevocationWatch } from '../auth/revocation-watch.js';
 import { TokenBindings } from '../auth/token-bindings.js';
 import { DEFAULT_CLOCK_TOLERANCE_SECONDS, TokenVerifier } from '../auth/verify.js';
-import { McpTenantsError } from '../errors.js';
+import type { Manifest } from '../core/config.js';
+import { McpTenantsError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import { type MetricsServer, startMetricsServer } from '../front/http/metrics-server.js';
 import { type HttpFront, startHttpFront } from '../front/http/server.js';
 import { type StdioFront, startStdioFront } from '../front/stdio/stdio-front.js';
-import type { Manifest } from '../manifest/types.js';
+import type { Isolation } from '../process/child-limits.js';
+import { startIsolation } from '../process/limit-enforcement.js';
+import { type RegistryHooks, TenantRegistry } from '../registry/tenant-registry.js';
 import { openSupervisorDatabase } from '../telemetry/database.js';
-import type { Logger } from '../telemetry/logger.js';
 import { SUPERVISOR_CHAIN } from '../telemetry/records.js';
 import { Telemetry } from '../telemetry/telemetry.js';
-import type { Isolation } from './child-limits.js';
-import { startIsolation } from './isolation.js';
 import { RequestGuard } from './request-guard.js';
 import { buildRequestStages } from './request-stages.js';
-import { type RegistryHooks, TenantRegistry } from './tenant-registry.js';
 
 /** How long shutdown waits for requests already in a child. */
 const DRAIN_MS = 5_000;

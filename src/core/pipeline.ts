@@ -1,6 +1,6 @@
-import type { TenantConfig } from '../manifest/types.js';
+import type { RelaySession } from '../relay/tenant-relay.js';
+import type { TenantConfig } from './config.js';
 import type { JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
-import type { RelaySession } from './tenant-relay.js';
 
 /** Who sent a request, as proven by the session's token. Never the token itself. */
 export interface Caller {

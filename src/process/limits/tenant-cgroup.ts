@@ -1,4 +1,4 @@
-import type { Limits } from '../../manifest/types.js';
+import type { Limits } from '../../core/config.js';
 import type { CgroupController } from './types.js';
 
 /** One tenant child's cgroup (one folder in v2, one per hierarchy in v1). */

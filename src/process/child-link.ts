@@ -1,17 +1,17 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import { type ChildExit, ChildProcess, type SpawnPlan } from '../supervisor/child-process.js';
-import type { Logger } from '../telemetry/logger.js';
-import { readChildLine } from './child-line.js';
-import { childLogLine } from './child-stderr.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import {
   classifyMessage,
   type JsonObject,
   type JsonRpcMessage,
   type JsonRpcResponse,
-} from './jsonrpc.js';
-import { LineSplitter } from './line-splitter.js';
-import { LogLimiter } from './log-limiter.js';
-import { LATEST_SESSION_PROTOCOL_VERSION, SUPERVISOR_INFO } from './protocol.js';
+} from '../core/jsonrpc.js';
+import { LineSplitter } from '../core/line-splitter.js';
+import { LogLimiter } from '../core/log-limiter.js';
+import type { Logger } from '../core/logger.js';
+import { LATEST_SESSION_PROTOCOL_VERSION, SUPERVISOR_INFO } from '../core/protocol.js';
+import { readChildLine } from './child-line.js';
+import { type ChildExit, ChildProcess, type SpawnPlan } from './child-process.js';
+import { childLogLine } from './child-stderr.js';
 
 export interface ChildLinkOptions {
   plan: SpawnPlan;

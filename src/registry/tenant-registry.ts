@@ -1,11 +1,11 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { Limits, Manifest, TenantConfig } from '../manifest/types.js';
-import type { RequestStage } from '../relay/pipeline.js';
+import type { ChildEvents } from '../core/child-events.js';
+import type { Limits, Manifest, TenantConfig } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import type { LogFields, Logger } from '../core/logger.js';
+import type { RequestStage } from '../core/pipeline.js';
+import type { Isolation, LimitsStatus } from '../process/child-limits.js';
+import { spawnPlan } from '../process/spawn-plan.js';
 import { TenantRelay } from '../relay/tenant-relay.js';
-import type { LogFields, Logger } from '../telemetry/logger.js';
-import type { ChildEvents } from './child-events.js';
-import type { Isolation, LimitsStatus } from './child-limits.js';
-import { spawnPlan } from './spawn-plan.js';
 
 export interface TenantStatus {
   id: string;

@@ -1,5 +1,5 @@
-import { ErrorCode, McpTenantsError } from '../../errors.js';
-import type { Limits } from '../../manifest/types.js';
+import type { Limits } from '../../core/config.js';
+import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 import type { SpawnPlan } from '../child-process.js';
 import { createCgroupV1 } from './cgroup-v1.js';
 import { createCgroupV2 } from './cgroup-v2.js';

@@ -1,6 +1,6 @@
 import { isAbsolute } from 'node:path';
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { RunAs, TenantConfig } from '../manifest/types.js';
+import type { RunAs, TenantConfig } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { blockedAt, type Need } from './reachable.js';
 
 export interface Needed {

@@ -1,5 +1,5 @@
-import { BurstLimiter } from '../telemetry/burst-limiter.js';
-import type { LogFields, Logger } from '../telemetry/logger.js';
+import { BurstLimiter } from './burst-limiter.js';
+import type { LogFields, Logger } from './logger.js';
 
 export interface LogLimiterOptions {
   /** Lines logged as they come in each interval; the rest are counted. */

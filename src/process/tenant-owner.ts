@@ -21,7 +21,7 @@ import {
   readdirSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { Who } from './reachable.js';
 
 const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;

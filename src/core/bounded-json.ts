@@ -1,4 +1,4 @@
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from './errors.js';
 import type { JsonRpcId } from './jsonrpc.js';
 
 /**

@@ -1,5 +1,5 @@
-import type { LogFields, LogLevel } from '../telemetry/logger.js';
-import { parseJsonObject } from './json-line.js';
+import { parseJsonObject } from '../core/json-line.js';
+import type { LogFields, LogLevel } from '../core/logger.js';
 
 /** Bounds on what one child line may add to a supervisor log line. */
 const MAX_FIELDS = 20;

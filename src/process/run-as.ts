@@ -11,8 +11,8 @@
  */
 
 import { delimiter } from 'node:path';
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { RunAs } from '../manifest/types.js';
+import type { RunAs } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { SpawnPlan } from './child-process.js';
 import { findExecutable } from './find-executable.js';
 

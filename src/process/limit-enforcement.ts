@@ -1,5 +1,5 @@
-import type { ServerConfig } from '../manifest/types.js';
-import type { Logger } from '../telemetry/logger.js';
+import type { ServerConfig } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
 import type { Isolation } from './child-limits.js';
 import { cleanupStale, detectIsolation, formatIsolationReport, Watchdog } from './limits/index.js';
 

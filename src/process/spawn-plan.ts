@@ -1,8 +1,8 @@
 import { chmodSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ErrorCode, McpTenantsError } from '../errors.js';
-import type { TenantConfig } from '../manifest/types.js';
+import type { TenantConfig } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { SpawnPlan } from './child-process.js';
 import type { Who } from './reachable.js';
 import { spawnIdentity } from './run-as.js';

@@ -1,9 +1,9 @@
-import { JsonRpcCode, McpTenantsError } from '../errors.js';
-import { refusedEnvelope } from './bounded-json.js';
-import { parseJsonObject } from './json-line.js';
-import { errorResponse } from './jsonrpc.js';
-import type { LogLimiter } from './log-limiter.js';
-import { noteWireBytes } from './wire-bytes.js';
+import { refusedEnvelope } from '../core/bounded-json.js';
+import { JsonRpcCode, McpTenantsError } from '../core/errors.js';
+import { parseJsonObject } from '../core/json-line.js';
+import { errorResponse } from '../core/jsonrpc.js';
+import type { LogLimiter } from '../core/log-limiter.js';
+import { noteWireBytes } from '../core/wire-bytes.js';
 
 /**
  * One line a child printed on stdout, as the JSON object it carries, or

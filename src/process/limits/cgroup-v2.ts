@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Limits } from '../../manifest/types.js';
+import type { Limits } from '../../core/config.js';
 import {
   type ControllerWrites,
   killProcs,

@@ -1,4 +1,4 @@
-import type { Limits } from '../../manifest/types.js';
+import type { Limits } from '../../core/config.js';
 
 const KEYS = [
   'memory_mb',

@@ -1,6 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
-import { ErrorCode, McpTenantsError } from '../errors.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { applyIdentity, type SpawnIdentity } from './run-as.js';
 
 /** How to start one child: what `spawnPlan()` decides from the manifest. */

@@ -1,5 +1,5 @@
 import { basename } from 'node:path';
-import type { Limits } from '../../manifest/types.js';
+import type { Limits } from '../../core/config.js';
 
 /**
  * Per-process limits (setrlimit) and the V8 heap cap. These are the fallback
