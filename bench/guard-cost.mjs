@@ -14,7 +14,7 @@ import { DEFAULT_POLICY, DEFAULT_QUOTAS } from '../dist/core/config.js';
 import { silentLogger } from '../dist/core/logger.js';
 import { runStages } from '../dist/core/pipeline.js';
 import { identityStage } from '../dist/relay/identity-stage.js';
-import { openSupervisorDatabase } from '../dist/telemetry/database.js';
+import { openSupervisorDatabase } from '../dist/store/database.js';
 
 const calls = Number(process.argv[2] ?? 50_000);
 const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-bench-'));

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../dist/core/logger.js';
 import { runStages } from '../dist/core/pipeline.js';
 import { noteWireBytes } from '../dist/core/wire-bytes.js';
-import { openSupervisorDatabase } from '../dist/telemetry/database.js';
+import { openSupervisorDatabase } from '../dist/store/database.js';
 import { Telemetry } from '../dist/telemetry/telemetry.js';
 
 const calls = Number(process.argv[2] ?? 200_000);

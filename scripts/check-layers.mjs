@@ -9,14 +9,18 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const src = path.join(root, 'src');
+// `--src <dir>` checks another tree (the script's own tests use it).
+const srcFlag = process.argv.indexOf('--src');
+const src =
+  srcFlag > 0
+    ? path.resolve(process.argv[srcFlag + 1] ?? '.')
+    : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src');
 
 // Lower layers first. A folder may import only folders listed before it
 // (and itself). Folders in one row are peers and may not import each other.
 export const LAYERS = [
   ['core'], // contracts every layer shares: JSON-RPC, errors and codes, config types, stage contracts, logger
-  ['manifest'], // reads, validates and edits the YAML manifest into core's config types
+  ['manifest', 'store'], // the YAML manifest read into core's config types; the durable store
   ['auth', 'policy', 'quota', 'telemetry', 'process'], // the stages of a request, and child processes
   ['relay'], // one tenant's child shared by many sessions: ids, routing, local answers
   ['registry'], // the running manifest's tenants: their relays and child slots, reloads

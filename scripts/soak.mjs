@@ -164,12 +164,12 @@ const faults = { child_kills: 0, reloads: 0, token_expiries: 0, quarantine_reset
 function reasonOf(error) {
   const text = String(error?.message ?? error);
   if (/401|token expired/.test(text)) return 'token expired (401)';
-  if (/-32003|stopped while handling|exited|CHILD_CRASHED/.test(text))
-    return 'child killed (-32003)';
+  if (/-32092|stopped while handling|exited|CHILD_CRASHED/.test(text))
+    return 'child killed (-32092)';
   if (/quarantined|keeps crashing/.test(text)) return 'tenant quarantined';
-  if (/-32004|did not answer within/.test(text)) return 'timeout (-32004)';
+  if (/-32093|did not answer within/.test(text)) return 'timeout (-32093)';
   if (/404|unknown or expired session/.test(text)) return 'session gone (404)';
-  if (/-32002|429/.test(text)) return 'quota (-32002)';
+  if (/-32091|429/.test(text)) return 'quota (-32091)';
   return `other: ${text.slice(0, 120)}`;
 }
 

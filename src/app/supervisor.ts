@@ -14,7 +14,7 @@ import { type StdioFront, startStdioFront } from '../front/stdio/stdio-front.js'
 import type { Isolation } from '../process/child-limits.js';
 import { startIsolation } from '../process/limit-enforcement.js';
 import { type RegistryHooks, TenantRegistry } from '../registry/tenant-registry.js';
-import { openSupervisorDatabase } from '../telemetry/database.js';
+import { openSupervisorDatabase } from '../store/database.js';
 import { SUPERVISOR_CHAIN } from '../telemetry/records.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { RequestGuard } from './request-guard.js';

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { TENANT_ID_PATTERN } from '../core/config.js';
+import { ADMIN_PERMISSION, OPERATOR_PERMISSION } from '../core/pipeline.js';
 import { authInvalid } from './auth-error.js';
 import type { TenantContext } from './context.js';
-import { ADMIN_PERMISSION, DEFAULT_PERMISSIONS, OPERATOR_PERMISSION } from './permissions.js';
+import { DEFAULT_PERMISSIONS } from './permissions.js';
 
 export const MAX_USER_ID_LENGTH = 256;
 

@@ -1,9 +1,5 @@
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
-
-/** Carried by operator tokens only; never mixed with a tenant_id. */
-export const OPERATOR_PERMISSION = 'operator';
-/** Grants everything within the token's own tenant. */
-export const ADMIN_PERMISSION = 'admin';
+import { ADMIN_PERMISSION, OPERATOR_PERMISSION } from '../core/pipeline.js';
 
 /** What `mcp-tenants token` grants when `--permissions` is not given. */
 export const DEFAULT_PERMISSIONS: readonly string[] = Object.freeze([

@@ -1,9 +1,9 @@
 import { Command } from 'commander';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { loadManifest } from '../manifest/load.js';
+import { openForReading } from '../store/read-database.js';
 import { type AuditFormat, formatAudit, formatVerification } from '../telemetry/audit-format.js';
 import { queryAudit, verifyAudit } from '../telemetry/audit-log.js';
-import { openForReading } from '../telemetry/read-database.js';
 import { parseWindow } from '../telemetry/time-window.js';
 import { formatOption, manifestOption, parsePositiveInt, timeWindowOptions } from './options.js';
 import { ProgressLine } from './progress-line.js';

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
-import { type CheckResult, runChecks } from '../doctor/checks.js';
+import type { CheckResult } from '../doctor/check-result.js';
+import { runChecks } from '../doctor/checks.js';
 import { manifestOption } from './options.js';
 
 interface DoctorOptions {

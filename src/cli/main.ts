@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { PACKAGE_VERSION } from '../core/version.js';
 import { addTenantCommand } from './add-tenant.js';
 import { auditCommand } from './audit.js';
 import { childCommand } from './child.js';
@@ -16,7 +17,7 @@ export function buildProgram(): Command {
     .description(
       'Serve many tenants from one MCP endpoint, each in its own child MCP server process.',
     )
-    .version('0.1.0')
+    .version(PACKAGE_VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   for (const command of [

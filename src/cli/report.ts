@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { loadManifest } from '../manifest/load.js';
 import { tenantDataDir } from '../process/spawn-plan.js';
 import { folderSize } from '../quota/folder-size.js';
-import { openForReading } from '../telemetry/read-database.js';
+import { openForReading } from '../store/read-database.js';
 import { buildReport } from '../telemetry/report.js';
 import { formatReport, type ReportFormat } from '../telemetry/report-format.js';
 import { parseWindow } from '../telemetry/time-window.js';

@@ -3,7 +3,7 @@ import { decodeJwt } from 'jose';
 import { RevocationList } from '../auth/revocations.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { loadManifest } from '../manifest/load.js';
-import { openSupervisorDatabase } from '../telemetry/database.js';
+import { openSupervisorDatabase } from '../store/database.js';
 import { manifestOption } from './options.js';
 
 interface RevokeOptions {

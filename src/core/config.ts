@@ -205,7 +205,7 @@ export const DEFAULT_JWKS_COOLDOWN_MS = 30_000;
 export const DEFAULT_SERVER = {
   host: '127.0.0.1',
   port: 7800,
-  data_dir: '../manifest/data',
+  data_dir: './data',
   max_body_bytes: 4 * 1024 * 1024,
   max_line_bytes: 16 * 1024 * 1024,
   max_json_depth: 64,

@@ -1,3 +1,5 @@
+import { errorResponse, type JsonRpcId, type JsonRpcResponse } from './jsonrpc.js';
+
 /**
  * The one error type of mcp-tenants. Every failure the supervisor can explain
  * carries a code; the code decides, in one place, the HTTP status, the
@@ -36,20 +38,43 @@ export const ErrorCode = {
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** JSON-RPC 2.0 standard codes, plus the implementation-defined range we use. */
+/**
+ * Every JSON-RPC error code mcp-tenants sends, each with where it is
+ * defined. The numbers are what a JSON-RPC client sees; `error.data.code`
+ * (an ErrorCode) is the stable contract for telling our refusals apart.
+ */
 export const JsonRpcCode = {
+  // JSON-RPC 2.0, section 5.1 (https://www.jsonrpc.org/specification#error_object).
   PARSE_ERROR: -32700,
   INVALID_REQUEST: -32600,
   METHOD_NOT_FOUND: -32601,
   INVALID_PARAMS: -32602,
   INTERNAL_ERROR: -32603,
-  /** Server errors (-32000..-32099) defined by mcp-tenants. */
-  FORBIDDEN: -32001,
-  QUOTA_EXCEEDED: -32002,
-  CHILD_UNAVAILABLE: -32003,
-  CHILD_TIMEOUT: -32004,
-  SESSION_UNKNOWN: -32005,
-  UNAUTHORIZED: -32006,
+  /**
+   * The official MCP SDKs' RequestTimeout (local in SDK 1.x): what the relay
+   * tells a child whose request to a client got no answer in time.
+   */
+  REQUEST_TIMEOUT: -32001,
+  /**
+   * LSP's RequestCancelled (no MCP SDK gives it another meaning): the answer
+   * a cancelled request gets where the transport needs one.
+   */
+  REQUEST_CANCELLED: -32800,
+  // MCP 2026-07-28, "Error handling" of the base protocol.
+  HEADER_MISMATCH: -32020,
+  MISSING_REQUIRED_CLIENT_CAPABILITY: -32021,
+  UNSUPPORTED_PROTOCOL_VERSION: -32022,
+  /**
+   * mcp-tenants' own, in JSON-RPC's implementation-defined server range
+   * (-32000..-32099), above every code an official MCP SDK or the
+   * specification uses (-32000, -32001, -32002, -32020..-32022, -32042).
+   */
+  FORBIDDEN: -32090,
+  QUOTA_EXCEEDED: -32091,
+  CHILD_UNAVAILABLE: -32092,
+  CHILD_TIMEOUT: -32093,
+  SESSION_UNKNOWN: -32094,
+  UNAUTHORIZED: -32095,
 } as const;
 
 interface CodeMapping {
@@ -126,4 +151,13 @@ export function toMcpTenantsError(value: unknown): McpTenantsError {
   if (value instanceof McpTenantsError) return value;
   const message = value instanceof Error ? value.message : String(value);
   return new McpTenantsError(ErrorCode.INTERNAL, message, { cause: value });
+}
+
+/** The JSON-RPC error answer for anything thrown; an McpTenantsError keeps its code in `data.code`. */
+export function errorFrom(id: JsonRpcId | null, error: unknown): JsonRpcResponse {
+  if (error instanceof McpTenantsError) {
+    return errorResponse(id, error.jsonRpcCode, error.message, { code: error.code, ...error.data });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return errorResponse(id, JsonRpcCode.INTERNAL_ERROR, message);
 }

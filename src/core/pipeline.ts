@@ -1,6 +1,16 @@
-import type { RelaySession } from '../relay/tenant-relay.js';
 import type { TenantConfig } from './config.js';
-import type { JsonRpcRequest, JsonRpcResponse } from './jsonrpc.js';
+import type {
+  JsonObject,
+  JsonRpcId,
+  JsonRpcMessage,
+  JsonRpcRequest,
+  JsonRpcResponse,
+} from './jsonrpc.js';
+
+/** Carried by operator tokens only; never mixed with a tenant_id. */
+export const OPERATOR_PERMISSION = 'operator';
+/** Grants everything within the token's own tenant. */
+export const ADMIN_PERMISSION = 'admin';
 
 /** Who sent a request, as proven by the session's token. Never the token itself. */
 export interface Caller {
@@ -9,6 +19,24 @@ export interface Caller {
   readonly permissions: readonly string[];
   readonly isAdmin: boolean;
   readonly jti?: string | undefined;
+}
+
+/** What a front gives the relay for each of its sessions. */
+export interface RelaySession {
+  readonly id: string;
+  /** The verified user behind the session; policy and quotas read it. */
+  readonly caller: Caller;
+  /** The client's capabilities from its `initialize` (sampling, roots, ...). */
+  readonly capabilities: JsonObject | undefined;
+  /** False for sessions that get logs only after asking for a level (2026-07-28). */
+  readonly logsByDefault?: boolean;
+  /**
+   * Messages for this session that are not the direct answer to a forwarded
+   * request: notifications, and server-to-client requests. `relatedRequestId`
+   * names the session's own request they belong to, when there is one.
+   * Returns false when the session had no way to take it.
+   */
+  deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): boolean;
 }
 
 /** One client request on its way to a tenant's child. */

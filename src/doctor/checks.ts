@@ -5,18 +5,9 @@ import type { Limits, Manifest, TenantConfig } from '../core/config.js';
 import { loadManifest } from '../manifest/load.js';
 import { findExecutable } from '../process/find-executable.js';
 import { detectIsolation, type IsolationReport } from '../process/limits/index.js';
+import type { CheckResult } from './check-result.js';
 import { checkOverCap, checkTokenKeys, checkToolModules } from './policy-checks.js';
 import { checkRunAs } from './run-as-checks.js';
-
-export type CheckStatus = 'ok' | 'warn' | 'fail';
-
-/** One finding of `mcp-tenants doctor`: what was checked, how it went, and the fix. */
-export interface CheckResult {
-  check: string;
-  status: CheckStatus;
-  detail: string;
-  fix?: string;
-}
 
 const ok = (check: string, detail: string): CheckResult => ({ check, status: 'ok', detail });
 

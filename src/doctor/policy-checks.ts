@@ -1,8 +1,8 @@
 import { accessSync, constants } from 'node:fs';
 import type { Manifest, TenantConfig } from '../core/config.js';
 import { readOverCap } from '../policy/over-cap.js';
-import { openForReading } from '../telemetry/read-database.js';
-import type { CheckResult } from './checks.js';
+import { openForReading } from '../store/read-database.js';
+import type { CheckResult } from './check-result.js';
 
 /** Each `tools_modules` file exists and is readable (doctor never runs a tenant's code). */
 export function checkToolModules(tenant: TenantConfig): CheckResult | undefined {

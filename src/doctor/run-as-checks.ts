@@ -3,7 +3,7 @@ import type { Manifest, TenantConfig } from '../core/config.js';
 import { findSetpriv, runAsProblem } from '../process/run-as.js';
 import { BUILTIN_CHILD_ENTRY } from '../process/spawn-plan.js';
 import { unreachable } from '../process/tenant-reach.js';
-import type { CheckResult } from './checks.js';
+import type { CheckResult } from './check-result.js';
 
 /**
  * Tenants with `user:`/`group:`: can this supervisor start them as that

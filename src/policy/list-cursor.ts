@@ -28,7 +28,7 @@ export class ListCursors {
     return `${PREFIX}${payload}.${this.mac(scope, payload)}`;
   }
 
-  /** The position a cursor we issued stands for; USAGE (-32602) for anything else. */
+  /** The position a cursor we issued stands for; USAGE (invalid params) for anything else. */
   unwrap(scope: string, cursor: unknown): CursorPosition {
     if (typeof cursor !== 'string' || !cursor.startsWith(PREFIX)) throw invalidCursor();
     const [payload = '', mac = ''] = cursor.slice(PREFIX.length).split('.');

@@ -2,7 +2,7 @@ import type { Quotas } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { JsonObject, JsonRpcResponse } from '../core/jsonrpc.js';
 import type { ForwardContext, Next } from '../core/pipeline.js';
-import { isModernRequest } from '../relay/modern.js';
+import { isStatelessRequest } from '../core/revisions.js';
 import { type PermissionKind, refusalFor, templateRefusal } from './access.js';
 import type { ListCursors } from './list-cursor.js';
 import type { CappedKind, ListingCatalog } from './listing-catalog.js';
@@ -114,7 +114,7 @@ export async function filteredList(
     result.nextCursor = deps.cursors.wrap(scope, { childCursor: childNext as string, offset: end });
   }
   // What one caller sees is not what another would: never shareable (2026-07-28).
-  if (isModernRequest(request)) result.cacheScope = 'private';
+  if (isStatelessRequest(request)) result.cacheScope = 'private';
   return { ...response, result };
 }
 

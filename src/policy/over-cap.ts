@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { Logger } from '../core/logger.js';
-import { hasTable } from '../telemetry/schema.js';
+import { hasTable } from '../store/sqlite.js';
 import type { CappedKind } from './listing-catalog.js';
 
 const SCHEMA = `

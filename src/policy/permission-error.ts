@@ -12,7 +12,7 @@ const NOUN: Record<PermissionKind, string> = {
 const MAX_LISTED = 5;
 
 /**
- * FORBIDDEN (JSON-RPC -32001), naming the permission that is missing and who
+ * FORBIDDEN (JSON-RPC `JsonRpcCode.FORBIDDEN`), naming the permission that is missing and who
  * withholds it. `error.data.required_permission` carries it for programs.
  */
 export function permissionDenied(

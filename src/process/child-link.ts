@@ -8,10 +8,11 @@ import {
 import { LineSplitter } from '../core/line-splitter.js';
 import { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
-import { LATEST_SESSION_PROTOCOL_VERSION, SUPERVISOR_INFO } from '../core/protocol.js';
+import { LATEST_SESSION_PROTOCOL_VERSION, SUPERVISOR_INFO } from '../core/revisions.js';
 import { readChildLine } from './child-line.js';
 import { type ChildExit, ChildProcess, type SpawnPlan } from './child-process.js';
 import { childLogLine } from './child-stderr.js';
+import { applyIdentity } from './run-as.js';
 
 export interface ChildLinkOptions {
   plan: SpawnPlan;
@@ -47,7 +48,7 @@ export class ChildLink {
 
   static async open(options: ChildLinkOptions): Promise<ChildLink> {
     const { log } = options;
-    const child = await ChildProcess.start(options.plan);
+    const child = await ChildProcess.start(applyIdentity(options.plan));
     let link: ChildLink | undefined;
     let onInitialized: ((result: JsonRpcResponse) => void) | undefined;
     let exitReason: string | undefined;

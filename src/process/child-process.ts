@@ -1,7 +1,13 @@
 import type { Readable, Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
-import { applyIdentity, type SpawnIdentity } from './run-as.js';
+
+/** The identity a plan's program is started with, and the tool that switches to it. */
+export interface SpawnIdentity {
+  uid: number;
+  gid: number;
+  setpriv: string;
+}
 
 /** How to start one child: what `spawnPlan()` decides from the manifest. */
 export interface SpawnPlan {
@@ -80,8 +86,7 @@ export class ChildProcess {
   }
 
   /** Starts the process; resolves once it is spawned (not once it is ready). */
-  static async start(requested: SpawnPlan): Promise<ChildProcess> {
-    const plan = applyIdentity(requested);
+  static async start(plan: SpawnPlan): Promise<ChildProcess> {
     const subprocess = execa(plan.command, plan.args, {
       cwd: plan.cwd,
       env: plan.env,

@@ -13,15 +13,8 @@
 import { delimiter } from 'node:path';
 import type { RunAs } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
-import type { SpawnPlan } from './child-process.js';
+import type { SpawnIdentity, SpawnPlan } from './child-process.js';
 import { findExecutable } from './find-executable.js';
-
-/** The identity a plan's program is started with, and the tool that switches to it. */
-export interface SpawnIdentity {
-  uid: number;
-  gid: number;
-  setpriv: string;
-}
 
 /** Where setpriv usually is, for a supervisor started with a short PATH. */
 const SYSTEM_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin'];

@@ -1,7 +1,7 @@
 import type { TenantConfig } from '../core/config.js';
+import { JsonRpcCode } from '../core/errors.js';
 import { errorResponse, type JsonRpcRequest } from '../core/jsonrpc.js';
 import type { RequestStage } from '../core/pipeline.js';
-import type { ListingCatalog } from '../policy/listing-catalog.js';
 import type { ConcurrencyLimiter } from './concurrency.js';
 import { concurrencyRefused, retryLater, storageRefused } from './quota-errors.js';
 import type { SharedCounters } from './shared-counters.js';
@@ -20,11 +20,17 @@ export const QUOTA_EXEMPT_METHODS: ReadonlySet<string> = new Set([
   'resources/unsubscribe',
 ]);
 
+/** The one thing quota needs to know of the tenant's tool listing. */
+export interface ReadOnlyTools {
+  isReadOnlyTool(tenantId: string, tool: string): boolean;
+}
+
 export interface QuotaStageDeps {
   counters: SharedCounters;
   slots: ConcurrencyLimiter;
   storage: StorageSampler;
-  catalog: ListingCatalog;
+  /** Which tools the tenant's own listing marks read-only (the policy stage learns them). */
+  catalog: ReadOnlyTools;
   /** The tenant's data folder, whose size third-party children are held to. */
   tenantDir: (tenantId: string) => string;
 }
@@ -52,7 +58,11 @@ export function quotaStage(deps: QuotaStageDeps): RequestStage {
     );
     if (typeof slot !== 'function') {
       if (slot.refused === 'cancelled')
-        return errorResponse(request.id, -32800, 'cancelled while waiting for a slot');
+        return errorResponse(
+          request.id,
+          JsonRpcCode.REQUEST_CANCELLED,
+          'cancelled while waiting for a slot',
+        );
       const waited = slot.refused === 'timeout' ? slot.waitedMs : undefined;
       throw concurrencyRefused(tenant.id, quotas.max_concurrent_requests, quotas.max_queue, waited);
     }

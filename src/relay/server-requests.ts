@@ -1,3 +1,4 @@
+import { JsonRpcCode } from '../core/errors.js';
 import type { JsonObject, JsonRpcId } from '../core/jsonrpc.js';
 import type { Caller } from '../core/pipeline.js';
 
@@ -77,7 +78,7 @@ export function routeUnattributed<Session extends RoutableSession>(
   if (!only) {
     return {
       refused: {
-        code: -32601,
+        code: JsonRpcCode.METHOD_NOT_FOUND,
         message: `cannot route ${method}: no session of this tenant has a request in flight${clients}; ${NAME_THE_REQUEST}`,
       },
     };
@@ -85,7 +86,7 @@ export function routeUnattributed<Session extends RoutableSession>(
   const users = new Set([...newest.keys()].map((session) => session.caller.userId)).size;
   return {
     refused: {
-      code: -32602,
+      code: JsonRpcCode.INVALID_PARAMS,
       message:
         `cannot route ${method}: ${newest.size} sessions (of ${users} user${users === 1 ? '' : 's'}) ` +
         `have requests in flight${clients}, and it does not say which one it works for; ${NAME_THE_REQUEST}`,

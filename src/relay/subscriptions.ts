@@ -75,7 +75,7 @@ export class SubscriptionRegistry<Session> {
   }
 }
 
-/** QUOTA_EXCEEDED (JSON-RPC -32002) for a subscription past the session's cap. */
+/** QUOTA_EXCEEDED (JSON-RPC `JsonRpcCode.QUOTA_EXCEEDED`) for a subscription past the session's cap. */
 export function subscriptionsFull(tenantId: string, limit: number, uri: string): McpTenantsError {
   return new McpTenantsError(
     ErrorCode.QUOTA_EXCEEDED,

@@ -1,6 +1,6 @@
 import type { ChildEvents } from '../core/child-events.js';
 import type { TenantConfig } from '../core/config.js';
-import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import { ErrorCode, errorFrom, McpTenantsError } from '../core/errors.js';
 import {
   errorResponse,
   isRequest,
@@ -15,8 +15,14 @@ import {
 } from '../core/jsonrpc.js';
 import { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
-import { type Caller, Cancellation, type RequestStage, runStages } from '../core/pipeline.js';
-import { negotiateProtocolVersion } from '../core/protocol.js';
+import {
+  type Caller,
+  Cancellation,
+  type RelaySession,
+  type RequestStage,
+  runStages,
+} from '../core/pipeline.js';
+import { negotiateProtocolVersion } from '../core/revisions.js';
 import type { Isolation } from '../process/child-limits.js';
 import type { ChildLink } from '../process/child-link.js';
 import type { SpawnPlan } from '../process/child-process.js';
@@ -35,24 +41,6 @@ import {
   withoutRoutingMeta,
 } from './server-requests.js';
 import { SubscriptionRegistry, subscriptionsFull } from './subscriptions.js';
-
-/** What a front gives the relay for each of its sessions. */
-export interface RelaySession {
-  readonly id: string;
-  /** The verified user behind the session; policy and quotas read it. */
-  readonly caller: Caller;
-  /** The client's capabilities from its `initialize` (sampling, roots, ...). */
-  readonly capabilities: JsonObject | undefined;
-  /** False for sessions that get logs only after asking for a level (2026-07-28). */
-  readonly logsByDefault?: boolean;
-  /**
-   * Messages for this session that are not the direct answer to a forwarded
-   * request: notifications, and server-to-client requests. `relatedRequestId`
-   * names the session's own request they belong to, when there is one.
-   * Returns false when the session had no way to take it.
-   */
-  deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): boolean;
-}
 
 interface PendingRequest {
   /** Null for the supervisor's own requests (subscriptions, log level). */
@@ -693,12 +681,4 @@ export class TenantRelay {
 
 function cancelled(requestId: number, reason: string): JsonRpcNotification {
   return { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } };
-}
-
-export function errorFrom(id: JsonRpcId | null, error: unknown): JsonRpcResponse {
-  if (error instanceof McpTenantsError) {
-    return errorResponse(id, error.jsonRpcCode, error.message, { code: error.code, ...error.data });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return errorResponse(id, -32603, message);
 }

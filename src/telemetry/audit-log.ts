@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
+import { hasTable } from '../store/sqlite.js';
 import { type ChainedRow, chainHash, GENESIS_HASH, verifyChain } from './hash-chain.js';
 import type { AuditEntry } from './records.js';
 import { countRows, type RowProgress } from './row-progress.js';
-import { hasTable } from './schema.js';
 
 /**
  * The audit trail: append-only rows, each chained by hash to the previous

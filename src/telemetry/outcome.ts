@@ -1,4 +1,4 @@
-import { ErrorCode } from '../core/errors.js';
+import { ErrorCode, JsonRpcCode } from '../core/errors.js';
 import type { JsonRpcRequest, JsonRpcResponse } from '../core/jsonrpc.js';
 
 /** What became of one request, as the report and `/metrics` count it. */
@@ -32,7 +32,7 @@ export function isErrorOutcome(outcome: string): boolean {
 }
 
 /** JSON-RPC "request cancelled", used by the relay when a client cancels or leaves. */
-const CANCELLED = -32800;
+const CANCELLED = JsonRpcCode.REQUEST_CANCELLED;
 
 /**
  * The supervisor's own refusals carry their symbolic code in `error.data.code`

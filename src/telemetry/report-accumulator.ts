@@ -1,6 +1,6 @@
 import { LatencySummary } from './latency.js';
 import { ERROR_KINDS, type ErrorKind, isErrorOutcome } from './outcome.js';
-import type { TenantReport } from './report.js';
+import type { TenantReport } from './report-lines.js';
 
 /** One tenant's figures while the report is being added up. */
 export interface Accumulator {

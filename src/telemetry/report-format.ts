@@ -1,5 +1,5 @@
 import { ERROR_KINDS } from './outcome.js';
-import type { Report, TenantReport } from './report.js';
+import type { Report, TenantReport } from './report-lines.js';
 import { csvLine, textTable, truncate } from './text-table.js';
 
 export type ReportFormat = 'table' | 'json' | 'csv';

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { hasTable } from '../store/sqlite.js';
 import {
   childOf,
   countRequests,
@@ -7,7 +8,6 @@ import {
   toolOf,
 } from './report-accumulator.js';
 import { countRows, type RowProgress } from './row-progress.js';
-import { hasTable } from './schema.js';
 
 /**
  * The SQL side of the report: raw rows (exact) and hourly aggregates (past

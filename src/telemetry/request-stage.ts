@@ -1,8 +1,8 @@
 import type { TenantConfig } from '../core/config.js';
+import { errorFrom } from '../core/errors.js';
 import type { JsonRpcResponse } from '../core/jsonrpc.js';
 import type { ForwardContext, RequestStage } from '../core/pipeline.js';
 import { wireBytes } from '../core/wire-bytes.js';
-import { errorFrom } from '../relay/tenant-relay.js';
 import { AUDITED_METHODS, classifyOutcome, targetOf } from './outcome.js';
 import type { AuditEntry, RequestRecord } from './records.js';
 import { traceIdOf } from './trace-context.js';

@@ -137,11 +137,3 @@ export function ensureTelemetrySchema(db: Database.Database): void {
     for (const statement of STATEMENTS) db.exec(statement);
   })();
 }
-
-/** For readers on a read-only connection: does the table exist yet? */
-export function hasTable(db: Database.Database, name: string): boolean {
-  return (
-    db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !==
-    undefined
-  );
-}

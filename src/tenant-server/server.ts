@@ -1,6 +1,7 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { createLogger, type Logger } from '../core/logger.js';
+import { PACKAGE_VERSION } from '../core/version.js';
 import { reportFigures } from './figures-reporter.js';
 import type { TenantServerOptions } from './options.js';
 import { registerDataPrompts } from './prompts.js';
@@ -12,7 +13,7 @@ import { DATA_TOOL_NAMES, registerDataTools } from './tools.js';
 export { type TenantServerOptions, tenantServerOptionsFromEnv } from './options.js';
 
 export const TENANT_SERVER_NAME = 'mcp-tenants-child';
-export const TENANT_SERVER_VERSION = '0.1.0';
+export const TENANT_SERVER_VERSION = PACKAGE_VERSION;
 
 export interface TenantServerHandle {
   /** Stops serving, then closes the database. Idempotent. */

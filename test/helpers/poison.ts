@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import type { Report } from '../../src/telemetry/report.js';
+import type { Report } from '../../src/telemetry/report-lines.js';
 import { CLI, runCli } from './serve-process.js';
 
 /** Objects nested `depth` levels deep, as text (JSON.stringify could not make it). */

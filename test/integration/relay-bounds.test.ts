@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_SERVER } from '../../src/core/config.js';
 import type { JsonRpcMessage } from '../../src/core/jsonrpc.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { type RelaySession, TenantRelay } from '../../src/relay/tenant-relay.js';
+import type { RelaySession } from '../../src/core/pipeline.js';
+import { TenantRelay } from '../../src/relay/tenant-relay.js';
 import { connectHttp, INITIALIZE, rawPost, rawSession, textOf } from '../helpers/mcp-client.js';
 import { waitFor, waitGone } from '../helpers/processes.js';
 import {

@@ -6,7 +6,7 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { signToken } from '../../src/auth/sign.js';
-import type { Report, TenantReport } from '../../src/telemetry/report.js';
+import type { Report, TenantReport } from '../../src/telemetry/report-lines.js';
 import { DAY_MS, Retention } from '../../src/telemetry/retention.js';
 import { connectHttp, rawPost, textOf } from '../helpers/mcp-client.js';
 import { waitFor, waitGone } from '../helpers/processes.js';
@@ -121,9 +121,9 @@ describe('telemetry, audit trail and report through serve', () => {
       globex.request({ method: 'nope/unknown', params: {} }, z.object({}).passthrough()),
     ).rejects.toThrow(/-32601/);
     await expect(globex.callTool({ name: 'slow', arguments: { ms: 4_000 } })).rejects.toThrow(
-      /-32004/,
+      /-32093/,
     );
-    await expect(globex.callTool({ name: 'crash', arguments: {} })).rejects.toThrow(/-32003/);
+    await expect(globex.callTool({ name: 'crash', arguments: {} })).rejects.toThrow(/-32092/);
     expect(textOf(await globex.callTool({ name: 'ok', arguments: {} }))).toBe('ok');
 
     // initech: refusals by the policy and quota stages that come after telemetry.
@@ -137,11 +137,11 @@ describe('telemetry, audit trail and report through serve', () => {
     await initech.callTool({ name: 'data_set', arguments: { key: 'a', value: '1' } });
     await initech.callTool({ name: 'data_set', arguments: { key: 'b', value: '2' } });
     await expect(initech.callTool({ name: 'data_get', arguments: { key: 'a' } })).rejects.toThrow(
-      /-32001/,
+      /-32090/,
     );
     await expect(
       initech.callTool({ name: 'data_set', arguments: { key: 'c', value: '3' } }),
-    ).rejects.toThrow(/-32002/);
+    ).rejects.toThrow(/-32091/);
 
     // Refused tokens: a forged one (the supervisor's chain) and an expired acme one (acme's chain).
     expect(

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SERVER } from '../../src/core/config.js';
 import type { JsonRpcId, JsonRpcMessage } from '../../src/core/jsonrpc.js';
 import { silentLogger } from '../../src/core/logger.js';
-import { type RelaySession, TenantRelay } from '../../src/relay/tenant-relay.js';
+import type { RelaySession } from '../../src/core/pipeline.js';
+import { TenantRelay } from '../../src/relay/tenant-relay.js';
 import { waitGone } from '../helpers/processes.js';
 import { FIXTURES } from '../helpers/serve-process.js';
 import { tenantConfig } from '../helpers/tenant-config.js';
@@ -102,7 +103,7 @@ describe('TenantRelay (real child process)', () => {
     const session = recordingSession('a');
     relay.attach(session);
     const slow = await relay.forward(session, call(5, 'slow', { ms: 5_000, text: 'late' }));
-    expect(slow).toMatchObject({ id: 5, error: { code: -32004, data: { code: 'CHILD_TIMEOUT' } } });
+    expect(slow).toMatchObject({ id: 5, error: { code: -32093, data: { code: 'CHILD_TIMEOUT' } } });
     const again = await relay.forward(session, call(5, 'echo', { text: 'reused' }));
     expect(again).toMatchObject({ id: 5, result: { content: [{ text: 'reused' }] } });
   });

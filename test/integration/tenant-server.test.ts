@@ -13,6 +13,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import Database from 'better-sqlite3';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PACKAGE_VERSION } from '../../src/core/version.js';
 
 const ENTRY = fileURLToPath(new URL('../../dist/tenant-server/main.js', import.meta.url));
 const TENANT = 'acme';
@@ -166,7 +167,10 @@ afterEach(async () => {
 describe('tenant server over stdio', () => {
   it('identifies itself and lists the four default tools', async () => {
     const { client, errors } = await connect();
-    expect(client.getServerVersion()).toEqual({ name: 'mcp-tenants-child', version: '0.1.0' });
+    expect(client.getServerVersion()).toEqual({
+      name: 'mcp-tenants-child',
+      version: PACKAGE_VERSION,
+    });
     expect(client.getInstructions()).toContain(TENANT);
     const { tools } = await client.listTools();
     expect(tools.map((tool) => tool.name).sort()).toEqual([

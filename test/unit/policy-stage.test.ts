@@ -5,6 +5,7 @@ import { McpTenantsError } from '../../src/core/errors.js';
 import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../../src/core/identity-meta.js';
 import type { JsonObject, JsonRpcRequest, JsonRpcResponse } from '../../src/core/jsonrpc.js';
 import { createLogger } from '../../src/core/logger.js';
+import type { RelaySession } from '../../src/core/pipeline.js';
 import {
   type Caller,
   Cancellation,
@@ -16,7 +17,6 @@ import { ListingCatalog } from '../../src/policy/listing-catalog.js';
 import { OverCapRecorder, readOverCap } from '../../src/policy/over-cap.js';
 import { policyStage } from '../../src/policy/policy-stage.js';
 import { identityStage } from '../../src/relay/identity-stage.js';
-import type { RelaySession } from '../../src/relay/tenant-relay.js';
 import { tenantConfig } from '../helpers/tenant-config.js';
 
 const session = (...permissions: string[]): RelaySession => ({

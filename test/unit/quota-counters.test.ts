@@ -7,7 +7,7 @@ import { silentLogger } from '../../src/core/logger.js';
 import { CounterStore } from '../../src/quota/counter-store.js';
 import { type CounterCheck, SharedCounters } from '../../src/quota/shared-counters.js';
 import { DAY, MINUTE, MONTH } from '../../src/quota/windows.js';
-import { openSupervisorDatabase } from '../../src/telemetry/database.js';
+import { openSupervisorDatabase } from '../../src/store/database.js';
 
 /** A clock the test moves by hand, starting on a second boundary. */
 function fakeClock(start = Date.UTC(2025, 0, 15, 12, 0, 0)) {

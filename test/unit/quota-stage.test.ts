@@ -1,8 +1,10 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { TenantConfig } from '../../src/core/config.js';
+import { errorFrom } from '../../src/core/errors.js';
 import type { JsonRpcRequest, JsonRpcResponse } from '../../src/core/jsonrpc.js';
 import { silentLogger } from '../../src/core/logger.js';
+import type { RelaySession } from '../../src/core/pipeline.js';
 import { Cancellation, type RequestStage, runStages } from '../../src/core/pipeline.js';
 import { ListingCatalog } from '../../src/policy/listing-catalog.js';
 import { ConcurrencyLimiter } from '../../src/quota/concurrency.js';
@@ -10,8 +12,6 @@ import { CounterStore } from '../../src/quota/counter-store.js';
 import { quotaStage } from '../../src/quota/quota-stage.js';
 import { SharedCounters } from '../../src/quota/shared-counters.js';
 import { STORAGE_SAMPLE_MS, StorageSampler } from '../../src/quota/storage-sampler.js';
-import type { RelaySession } from '../../src/relay/tenant-relay.js';
-import { errorFrom } from '../../src/relay/tenant-relay.js';
 import { tenantConfig } from '../helpers/tenant-config.js';
 
 const session = (userId: string): RelaySession => ({
@@ -102,7 +102,7 @@ describe('the quota stage', () => {
       jsonrpc: '2.0',
       id: 1,
       error: {
-        code: -32002,
+        code: -32091,
         message:
           'rate limit exceeded: tenant acme allows 3 requests per minute (max_requests_per_minute); retry in 41 s',
         data: {
@@ -173,7 +173,7 @@ describe('the quota stage', () => {
     const second = send(tenant, call(), child.answer);
     expect(await send(tenant, call(), child.answer)).toMatchObject({
       error: {
-        code: -32002,
+        code: -32091,
         message:
           'too many requests in flight: tenant acme allows 2 at once (max_concurrent_requests); retry in 1 s',
         data: { quota: 'max_concurrent_requests', limit: 2, retry_after_seconds: 1 },
@@ -277,7 +277,7 @@ describe('the quota stage', () => {
     );
     expect(await send(tenant, call('write_file'))).toMatchObject({
       error: {
-        code: -32002,
+        code: -32091,
         message: expect.stringContaining(
           'storage quota exceeded for tenant files: its data folder holds 2.0 MB of 1 MB',
         ),

@@ -1,15 +1,14 @@
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ErrorCode, McpTenantsError } from '../../src/core/errors.js';
+import { ErrorCode, errorFrom, McpTenantsError } from '../../src/core/errors.js';
 import {
   errorResponse,
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../../src/core/jsonrpc.js';
 import { silentLogger } from '../../src/core/logger.js';
+import type { RelaySession } from '../../src/core/pipeline.js';
 import { Cancellation, type RequestStage, runStages } from '../../src/core/pipeline.js';
-import type { RelaySession } from '../../src/relay/tenant-relay.js';
-import { errorFrom } from '../../src/relay/tenant-relay.js';
 import { queryAudit } from '../../src/telemetry/audit-log.js';
 import { classifyOutcome } from '../../src/telemetry/outcome.js';
 import { buildReport } from '../../src/telemetry/report.js';
@@ -110,7 +109,7 @@ describe('the telemetry stage', () => {
     // A refusal thrown by a later stage still reaches the client as a JSON-RPC error.
     expect(answers[4]).toMatchObject({
       id: 4,
-      error: { code: -32001, data: { code: 'FORBIDDEN' } },
+      error: { code: -32090, data: { code: 'FORBIDDEN' } },
     });
     await send({ jsonrpc: '2.0', id: 99, method: 'tools/list' });
 

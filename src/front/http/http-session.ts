@@ -1,8 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import type { McpTenantsError } from '../../core/errors.js';
+import { errorFrom } from '../../core/errors.js';
 import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../../core/jsonrpc.js';
-import { errorFrom, type RelaySession, type TenantRelay } from '../../relay/tenant-relay.js';
+import type { RelaySession } from '../../core/pipeline.js';
+import type { TenantRelay } from '../../relay/tenant-relay.js';
 import { Backlog } from './backlog.js';
 import { ResponseChannel } from './response-channel.js';
 import { SseStream } from './sse.js';

@@ -1,18 +1,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
-import { ErrorCode, McpTenantsError } from '../../core/errors.js';
+import { ErrorCode, errorFrom, JsonRpcCode, McpTenantsError } from '../../core/errors.js';
 import type {
   JsonObject,
   JsonRpcNotification,
   JsonRpcRequest,
   JsonRpcResponse,
 } from '../../core/jsonrpc.js';
-import { isSupportedProtocolVersion, negotiateProtocolVersion } from '../../core/protocol.js';
+import {
+  isStatelessRequest,
+  isStatelessVersion,
+  isSupportedProtocolVersion,
+  negotiateProtocolVersion,
+} from '../../core/revisions.js';
 import type { TenantRegistry } from '../../registry/tenant-registry.js';
 import { readClientMessage } from '../../relay/client-message.js';
-import { isModernRequest, isModernVersion } from '../../relay/modern.js';
-import { errorFrom } from '../../relay/tenant-relay.js';
 import type { HttpSession } from './http-session.js';
 import { drainThenClose, readBody } from './read-body.js';
 import { sendError, sendJson } from './respond.js';
@@ -134,13 +137,13 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       request.headers['mcp-session-id'] === undefined &&
       !('id' in message) &&
       'method' in message &&
-      isModernVersion(String(request.headers['mcp-protocol-version']))
+      isStatelessVersion(String(request.headers['mcp-protocol-version']))
     ) {
       // 2026-07-28 defines no client notifications over HTTP (closing a stream cancels).
       response.writeHead(202).end();
       return;
     }
-    if (request.headers['mcp-session-id'] === undefined && isModernRequest(message)) {
+    if (request.headers['mcp-session-id'] === undefined && isStatelessRequest(message)) {
       const relay = registry.relayFor(tenantOf(context));
       await handleStatelessRequest(
         request,
@@ -222,7 +225,10 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       sendJson(response, 409, {
         jsonrpc: '2.0',
         id: null,
-        error: { code: -32600, message: 'this session already has an open event stream' },
+        error: {
+          code: JsonRpcCode.INVALID_REQUEST,
+          message: 'this session already has an open event stream',
+        },
       });
     }
   }

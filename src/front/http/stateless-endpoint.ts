@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
+import { errorFrom, JsonRpcCode } from '../../core/errors.js';
 import { errorResponse, type JsonRpcRequest, type JsonRpcResponse } from '../../core/jsonrpc.js';
-import { ModernErrorCode, requestedVersion } from '../../relay/modern.js';
+import { requestedVersion } from '../../core/revisions.js';
 import {
-  checkModernVersion,
+  checkStatelessVersion,
   openListenStream,
-  serveModernRequest,
-} from '../../relay/modern-request.js';
-import { errorFrom, type TenantRelay } from '../../relay/tenant-relay.js';
+  serveStatelessRequest,
+} from '../../relay/stateless-request.js';
+import type { TenantRelay } from '../../relay/tenant-relay.js';
 import { sendJson } from './respond.js';
 import { ResponseChannel } from './response-channel.js';
 import { SseStream } from './sse.js';
@@ -32,7 +33,7 @@ export async function handleStatelessRequest(
   /** The front's budget of unread bytes, which these streams count in. */
   unread?: UnreadBudget,
 ): Promise<void> {
-  const refused = checkModernVersion(message) ?? headerMismatch(request, message);
+  const refused = checkStatelessVersion(message) ?? headerMismatch(request, message);
   if (refused) {
     sendJson(response, 400, refused);
     return;
@@ -64,7 +65,7 @@ export async function handleStatelessRequest(
   response.once('close', () => {
     if (!response.writableEnded) cancel.abort();
   });
-  const answer = await serveModernRequest(
+  const answer = await serveStatelessRequest(
     relay,
     message,
     caller,
@@ -75,7 +76,7 @@ export async function handleStatelessRequest(
 }
 
 function statusFor(answer: JsonRpcResponse): number {
-  return 'error' in answer && answer.error.code === -32601 ? 404 : 200;
+  return 'error' in answer && answer.error.code === JsonRpcCode.METHOD_NOT_FOUND ? 404 : 200;
 }
 
 /**
@@ -87,7 +88,7 @@ function headerMismatch(
   message: JsonRpcRequest,
 ): JsonRpcResponse | undefined {
   const mismatch = (text: string) =>
-    errorResponse(message.id, ModernErrorCode.HEADER_MISMATCH, `Header mismatch: ${text}`);
+    errorResponse(message.id, JsonRpcCode.HEADER_MISMATCH, `Header mismatch: ${text}`);
   const version = header(request, 'mcp-protocol-version');
   const bodyVersion = requestedVersion(message);
   if (version === undefined) return mismatch('the MCP-Protocol-Version header is required');

@@ -1,7 +1,13 @@
 import type { Readable, Writable } from 'node:stream';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
-import { ErrorCode, JsonRpcCode, McpTenantsError, toMcpTenantsError } from '../../core/errors.js';
+import {
+  ErrorCode,
+  errorFrom,
+  JsonRpcCode,
+  McpTenantsError,
+  toMcpTenantsError,
+} from '../../core/errors.js';
 import {
   errorResponse,
   isRequest,
@@ -14,15 +20,15 @@ import {
 } from '../../core/jsonrpc.js';
 import { LineSplitter } from '../../core/line-splitter.js';
 import type { Logger } from '../../core/logger.js';
+import type { RelaySession } from '../../core/pipeline.js';
+import { isStatelessRequest } from '../../core/revisions.js';
 import type { TenantRegistry } from '../../registry/tenant-registry.js';
 import { readClientMessage } from '../../relay/client-message.js';
-import { isModernRequest } from '../../relay/modern.js';
 import {
-  checkModernVersion,
+  checkStatelessVersion,
   openListenStream,
-  serveModernRequest,
-} from '../../relay/modern-request.js';
-import { errorFrom, type RelaySession } from '../../relay/tenant-relay.js';
+  serveStatelessRequest,
+} from '../../relay/stateless-request.js';
 import { createStdoutWriter } from './stdout-writer.js';
 
 export interface StdioFrontOptions {
@@ -77,35 +83,35 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   relay.attach(session);
 
   // Stateless (2026-07-28) requests in flight, and open listen streams, by request id.
-  const modernInflight = new Map<JsonRpcId, AbortController>();
+  const statelessInflight = new Map<JsonRpcId, AbortController>();
   const listens = new Map<JsonRpcId, { close(): void }>();
   const sink = (message: JsonRpcMessage): boolean => {
     write(message);
     return true;
   };
 
-  const answerModern = async (request: JsonRpcRequest): Promise<void> => {
+  const answerStateless = async (request: JsonRpcRequest): Promise<void> => {
     if (request.method === 'subscriptions/listen') {
-      const refused = checkModernVersion(request);
+      const refused = checkStatelessVersion(request);
       if (refused) return write(refused);
       listens.set(request.id, await openListenStream(relay, request, context, sink));
       return;
     }
     const cancel = new AbortController();
-    modernInflight.set(request.id, cancel);
+    statelessInflight.set(request.id, cancel);
     try {
-      const response = await serveModernRequest(relay, request, context, sink, cancel.signal);
+      const response = await serveStatelessRequest(relay, request, context, sink, cancel.signal);
       // A cancelled request gets no answer; one whose token ended gets the refusal.
       if (!cancel.signal.aborted) write(response);
       else if (tokenRefusal) write(errorFrom(request.id, tokenRefusal));
     } catch (error) {
       write(errorFrom(request.id, error));
     } finally {
-      modernInflight.delete(request.id);
+      statelessInflight.delete(request.id);
     }
   };
 
-  const cancelModern = (notification: JsonRpcNotification): boolean => {
+  const cancelStateless = (notification: JsonRpcNotification): boolean => {
     const requestId = notification.params?.requestId as JsonRpcId | undefined;
     if (requestId === undefined) return false;
     const listen = listens.get(requestId);
@@ -114,7 +120,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       listen.close();
       return true;
     }
-    const inflight = modernInflight.get(requestId);
+    const inflight = statelessInflight.get(requestId);
     inflight?.abort();
     return inflight !== undefined;
   };
@@ -136,7 +142,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       listen.close();
     }
     listens.clear();
-    for (const inflight of modernInflight.values()) inflight.abort();
+    for (const inflight of statelessInflight.values()) inflight.abort();
     // Requests in the child are answered with the refusal (see `answer`).
     relay.detach(session);
   };
@@ -154,7 +160,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       write(errorFrom(request.id, tokenRefusal));
       return;
     }
-    if (isModernRequest(request)) return answerModern(request);
+    if (isStatelessRequest(request)) return answerStateless(request);
     if (request.method === 'initialize') {
       const capabilities = request.params?.capabilities;
       if (
@@ -196,7 +202,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       return;
     }
     const notification = message as JsonRpcNotification;
-    if (notification.method === 'notifications/cancelled' && cancelModern(notification)) return;
+    if (notification.method === 'notifications/cancelled' && cancelStateless(notification)) return;
     relay.notify(session, notification);
   };
 
@@ -223,7 +229,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       unbind();
       options.input.off('data', onData);
       for (const listen of listens.values()) listen.close();
-      for (const inflight of modernInflight.values()) inflight.abort();
+      for (const inflight of statelessInflight.values()) inflight.abort();
       relay.detach(session);
       lease.release();
     },

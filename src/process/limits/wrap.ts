@@ -71,7 +71,7 @@ export function withNodeHeapCap(plan: SpawnPlan, memoryMb: number | undefined): 
  */
 export function wrapPlan(plan: SpawnPlan, input: WrapInput): SpawnPlan {
   const inner = withNodeHeapCap(plan, input.memoryMb);
-  // Unwrapped, the identity switch is ChildProcess.start's (it applies it to every plan).
+  // Unwrapped, the identity switch is ChildLink.open's (it applies it to every plan).
   if (input.procsFiles.length === 0 && input.rlimits.length === 0) return inner;
   const usePrlimit = input.prlimit !== undefined && input.rlimits.length > 0;
   const program = programArgv(inner);

@@ -1,32 +1,8 @@
 import type { JsonObject, JsonRpcId, JsonRpcMessage, JsonRpcRequest } from '../core/jsonrpc.js';
 import { metaOf } from '../core/jsonrpc.js';
-import type { Caller } from '../core/pipeline.js';
+import type { Caller, RelaySession } from '../core/pipeline.js';
+import { META, STATELESS_PROTOCOL_VERSIONS } from '../core/revisions.js';
 import { isLogLevel, type McpLogLevel } from './log-levels.js';
-import type { RelaySession } from './tenant-relay.js';
-
-/**
- * The stateless MCP revision 2026-07-28: no `initialize`, no sessions; every
- * request carries its protocol version and client capabilities in `_meta`.
- * This file holds what both fronts need to serve it over the same relay as
- * the session-based revisions.
- */
-export const MODERN_PROTOCOL_VERSIONS = ['2026-07-28'] as const;
-
-export const META = {
-  protocolVersion: 'io.modelcontextprotocol/protocolVersion',
-  clientCapabilities: 'io.modelcontextprotocol/clientCapabilities',
-  clientInfo: 'io.modelcontextprotocol/clientInfo',
-  serverInfo: 'io.modelcontextprotocol/serverInfo',
-  logLevel: 'io.modelcontextprotocol/logLevel',
-  subscriptionId: 'io.modelcontextprotocol/subscriptionId',
-} as const;
-
-/** Error codes the 2026-07-28 revision defines. */
-export const ModernErrorCode = {
-  HEADER_MISMATCH: -32020,
-  MISSING_REQUIRED_CLIENT_CAPABILITY: -32021,
-  UNSUPPORTED_PROTOCOL_VERSION: -32022,
-} as const;
 
 /** Methods whose results are cacheable (`ttlMs`, `cacheScope` required). */
 const CACHEABLE = new Set([
@@ -37,27 +13,11 @@ const CACHEABLE = new Set([
   'resources/read',
 ]);
 
-/** A request of the stateless revision: `server/discover` or one carrying its version in `_meta`. */
-export function isModernRequest(message: JsonRpcMessage): boolean {
-  if (!('method' in message) || !('id' in message)) return false;
-  if (message.method === 'server/discover') return true;
-  return typeof metaOf(message.params)?.[META.protocolVersion] === 'string';
-}
-
-export function requestedVersion(request: JsonRpcRequest): string | undefined {
-  const version = metaOf(request.params)?.[META.protocolVersion];
-  return typeof version === 'string' ? version : undefined;
-}
-
-export function isModernVersion(version: string): boolean {
-  return (MODERN_PROTOCOL_VERSIONS as readonly string[]).includes(version);
-}
-
 /** The `server/discover` answer, built from the child's one `initialize`. */
-export function discoverResult(initializeResult: JsonObject, legacyVersions: readonly string[]) {
+export function discoverResult(initializeResult: JsonObject, sessionVersions: readonly string[]) {
   const result: JsonObject = {
     resultType: 'complete',
-    supportedVersions: [...MODERN_PROTOCOL_VERSIONS, ...legacyVersions],
+    supportedVersions: [...STATELESS_PROTOCOL_VERSIONS, ...sessionVersions],
     capabilities: initializeResult.capabilities ?? {},
     ttlMs: 0,
     cacheScope: 'private',
@@ -74,24 +34,24 @@ export function discoverResult(initializeResult: JsonObject, legacyVersions: rea
  * earlier revision does not send. A tenant's lists are never shareable
  * between callers, so they are `private`, and not cached (`ttlMs: 0`).
  */
-export function modernizeResult(
+export function completeStatelessResult(
   method: string,
   result: JsonObject,
   serverInfo: unknown,
 ): JsonObject {
   const meta = typeof result._meta === 'object' && result._meta !== null ? result._meta : {};
-  const modern: JsonObject = {
+  const complete: JsonObject = {
     ...result,
     resultType: result.resultType ?? 'complete',
     _meta: { ...meta, [META.serverInfo]: serverInfo },
   };
-  if (CACHEABLE.has(method) && modern.resultType === 'complete') {
-    if (!Number.isInteger(modern.ttlMs)) modern.ttlMs = 0;
-    if (modern.cacheScope !== 'public' && modern.cacheScope !== 'private') {
-      modern.cacheScope = 'private';
+  if (CACHEABLE.has(method) && complete.resultType === 'complete') {
+    if (!Number.isInteger(complete.ttlMs)) complete.ttlMs = 0;
+    if (complete.cacheScope !== 'public' && complete.cacheScope !== 'private') {
+      complete.cacheScope = 'private';
     }
   }
-  return modern;
+  return complete;
 }
 
 /**
@@ -100,7 +60,7 @@ export function modernizeResult(
  * request asked for them), and never server-to-client requests, which this
  * revision replaced by multi round-trip results.
  */
-export class ModernRequestSession implements RelaySession {
+export class StatelessRequestSession implements RelaySession {
   readonly capabilities: JsonObject | undefined;
   readonly logLevel: McpLogLevel | undefined;
   /** Logs only when the request asked for them (`io.modelcontextprotocol/logLevel`). */

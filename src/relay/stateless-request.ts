@@ -1,4 +1,4 @@
-import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import { ErrorCode, JsonRpcCode, McpTenantsError } from '../core/errors.js';
 import {
   errorResponse,
   type JsonRpcMessage,
@@ -6,33 +6,34 @@ import {
   type JsonRpcResponse,
 } from '../core/jsonrpc.js';
 import type { Caller } from '../core/pipeline.js';
-import { SESSION_PROTOCOL_VERSIONS } from '../core/protocol.js';
 import {
-  discoverResult,
-  isModernVersion,
-  ListenSession,
-  MODERN_PROTOCOL_VERSIONS,
-  ModernErrorCode,
-  ModernRequestSession,
-  modernizeResult,
-  parseSubscriptionFilter,
+  isStatelessVersion,
   requestedVersion,
-} from './modern.js';
+  SESSION_PROTOCOL_VERSIONS,
+  STATELESS_PROTOCOL_VERSIONS,
+} from '../core/revisions.js';
+import {
+  completeStatelessResult,
+  discoverResult,
+  ListenSession,
+  parseSubscriptionFilter,
+  StatelessRequestSession,
+} from './stateless.js';
 import type { TenantRelay } from './tenant-relay.js';
 
 let nextSessionNumber = 1;
 
 /** `UnsupportedProtocolVersionError` naming what we speak, or undefined when fine. */
-export function checkModernVersion(request: JsonRpcRequest): JsonRpcResponse | undefined {
+export function checkStatelessVersion(request: JsonRpcRequest): JsonRpcResponse | undefined {
   const version = requestedVersion(request);
   if (version === undefined && request.method === 'server/discover') return undefined;
-  if (version !== undefined && isModernVersion(version)) return undefined;
+  if (version !== undefined && isStatelessVersion(version)) return undefined;
   return errorResponse(
     request.id,
-    ModernErrorCode.UNSUPPORTED_PROTOCOL_VERSION,
+    JsonRpcCode.UNSUPPORTED_PROTOCOL_VERSION,
     'Unsupported protocol version',
     {
-      supported: [...MODERN_PROTOCOL_VERSIONS, ...SESSION_PROTOCOL_VERSIONS],
+      supported: [...STATELESS_PROTOCOL_VERSIONS, ...SESSION_PROTOCOL_VERSIONS],
       requested: version ?? null,
     },
   );
@@ -45,14 +46,14 @@ export function checkModernVersion(request: JsonRpcRequest): JsonRpcResponse | u
  * the request, and the result gets the fields the revision requires.
  * Related notifications (progress, requested logs) go to `sink`.
  */
-export async function serveModernRequest(
+export async function serveStatelessRequest(
   relay: TenantRelay,
   request: JsonRpcRequest,
   caller: Caller,
   sink: (message: JsonRpcMessage) => boolean,
   cancel?: AbortSignal,
 ): Promise<JsonRpcResponse> {
-  const refused = checkModernVersion(request);
+  const refused = checkStatelessVersion(request);
   if (refused) return refused;
   const handshake = await relay.initialize(undefined);
   if (request.method === 'server/discover') {
@@ -62,7 +63,12 @@ export async function serveModernRequest(
       result: discoverResult(handshake, SESSION_PROTOCOL_VERSIONS),
     };
   }
-  const session = new ModernRequestSession(`modern-${nextSessionNumber++}`, caller, request, sink);
+  const session = new StatelessRequestSession(
+    `stateless-${nextSessionNumber++}`,
+    caller,
+    request,
+    sink,
+  );
   relay.attach(session);
   const onCancel = (): void =>
     relay.notify(session, {
@@ -84,7 +90,7 @@ export async function serveModernRequest(
     if (!('result' in response)) return response;
     return {
       ...response,
-      result: modernizeResult(request.method, response.result, handshake.serverInfo),
+      result: completeStatelessResult(request.method, response.result, handshake.serverInfo),
     };
   } finally {
     cancel?.removeEventListener('abort', onCancel);

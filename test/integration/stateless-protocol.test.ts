@@ -277,7 +277,7 @@ describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client',
   let serve: ServeProcess;
 
   beforeAll(async () => {
-    workspace = createWorkspace({ modern: fixture('modern-server.mjs') });
+    workspace = createWorkspace({ modern: fixture('stateless-server.mjs') });
     serve = await startServe(workspace.manifestPath);
   });
 
