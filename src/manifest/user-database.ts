@@ -7,8 +7,8 @@
  * next reload.
  */
 
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { execaSync } from 'execa';
 
 export interface UserEntry {
   name: string;
@@ -52,10 +52,10 @@ function lookup(database: Database, key: string): string[] | undefined {
 
 /** getent exits 2 for "no such entry"; anything else but 0 means it cannot tell. */
 function viaGetent(database: Database, key: string): string[] | undefined | 'unavailable' {
-  const result = spawnSync('getent', [database, key], { encoding: 'utf8', timeout: 5_000 });
-  if (result.error !== undefined) return 'unavailable';
-  if (result.status === 2) return undefined;
-  if (result.status !== 0) return 'unavailable';
+  const result = execaSync('getent', [database, key], { reject: false, timeout: 5_000 });
+  // No exit code when getent is missing, timed out or was killed: unavailable too.
+  if (result.exitCode === 2) return undefined;
+  if (result.exitCode !== 0) return 'unavailable';
   const line = result.stdout.split('\n')[0] ?? '';
   return line === '' ? undefined : line.split(':');
 }

@@ -96,8 +96,13 @@ export class ChildProcess {
       stderr: 'pipe',
       buffer: false,
       reject: false,
+      // Its own process group, so stop() and kill() reach whatever it forks.
+      // Detached, it is outside execa's `cleanup` (kill on the supervisor's
+      // exit), so nothing kills it when the supervisor exits: a graceful
+      // shutdown stops it (Supervisor.close(): stdin EOF, SIGTERM, SIGKILL);
+      // after a crash or SIGKILL it exits on its stdin's EOF, and one that
+      // does not is killed by the next start's cleanupStale if it had a cgroup.
       detached: true,
-      cleanup: true,
       encoding: 'buffer',
       ipc: plan.ipc !== undefined,
     });

@@ -7,7 +7,7 @@ import { ChildLimits } from '../../src/process/child-limits.js';
 import { writeLimitsV1 } from '../../src/process/limits/cgroup-v1.js';
 import { writeLimitsV2 } from '../../src/process/limits/cgroup-v2.js';
 import { describeChanges } from '../../src/process/limits/limits-change.js';
-import { ownRlimit, prlimitChanges } from '../../src/process/limits/live-rlimits.js';
+import { ownRlimit, prlimitChanges, setRlimitsOf } from '../../src/process/limits/live-rlimits.js';
 import { TenantLimits } from '../../src/process/limits/tenant-limits.js';
 import type { CgroupController, IsolationReport } from '../../src/process/limits/types.js';
 import { type GroupTotals, Watchdog } from '../../src/process/limits/watchdog.js';
@@ -180,6 +180,32 @@ describe('TenantLimits.update (fake cgroup v1 tree)', () => {
     await limits.update({ open_files: 256, cpu: 1 }, 4242);
     expect(prlimit.calls()).toEqual(['--pid 4242 --nofile=256:256', '--pid 4343 --nofile=256:256']);
     expect(limits.enforcement.open_files).toBe('RLIMIT_NOFILE 256');
+  });
+
+  it('names the process and prlimit’s reason when it refuses; a process gone needs none', async () => {
+    const script = (name: string, body: string): string => {
+      const path = join(root, name);
+      writeFileSync(path, `#!/bin/sh\n${body}\n`);
+      chmodSync(path, 0o755);
+      return path;
+    };
+    const denied = script(
+      'denied',
+      'echo "prlimit: failed to set the NOFILE resource limit: Operation not permitted" >&2; exit 1',
+    );
+    const silent = script('silent', 'exit 3');
+    const args = ['--nofile=256:256'];
+    await expect(setRlimitsOf(denied, [process.pid], args)).rejects.toThrow(
+      `prlimit --nofile=256:256 on process ${process.pid}: prlimit: failed to set the NOFILE resource limit: Operation not permitted (raising a hard limit, or changing a child of another user, needs CAP_SYS_RESOURCE)`,
+    );
+    await expect(setRlimitsOf(silent, [process.pid], args)).rejects.toThrow(
+      /on process \d+: Command failed with exit code 3: \S+silent --pid/,
+    );
+    await expect(setRlimitsOf(join(root, 'missing'), [process.pid], args)).rejects.toThrow(
+      /Command failed with ENOENT/,
+    );
+    // Above any pid_max: no such process.
+    await expect(setRlimitsOf(silent, [2 ** 22 + 1], args)).resolves.toBeUndefined();
   });
 
   it('refuses, saying why, what only a restart can apply', async () => {

@@ -36,6 +36,7 @@ function readText(file: string): string | undefined {
 
 /** Starts a shell that joins the cgroups through the real wrapper script; undefined = it worked. */
 function joinProblem(procsFiles: string[]): string | undefined {
+  // Not execaSync: its error line names the command, here the whole prologue script.
   const result = spawnSync(
     '/bin/sh',
     ['-c', LIMITS_SCRIPT, LIMITS_ARGV0, ...procsFiles, '--', '--', '/bin/sh', '-c', 'exit 0'],

@@ -1,6 +1,5 @@
-import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
+import { execa, type Result } from 'execa';
 import { prlimitArgs, type Rlimit, type RlimitResource } from './rlimits.js';
 
 /**
@@ -10,7 +9,10 @@ import { prlimitArgs, type Rlimit, type RlimitResource } from './rlimits.js';
  * would have inherited.
  */
 
-const run = promisify(execFile);
+// Every failure comes back as a result (reject: false). A prlimit that ignores
+// the timeout's SIGTERM gets SIGKILL 5 s later, so an update cannot hang on it.
+const PRLIMIT_OPTIONS = { timeout: 5_000, reject: false } as const;
+type PrlimitResult = Result<typeof PRLIMIT_OPTIONS>;
 
 const RESOURCES: readonly RlimitResource[] = ['nofile', 'data'];
 
@@ -70,22 +72,20 @@ export async function setRlimitsOf(
 ): Promise<void> {
   if (args.length === 0) return;
   for (const pid of pids) {
-    try {
-      await run(prlimit, ['--pid', String(pid), ...args], { timeout: 5_000 });
-    } catch (error) {
-      if (existsSync(`/proc/${pid}`)) throw refusal(pid, args, error);
-    }
+    const result = await execa(prlimit, ['--pid', String(pid), ...args], PRLIMIT_OPTIONS);
+    if (result.failed && existsSync(`/proc/${pid}`)) throw refusal(pid, args, result);
   }
 }
 
-function refusal(pid: number, args: readonly string[], error: unknown): Error {
-  const stderr = String((error as { stderr?: unknown }).stderr ?? '').trim();
+function refusal(pid: number, args: readonly string[], result: PrlimitResult): Error {
+  const stderr = result.stderr.trim();
   // Root in a container may lack CAP_SYS_RESOURCE: then it can only lower its own user's limits.
   const hint = /not permitted/.test(stderr)
     ? ' (raising a hard limit, or changing a child of another user, needs CAP_SYS_RESOURCE)'
     : '';
-  const reason = stderr || (error as Error).message;
+  // Without stderr, execa's line says what happened (exit code, ENOENT, timed out) and to which command.
+  const reason = stderr || result.shortMessage;
   return new Error(`prlimit ${args.join(' ')} on process ${pid}: ${reason}${hint}`, {
-    cause: error,
+    cause: result,
   });
 }

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
+import { execaSync } from 'execa';
 
 /** The fields of `/proc/<pid>/stat` the watchdog needs. */
 export interface ProcStat {
@@ -51,7 +51,7 @@ export function parseStat(line: string): ProcStat | undefined {
 
 function getconf(name: string, fallback: number): number {
   try {
-    const value = Number(execFileSync('getconf', [name], { encoding: 'utf8', timeout: 2_000 }));
+    const value = Number(execaSync('getconf', [name], { timeout: 2_000 }).stdout);
     return Number.isInteger(value) && value > 0 ? value : fallback;
   } catch {
     return fallback;
