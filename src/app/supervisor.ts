@@ -11,8 +11,8 @@ import type { Logger } from '../core/logger.js';
 import { type MetricsServer, startMetricsServer } from '../front/http/metrics-server.js';
 import { type HttpFront, startHttpFront } from '../front/http/server.js';
 import { type StdioFront, startStdioFront } from '../front/stdio/stdio-front.js';
-import type { Isolation } from '../process/child-limits.js';
-import { startIsolation } from '../process/limit-enforcement.js';
+import type { LimitEnforcement } from '../process/child-limits.js';
+import { startLimitEnforcement } from '../process/limit-enforcement.js';
 import { type RegistryHooks, TenantRegistry } from '../registry/tenant-registry.js';
 import { openSupervisorDatabase } from '../store/database.js';
 import { SUPERVISOR_CHAIN } from '../telemetry/records.js';
@@ -36,7 +36,7 @@ export interface SupervisorOptions {
  */
 export class Supervisor {
   readonly registry: TenantRegistry;
-  private hostIsolation: Isolation | undefined;
+  private hostEnforcement: LimitEnforcement | undefined;
   private verifier: TokenVerifier;
   private currentManifest: Manifest;
   private http: HttpFront | undefined;
@@ -80,14 +80,14 @@ export class Supervisor {
         options.hooks?.stages ??
         buildRequestStages({ telemetry: this.telemetry, guard: this.guard }),
       events: options.hooks?.events ?? this.telemetry.events,
-      isolation: options.hooks?.isolation ?? (() => this.isolation),
+      enforcement: options.hooks?.enforcement ?? (() => this.enforcement),
     });
   }
 
   /** What caps the children's resources on this host: probed (and logged) once, on first need. */
-  get isolation(): Isolation {
-    this.hostIsolation ??= startIsolation(this.options.manifest.server, this.options.log);
-    return this.hostIsolation;
+  get enforcement(): LimitEnforcement {
+    this.hostEnforcement ??= startLimitEnforcement(this.options.manifest.server, this.options.log);
+    return this.hostEnforcement;
   }
 
   get manifest(): Manifest {
@@ -153,7 +153,7 @@ export class Supervisor {
     this.http = await startHttpFront({
       server,
       registry: this.registry,
-      isolation: this.isolation.report,
+      enforcement: this.enforcement.report,
       authenticate: (authorization) => this.authenticate(authorization),
       recheck: (context) => this.recheck(context),
       tokens: this.tokens,
@@ -200,7 +200,7 @@ export class Supervisor {
       throw error;
     });
     // Probed once the token is known good, so a refused start prints one line.
-    void this.isolation;
+    void this.enforcement;
     this.stdio = startStdioFront({
       registry: this.registry,
       context,
@@ -226,7 +226,7 @@ export class Supervisor {
       // Sessions and streams are gone (each unbound its token); revocations no longer matter.
       this.revocationWatch.close();
       await this.registry.close();
-      this.hostIsolation?.watchdog.stop();
+      this.hostEnforcement?.watchdog.stop();
       await this.metricsServer?.close();
       // Last: what the children's exits added is written, then the database closes.
       this.guard.close();

@@ -12,7 +12,7 @@ interface DoctorOptions {
 export function doctorCommand(): Command {
   return new Command('doctor')
     .description(
-      'check the manifest, the secret, each tenant command, the data folder, the isolation layers and the port',
+      'check the manifest, the secret, each tenant command, the data folder, the limit layers and the port',
     )
     .addOption(manifestOption())
     .option('--json', 'print the results as JSON')

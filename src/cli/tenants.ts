@@ -3,7 +3,7 @@ import type { Manifest } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { adminBaseUrl, callAdmin, fetchTenantStatus } from '../front/http/admin-client.js';
 import { loadManifest } from '../manifest/load.js';
-import type { TenantStatus } from '../registry/tenant-registry.js';
+import type { TenantStatus } from '../registry/tenants.js';
 import { textTable } from '../telemetry/text-table.js';
 import { manifestOption } from './options.js';
 

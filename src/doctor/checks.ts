@@ -4,7 +4,7 @@ import { delimiter, join } from 'node:path';
 import type { Limits, Manifest, TenantConfig } from '../core/config.js';
 import { loadManifest } from '../manifest/load.js';
 import { findExecutable } from '../process/find-executable.js';
-import { detectIsolation, type IsolationReport } from '../process/limits/index.js';
+import { detectEnforcement, type EnforcementReport } from '../process/limits/index.js';
 import type { CheckResult } from './check-result.js';
 import { checkOverCap, checkTokenKeys, checkToolModules } from './policy-checks.js';
 import { checkRunAs } from './run-as-checks.js';
@@ -13,7 +13,7 @@ const ok = (check: string, detail: string): CheckResult => ({ check, status: 'ok
 
 /**
  * Everything `serve` needs, checked without starting it: the manifest, the
- * secret, each tenant's command, the data folder, the isolation layers, the
+ * secret, each tenant's command, the data folder, the limit layers, the
  * port. A broken manifest stops the checks that need it.
  */
 export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
@@ -42,10 +42,10 @@ export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
   }
   results.push(...checkRunAs(manifest));
   results.push(...checkOverCap(manifest));
-  const isolation = detectIsolation();
-  results.push(checkIsolation(isolation));
+  const enforcement = detectEnforcement();
+  results.push(checkEnforcement(enforcement));
   for (const tenant of manifest.tenants.values()) {
-    const limits = describeTenantLimits(tenant.limits, isolation);
+    const limits = describeTenantLimits(tenant.limits, enforcement);
     if (limits) results.push(ok(`limits ${tenant.id}`, limits));
   }
   results.push(await checkPort(manifest.server.host, manifest.server.port));
@@ -121,14 +121,14 @@ function resolveCommand(command: string, path: string): string | undefined {
   return findExecutable(command, path.split(delimiter));
 }
 
-function checkIsolation(report: IsolationReport): CheckResult {
+function checkEnforcement(report: EnforcementReport): CheckResult {
   const missing = report.unavailable.map(({ layer, reason }) => `${layer}: ${reason}`).join('; ');
   const detail = `active: ${report.active.join(' + ') || 'none'}${missing ? ` (unavailable: ${missing})` : ''}`;
   if (report.active.includes('cgroup-v2') || report.active.includes('cgroup-v1')) {
-    return ok('isolation', detail);
+    return ok('enforcement', detail);
   }
   return {
-    check: 'isolation',
+    check: 'enforcement',
     status: report.active.length > 0 ? 'warn' : 'fail',
     detail,
     fix: 'for kernel-enforced limits run the supervisor with a delegated cgroup v2 subtree (e.g. `systemd-run --user --scope -p Delegate=yes mcp-tenants serve ...`) or as root',
@@ -136,7 +136,7 @@ function checkIsolation(report: IsolationReport): CheckResult {
 }
 
 /** Which mechanism holds each of a tenant's limits on this host. */
-function describeTenantLimits(limits: Limits, report: IsolationReport): string | undefined {
+function describeTenantLimits(limits: Limits, report: EnforcementReport): string | undefined {
   const cgroup = report.active.find((layer) => layer.startsWith('cgroup'));
   const controllers =
     report.cgroup?.version === 2

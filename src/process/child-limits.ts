@@ -2,8 +2,8 @@ import type { Limits } from '../core/config.js';
 import type { SpawnPlan } from './child-process.js';
 import {
   describeChanges,
-  type IsolationLayer,
-  type IsolationReport,
+  type EnforcementReport,
+  type LimitLayer,
   type ProcessSample,
   TenantLimits,
   type Violation,
@@ -11,15 +11,15 @@ import {
   type WatchHandle,
 } from './limits/index.js';
 
-/** What the host offers, found once at startup, and the one watchdog of all children. */
-export interface Isolation {
-  report: IsolationReport;
+/** How limits are enforced on this host: what it offers, found once, and the one watchdog of all children. */
+export interface LimitEnforcement {
+  report: EnforcementReport;
   watchdog: Watchdog;
 }
 
 /** What the tenant's status shows of the limits of its running child. */
 export interface LimitsStatus {
-  layers: IsolationLayer[];
+  layers: LimitLayer[];
   enforcement: Record<string, string>;
 }
 
@@ -43,12 +43,12 @@ export class ChildLimits {
 
   private constructor(
     private readonly limits: TenantLimits,
-    private readonly isolation: Isolation,
+    private readonly enforcement: LimitEnforcement,
   ) {}
 
   /** Creates the child's cgroup (where the host has one) before it starts. */
-  static prepare(isolation: Isolation, tenantId: string, limits: Limits): ChildLimits {
-    return new ChildLimits(TenantLimits.prepare(tenantId, limits, isolation.report), isolation);
+  static prepare(enforcement: LimitEnforcement, tenantId: string, limits: Limits): ChildLimits {
+    return new ChildLimits(TenantLimits.prepare(tenantId, limits, enforcement.report), enforcement);
   }
 
   /** The command to run instead: joins the cgroup, applies rlimits, caps a Node heap. */
@@ -68,7 +68,7 @@ export class ChildLimits {
       onSample: (sample: ProcessSample) => void;
     },
   ): void {
-    this.watch = this.isolation.watchdog.watch(pid, this.limits.limits, {
+    this.watch = this.enforcement.watchdog.watch(pid, this.limits.limits, {
       cpuEnforcedByKernel: this.limits.cpuEnforcedByKernel,
       members: () => this.limits.members(),
       onSample: hooks.onSample,

@@ -1,12 +1,12 @@
 import type { ChildEvents } from '../core/child-events.js';
+import type { ChildHandle, ChildListener } from '../core/child-handle.js';
 import type { Limits } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
-import type { JsonRpcMessage } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import {
   ChildLimits,
   describeViolation,
-  type Isolation,
+  type LimitEnforcement,
   type LimitsStatus,
   type LimitsUpdate,
 } from './child-limits.js';
@@ -15,13 +15,36 @@ import type { SpawnPlan } from './child-process.js';
 import type { Violation } from './limits/index.js';
 import { RestartPolicy } from './restart-policy.js';
 
+/** What the status pages show of a slot. */
 export type ChildSlotState =
   | 'stopped'
   | 'starting'
   | 'running'
+  /** Asked to stop, or dying: its process has not exited yet. */
+  | 'stopping'
   | 'backoff'
   | 'quarantined'
   | 'closed';
+
+/**
+ * Where the slot is; each state holds exactly what is true in it. A crashed
+ * child leaves the slot `empty` like a stopped one: the restart policy says
+ * whether the next start must wait (back-off) or is refused (quarantine).
+ */
+type SlotState =
+  | { kind: 'empty' }
+  | { kind: 'starting'; ready: Promise<ChildLink> }
+  | {
+      kind: 'running';
+      link: ChildLink;
+      /** The limits the child runs under; absent without enforcement (unit tests). */
+      limits: ChildLimits | undefined;
+      readyAt: Date;
+      /** Set once we asked the child to stop (idle, reload): its exit is no crash. */
+      stopping: boolean;
+    }
+  /** For good; `link` is the child that was running then, whose exit is still reported. */
+  | { kind: 'closed'; link: ChildLink | undefined };
 
 export interface ChildSlotOptions {
   tenantId: string;
@@ -29,7 +52,7 @@ export interface ChildSlotOptions {
   /** The tenant's current limits, applied at every start. */
   limits: () => Limits;
   /** Absent: children run without cgroups, rlimits or watchdog (unit tests). */
-  isolation?: (() => Isolation) | undefined;
+  enforcement?: (() => LimitEnforcement) | undefined;
   events?: ChildEvents | undefined;
   maxLineBytes: number;
   /** Deepest JSON the child's stdout lines may nest (`server.max_json_depth`). */
@@ -41,13 +64,8 @@ export interface ChildSlotOptions {
   /** Stop a child that has had no traffic for this long (0: never). */
   idleTimeoutMs: () => number;
   policy?: RestartPolicy;
-  onMessage: (message: JsonRpcMessage) => void;
-  /** The child is ready (first start or restart). */
-  onReady: (link: ChildLink) => void;
-  /** The child is gone; `crashed` is false when we stopped it on purpose. */
-  onExit: (reason: string, crashed: boolean) => void;
-  /** True when nothing is waiting on the child, so an idle stop is safe. */
-  isQuiet: () => boolean;
+  /** Who hears of the child's messages, starts and exits (the tenant's relay). */
+  listener: ChildListener;
 }
 
 /**
@@ -55,17 +73,11 @@ export interface ChildSlotOptions {
  * back-off after a crash (and quarantines a crash loop), stops it when idle,
  * and stops it for good on close. The relay asks it for a ready link.
  */
-export class ChildSlot {
-  private link: ChildLink | undefined;
-  /** The limits of the running child. */
-  private linkLimits: ChildLimits | undefined;
-  private readyAt: Date | undefined;
-  private starting: Promise<ChildLink> | undefined;
+export class ChildSlot implements ChildHandle {
+  private slot: SlotState = { kind: 'empty' };
   private readonly policy: RestartPolicy;
   private lastUsed = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
-  private stoppingOnPurpose = false;
-  private closed = false;
   private startCount = 0;
   /** The last child crashed or failed to start: the next start is a restart. */
   private afterCrash = false;
@@ -74,15 +86,21 @@ export class ChildSlot {
     this.policy = options.policy ?? new RestartPolicy();
   }
 
+  /** The running child, while it is alive. */
+  private get running(): Extract<SlotState, { kind: 'running' }> | undefined {
+    return this.slot.kind === 'running' && this.slot.link.alive ? this.slot : undefined;
+  }
+
   /** A live, initialized child, if there is one right now. */
   get current(): ChildLink | undefined {
-    return this.link?.alive ? this.link : undefined;
+    return this.running?.link;
   }
 
   get state(): ChildSlotState {
-    if (this.closed) return 'closed';
-    if (this.link?.alive) return 'running';
-    if (this.starting) return 'starting';
+    if (this.slot.kind === 'closed') return 'closed';
+    if (this.running) return 'running';
+    if (this.slot.kind === 'running') return 'stopping';
+    if (this.slot.kind === 'starting') return 'starting';
     const policy = this.policy.state;
     return policy === 'ok' ? 'stopped' : policy;
   }
@@ -106,22 +124,22 @@ export class ChildSlot {
 
   /** When the running child became ready. */
   get startedAt(): Date | undefined {
-    return this.link?.alive ? this.readyAt : undefined;
+    return this.running?.readyAt;
   }
 
   /** The running child's resident memory (whole tree) at the last watchdog sample. */
   get rssBytes(): number | undefined {
-    return this.link?.alive ? this.linkLimits?.latestSample()?.rssBytes : undefined;
+    return this.running?.limits?.latestSample()?.rssBytes;
   }
 
   /** The running child's CPU use at the last watchdog sample, in cores. */
   get cpuCores(): number | undefined {
-    return this.link?.alive ? this.linkLimits?.latestSample()?.cores : undefined;
+    return this.running?.limits?.latestSample()?.cores;
   }
 
   /** Which mechanisms cap the running child's resources; undefined when none runs. */
   get limits(): LimitsStatus | undefined {
-    return this.link?.alive ? this.linkLimits?.status : undefined;
+    return this.running?.limits?.status;
   }
 
   touch(): void {
@@ -131,11 +149,12 @@ export class ChildSlot {
   /** A ready child: the running one, the one starting, or a new one. */
   async acquire(): Promise<ChildLink> {
     this.touch();
-    if (this.closed) {
+    const slot = this.slot;
+    if (slot.kind === 'closed') {
       throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
     }
-    if (this.link?.alive) return this.link;
-    if (this.starting) return this.starting;
+    if (slot.kind === 'running' && slot.link.alive) return slot.link;
+    if (slot.kind === 'starting') return slot.ready;
     const verdict = this.policy.verdict();
     if (verdict.kind === 'quarantined') {
       throw new McpTenantsError(
@@ -144,27 +163,31 @@ export class ChildSlot {
         { data: { retry_after_ms: verdict.retryAfterMs, state: 'quarantined' } },
       );
     }
-    if (verdict.kind === 'wait') {
-      if (verdict.delayMs > this.options.maxWaitMs()) {
-        throw new McpTenantsError(
-          ErrorCode.CHILD_UNAVAILABLE,
-          `the tenant's server crashed (${this.policy.reason}); it restarts in ${Math.ceil(verdict.delayMs / 1000)} s`,
-          { data: { retry_after_ms: verdict.delayMs, state: 'backoff' } },
-        );
-      }
-      this.starting = delay(verdict.delayMs).then(() => this.start());
-    } else {
-      this.starting = this.start();
+    if (verdict.kind === 'wait' && verdict.delayMs > this.options.maxWaitMs()) {
+      throw new McpTenantsError(
+        ErrorCode.CHILD_UNAVAILABLE,
+        `the tenant's server crashed (${this.policy.reason}); it restarts in ${Math.ceil(verdict.delayMs / 1000)} s`,
+        { data: { retry_after_ms: verdict.delayMs, state: 'backoff' } },
+      );
     }
-    return this.starting;
+    const ready =
+      verdict.kind === 'wait' ? delay(verdict.delayMs).then(() => this.start()) : this.start();
+    this.slot = { kind: 'starting', ready };
+    return ready;
+  }
+
+  /** The running child, waiting for one that is starting. */
+  private async settled(): Promise<Extract<SlotState, { kind: 'running' }> | undefined> {
+    if (this.slot.kind === 'starting') await this.slot.ready.catch(() => undefined);
+    return this.running;
   }
 
   /** Stops the child on purpose (idle, reload); not counted as a crash. */
   async stop(reason: string): Promise<void> {
-    const link = this.link ?? (await this.starting?.catch(() => undefined));
-    if (!link?.alive) return;
-    this.stoppingOnPurpose = true;
-    await link.stop(reason);
+    const running = await this.settled();
+    if (!running) return;
+    running.stopping = true;
+    await running.link.stop(reason);
   }
 
   /**
@@ -173,10 +196,9 @@ export class ChildSlot {
    * old ones, so it is waited for. No child: the next start uses them.
    */
   async applyLimits(limits: Limits): Promise<LimitsUpdate> {
-    const link = this.link ?? (await this.starting?.catch(() => undefined));
-    const childLimits = this.linkLimits;
-    if (!link?.alive || link !== this.link || !childLimits) return { kind: 'none' };
-    return childLimits.update(limits, link.pid);
+    const running = await this.settled();
+    if (!running?.limits) return { kind: 'none' };
+    return running.limits.update(limits, running.link.pid);
   }
 
   /** Kills the child now; counted as a crash (limits, tests). */
@@ -190,12 +212,14 @@ export class ChildSlot {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    const before = this.slot;
+    if (before.kind === 'closed') return;
+    const running = before.kind === 'running' ? before.link : undefined;
+    this.slot = { kind: 'closed', link: running };
     clearInterval(this.idleTimer);
-    const link = this.link ?? (await this.starting?.catch(() => undefined));
-    this.stoppingOnPurpose = true;
-    await link?.stop('supervisor shutdown');
+    // A child still starting sees the slot closed and stops itself.
+    if (before.kind === 'starting') await before.ready.catch(() => undefined);
+    await running?.stop('supervisor shutdown');
   }
 
   /** A crash (or a failed start): counted by the back-off, and the next start is a restart. */
@@ -205,14 +229,14 @@ export class ChildSlot {
   }
 
   private async start(): Promise<ChildLink> {
-    const { log, isolation, tenantId, events } = this.options;
+    const { log, enforcement, tenantId, events } = this.options;
     log.info('starting child');
     this.startCount += 1;
     const startedAt = performance.now();
     let limits: ChildLimits | undefined;
     try {
-      limits = isolation
-        ? ChildLimits.prepare(isolation(), tenantId, this.options.limits())
+      limits = enforcement
+        ? ChildLimits.prepare(enforcement(), tenantId, this.options.limits())
         : undefined;
       const plan = this.options.plan();
       const link = await ChildLink.open({
@@ -221,18 +245,14 @@ export class ChildSlot {
         maxJsonDepth: this.options.maxJsonDepth,
         initializeTimeoutMs: this.options.initializeTimeoutMs(),
         log,
-        onMessage: this.options.onMessage,
+        onMessage: (message) => this.options.listener.message(message),
         onExit: (_exit, reason) => this.exited(link, reason, limits),
       });
-      this.starting = undefined;
-      if (this.closed) {
+      if (this.slot.kind === 'closed') {
         void link.stop('supervisor shutdown');
         throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
       }
-      this.link = link;
-      this.linkLimits = limits;
-      this.readyAt = new Date();
-      this.stoppingOnPurpose = false;
+      this.slot = { kind: 'running', link, limits, readyAt: new Date(), stopping: false };
       this.policy.started();
       this.watchIdle();
       limits?.watchChild(link.pid, {
@@ -251,13 +271,13 @@ export class ChildSlot {
         startMs: performance.now() - startedAt,
         restart,
       });
-      this.options.onReady(link);
+      this.options.listener.ready();
       return link;
     } catch (error) {
       void limits?.release();
-      this.starting = undefined;
       const message = error instanceof Error ? error.message : String(error);
-      if (!this.closed) {
+      if (this.slot.kind !== 'closed') {
+        this.slot = { kind: 'empty' };
         this.crashed(message);
         log.error('child failed to start', { error: message });
       }
@@ -270,22 +290,24 @@ export class ChildSlot {
     limits?.stopWatching();
     const limit = limits?.limitKill;
     void limits?.release();
-    if (this.link !== link) return;
+    const slot = this.slot;
+    const closed = slot.kind === 'closed';
+    // The exit of a child this slot no longer holds (replaced, or stopped at start) is old news.
+    if ((slot.kind === 'running' || slot.kind === 'closed' ? slot.link : undefined) !== link)
+      return;
     if (limit === 'oom')
       reason = `${reason}: the kernel's OOM killer stopped it at its memory limit (memory_mb)`;
-    this.link = undefined;
-    this.linkLimits = undefined;
     clearInterval(this.idleTimer);
-    const crashed = !this.stoppingOnPurpose && !this.closed;
+    const crashed = slot.kind === 'running' && !slot.stopping;
+    if (!closed) this.slot = { kind: 'empty' };
     if (crashed) this.crashed(reason);
-    this.stoppingOnPurpose = false;
     this.options.events?.exited?.(this.options.tenantId, {
       pid: link.pid,
       reason,
       crashed,
       ...(limit ? { limit } : {}),
     });
-    this.options.onExit(reason, crashed);
+    this.options.listener.exited(reason, crashed);
   }
 
   /** Memory and pids: the child is killed (and restarted); CPU: logged, the throttle acts. */
@@ -305,7 +327,7 @@ export class ChildSlot {
     if (idleMs <= 0) return;
     this.idleTimer = setInterval(
       () => {
-        if (!this.link?.alive || !this.options.isQuiet()) return;
+        if (!this.running || !this.options.listener.quiet()) return;
         if (Date.now() - this.lastUsed < this.options.idleTimeoutMs()) return;
         this.options.log.info('stopping idle child');
         void this.stop('idle');

@@ -1,16 +1,21 @@
 import type { ServerConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import type { Isolation } from './child-limits.js';
-import { cleanupStale, detectIsolation, formatIsolationReport, Watchdog } from './limits/index.js';
+import type { LimitEnforcement } from './child-limits.js';
+import {
+  cleanupStale,
+  detectEnforcement,
+  formatEnforcementReport,
+  Watchdog,
+} from './limits/index.js';
 
 /**
  * Finds what the host can enforce (cgroup v2, v1, rlimits, watchdog), logs
  * it, and removes cgroups that supervisors killed earlier left behind —
  * killing any child still in them, so none outlives its supervisor.
  */
-export function startIsolation(server: ServerConfig, log: Logger): Isolation {
-  const report = detectIsolation();
-  log.info(formatIsolationReport(report));
+export function startLimitEnforcement(server: ServerConfig, log: Logger): LimitEnforcement {
+  const report = detectEnforcement();
+  log.info(formatEnforcementReport(report));
   cleanupStale(report.cgroup)
     .then((removed) => {
       if (removed.length > 0)

@@ -3,29 +3,11 @@ import type { Limits, Manifest, TenantConfig } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { LogFields, Logger } from '../core/logger.js';
 import type { RequestStage } from '../core/pipeline.js';
-import type { Isolation, LimitsStatus } from '../process/child-limits.js';
+import type { LimitEnforcement } from '../process/child-limits.js';
 import { spawnPlan } from '../process/spawn-plan.js';
-import { TenantRelay } from '../relay/tenant-relay.js';
-
-export interface TenantStatus {
-  id: string;
-  name: string;
-  state: string;
-  pid: number | null;
-  sessions: number;
-  restarts: number;
-  crashes: number;
-  last_crash: string | null;
-  /** How the running child's limits are enforced; null when no child runs. */
-  limits: LimitsStatus | null;
-  /** When the running child became ready (ISO 8601); null when none runs. */
-  started_at: string | null;
-  /** Resident memory of the running child's whole tree at the last watchdog sample. */
-  rss_bytes: number | null;
-  /** The uid and gid its child runs as (`user:`/`group:`); null: the supervisor's own. */
-  uid: number | null;
-  gid: number | null;
-}
+import type { TenantRelay } from '../relay/tenant-relay.js';
+import { RelayedChild } from './relayed-child.js';
+import type { RelayLease, TenantStatus, Tenants } from './tenants.js';
 
 /** What the supervisor plugs into every tenant's relay. */
 export interface RegistryHooks {
@@ -33,23 +15,17 @@ export interface RegistryHooks {
   stages?: readonly RequestStage[];
   events?: ChildEvents;
   /** Cgroups, rlimits and watchdog for every child (found on first use); absent: unlimited. */
-  isolation?: () => Isolation;
-}
-
-/** A relay held by one session; `release()` when the session ends. */
-export interface RelayLease {
-  relay: TenantRelay;
-  release(): void;
+  enforcement?: () => LimitEnforcement;
 }
 
 /**
  * The tenants of the running manifest and their relays. A relay (and so a
  * child process) exists only once a tenant is first used.
  */
-export class TenantRegistry {
-  private readonly relays = new Map<string, TenantRelay>();
+export class TenantRegistry implements Tenants {
+  private readonly shared = new Map<string, RelayedChild>();
   /** Children of `isolation: session` tenants, one per live session. */
-  private readonly sessionRelays = new Map<string, Set<TenantRelay>>();
+  private readonly perSession = new Map<string, Set<RelayedChild>>();
   private nextSession = 1;
   private closing: Promise<void> | undefined;
 
@@ -72,7 +48,11 @@ export class TenantRegistry {
    * no session of their own (the stateless revision). Unknown tenants are refused.
    */
   relayFor(tenantId: string): TenantRelay {
-    const existing = this.relays.get(tenantId);
+    return this.sharedChild(tenantId).relay;
+  }
+
+  private sharedChild(tenantId: string): RelayedChild {
+    const existing = this.shared.get(tenantId);
     if (existing) return existing;
     const tenant = this.tenant(tenantId);
     if (tenant.isolation === 'session') {
@@ -81,33 +61,33 @@ export class TenantRegistry {
         `tenant "${tenantId}" runs one child per session (isolation: session); connect with a session (initialize) instead of stateless requests`,
       );
     }
-    const relay = this.newRelay(tenant, { tenant: tenantId });
-    this.relays.set(tenantId, relay);
-    return relay;
+    const child = this.newChild(tenant, { tenant: tenantId });
+    this.shared.set(tenantId, child);
+    return child;
   }
 
   /** The relay a new session uses: the shared one, or a child of its own. */
   lease(tenantId: string): RelayLease {
     const tenant = this.tenant(tenantId);
     if (tenant.isolation === 'tenant') return { relay: this.relayFor(tenantId), release: () => {} };
-    const live = this.sessionRelays.get(tenantId) ?? new Set<TenantRelay>();
+    const live = this.perSession.get(tenantId) ?? new Set<RelayedChild>();
     if (live.size >= tenant.max_sessions) {
       throw new McpTenantsError(
         ErrorCode.QUOTA_EXCEEDED,
         `tenant "${tenantId}" already has ${tenant.max_sessions} sessions, each with its own child (max_sessions); close one first`,
       );
     }
-    const relay = this.newRelay(tenant, { tenant: tenantId, child: this.nextSession++ });
-    live.add(relay);
-    this.sessionRelays.set(tenantId, live);
+    const child = this.newChild(tenant, { tenant: tenantId, child: this.nextSession++ });
+    live.add(child);
+    this.perSession.set(tenantId, live);
     let released = false;
     return {
-      relay,
+      relay: child.relay,
       release: () => {
         if (released) return;
         released = true;
-        live.delete(relay);
-        void relay.close();
+        live.delete(child);
+        void child.close();
       },
     };
   }
@@ -126,8 +106,8 @@ export class TenantRegistry {
     return tenant;
   }
 
-  private newRelay(tenant: TenantConfig, fields: LogFields): TenantRelay {
-    return new TenantRelay({
+  private newChild(tenant: TenantConfig, fields: LogFields): RelayedChild {
+    return new RelayedChild({
       tenant,
       plan: (current) => this.planFor(current),
       maxLineBytes: this.manifest.server.max_line_bytes,
@@ -135,7 +115,7 @@ export class TenantRegistry {
       log: this.log.with(fields),
       stages: this.hooks.stages,
       events: this.hooks.events,
-      isolation: this.hooks.isolation,
+      enforcement: this.hooks.enforcement,
     });
   }
 
@@ -165,18 +145,18 @@ export class TenantRegistry {
     const removed = [...previous.tenants.keys()].filter((id) => !next.tenants.has(id));
     const changed: string[] = [];
     for (const id of removed) {
-      void this.relays.get(id)?.close();
-      this.relays.delete(id);
-      for (const relay of this.sessionRelays.get(id) ?? []) void relay.close();
-      this.sessionRelays.delete(id);
+      void this.shared.get(id)?.close();
+      this.shared.delete(id);
+      for (const child of this.perSession.get(id) ?? []) void child.close();
+      this.perSession.delete(id);
     }
     for (const [id, tenant] of next.tenants) {
       const before = previous.tenants.get(id);
       if (!before || JSON.stringify(before) === JSON.stringify(tenant)) continue;
       changed.push(id);
-      const shared = this.relays.get(id);
-      const relays = [...(shared ? [shared] : []), ...(this.sessionRelays.get(id) ?? [])];
-      for (const relay of relays) reconfigure(relay, before, tenant);
+      const shared = this.shared.get(id);
+      const children = [...(shared ? [shared] : []), ...(this.perSession.get(id) ?? [])];
+      for (const child of children) reconfigure(child, before, tenant);
     }
     return { added, removed, changed };
   }
@@ -185,7 +165,7 @@ export class TenantRegistry {
   warmEager(): void {
     for (const tenant of this.manifest.tenants.values()) {
       if (!tenant.eager || tenant.isolation === 'session') continue;
-      this.relayFor(tenant.id)
+      this.sharedChild(tenant.id)
         .warm()
         .catch(() => {
           // Logged by the child slot; the next request retries.
@@ -196,15 +176,15 @@ export class TenantRegistry {
   /** One line of state per tenant of the manifest, for /admin/tenants, the status page and `tenants`. */
   status(): TenantStatus[] {
     return [...this.manifest.tenants.values()].map((tenant) => {
-      const relay = this.relays.get(tenant.id);
-      const perSession = this.sessionRelays.get(tenant.id);
-      const child = relay?.child;
+      const shared = this.shared.get(tenant.id);
+      const perSession = this.perSession.get(tenant.id);
+      const child = shared?.slot;
       return {
         id: tenant.id,
         name: tenant.name,
         state: child?.state ?? (perSession && perSession.size > 0 ? 'running' : 'stopped'),
         pid: child?.pid ?? null,
-        sessions: (relay?.sessionCount ?? 0) + (perSession?.size ?? 0),
+        sessions: (shared?.relay.sessionCount ?? 0) + (perSession?.size ?? 0),
         restarts: child?.restarts ?? 0,
         crashes: child?.crashes ?? 0,
         last_crash: child?.lastCrashReason || null,
@@ -219,7 +199,7 @@ export class TenantRegistry {
 
   /** CPU use of the tenant's shared child at the last watchdog sample, in cores. */
   cpuCores(tenantId: string): number | undefined {
-    return this.relays.get(tenantId)?.child.cpuCores;
+    return this.shared.get(tenantId)?.slot.cpuCores;
   }
 
   /** The tenant's configured limits. */
@@ -229,23 +209,23 @@ export class TenantRegistry {
 
   /** An operator's reset of a tenant's crash history: ends its quarantine. */
   reset(tenantId: string): void {
-    this.relays.get(tenantId)?.child.reset();
+    this.shared.get(tenantId)?.slot.reset();
   }
 
-  /** Running relays, for status and tests. */
-  activeRelays(): TenantRelay[] {
-    const perSession = [...this.sessionRelays.values()].flatMap((relays) => [...relays]);
-    return [...this.relays.values(), ...perSession];
+  /** Every child slot with its relay, shared and per session. */
+  private children(): RelayedChild[] {
+    const perSession = [...this.perSession.values()].flatMap((children) => [...children]);
+    return [...this.shared.values(), ...perSession];
+  }
+
+  /** Lets requests already in the children finish, up to `ms`. */
+  async drain(ms: number): Promise<void> {
+    await Promise.all(this.children().map((child) => child.drain(ms)));
   }
 
   /** Stops every child in parallel. Idempotent. */
-  /** Lets requests already in the children finish, up to `ms`. */
-  async drain(ms: number): Promise<void> {
-    await Promise.all(this.activeRelays().map((relay) => relay.drain(ms)));
-  }
-
   close(): Promise<void> {
-    this.closing ??= Promise.all(this.activeRelays().map((relay) => relay.close())).then(
+    this.closing ??= Promise.all(this.children().map((child) => child.close())).then(
       () => undefined,
     );
     return this.closing;
@@ -253,10 +233,10 @@ export class TenantRegistry {
 }
 
 /** One running relay of a changed tenant: new settings now, its child restarted if it must be. */
-function reconfigure(relay: TenantRelay, before: TenantConfig, after: TenantConfig): void {
-  relay.reconfigure(after);
-  if (spawnChanged(before, after)) relay.restartWhenQuiet('configuration reloaded');
-  else if (JSON.stringify(before.limits) !== JSON.stringify(after.limits)) void relay.applyLimits();
+function reconfigure(child: RelayedChild, before: TenantConfig, after: TenantConfig): void {
+  child.reconfigure(after);
+  if (spawnChanged(before, after)) child.restartWhenQuiet('configuration reloaded');
+  else if (JSON.stringify(before.limits) !== JSON.stringify(after.limits)) void child.applyLimits();
 }
 
 /**

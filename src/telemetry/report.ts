@@ -1,5 +1,4 @@
 import type Database from 'better-sqlite3';
-import type { Percentiles } from './latency.js';
 import { type Accumulator, newAccumulator } from './report-accumulator.js';
 import type { Report, TenantReport } from './report-lines.js';
 import { addChildren, addRequests, addUsage } from './report-sources.js';

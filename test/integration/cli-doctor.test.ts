@@ -29,7 +29,7 @@ describe('mcp-tenants doctor', () => {
     blocker = undefined;
   });
 
-  it('passes a good manifest and names the isolation layers and how each limit is held', () => {
+  it('passes a good manifest and names the limit layers and how each limit is held', () => {
     workspace = createWorkspace(
       { acme: { limits: { memory_mb: 128, pids: 16 } }, echo: fixture('echo-server.mjs') },
       { port: 0 },
@@ -38,7 +38,7 @@ describe('mcp-tenants doctor', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^ok +manifest .*2 tenant/m);
     expect(stdout).toMatch(/^ok +command echo .*→/m);
-    expect(stdout).toMatch(/^(ok|warn) +isolation +active: .*watchdog/m);
+    expect(stdout).toMatch(/^(ok|warn) +enforcement +active: .*watchdog/m);
     expect(stdout).toMatch(/^ok +limits acme +memory_mb 128 by .*, pids 16 by /m);
   });
 
@@ -66,6 +66,6 @@ describe('mcp-tenants doctor', () => {
     const { code, stdout } = doctor(workspace.manifestPath);
     expect(code).toBe(1);
     expect(stdout).toMatch(/^fail +manifest .*invalid tenant id/m);
-    expect(stdout).not.toMatch(/isolation/);
+    expect(stdout).not.toMatch(/enforcement/);
   });
 });

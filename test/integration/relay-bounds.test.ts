@@ -7,7 +7,7 @@ import { DEFAULT_SERVER } from '../../src/core/config.js';
 import type { JsonRpcMessage } from '../../src/core/jsonrpc.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { RelaySession } from '../../src/core/pipeline.js';
-import { TenantRelay } from '../../src/relay/tenant-relay.js';
+import { RelayedChild } from '../../src/registry/relayed-child.js';
 import { connectHttp, INITIALIZE, rawPost, rawSession, textOf } from '../helpers/mcp-client.js';
 import { waitFor, waitGone } from '../helpers/processes.js';
 import {
@@ -22,7 +22,7 @@ import { tenantConfig } from '../helpers/tenant-config.js';
 describe('nothing in the relay grows without bound', () => {
   it('keeps its tables empty after 10 000 sessions open, call, subscribe and close', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-bounds-'));
-    const relay = new TenantRelay({
+    const child = new RelayedChild({
       tenant: tenantConfig({ id: 'features', request_timeout_ms: 5_000 }),
       plan: () => ({
         command: process.execPath,
@@ -34,6 +34,7 @@ describe('nothing in the relay grows without bound', () => {
       maxJsonDepth: DEFAULT_SERVER.max_json_depth,
       log: silentLogger,
     });
+    const relay = child.relay;
     try {
       await relay.initialize({});
       const batch = 100;
@@ -73,8 +74,8 @@ describe('nothing in the relay grows without bound', () => {
         serverRequests: 0,
       });
     } finally {
-      const pid = relay.childPid;
-      await relay.close();
+      const pid = child.pid;
+      await child.close();
       if (pid) expect(await waitGone([pid])).toEqual([]);
       rmSync(dir, { recursive: true, force: true });
     }

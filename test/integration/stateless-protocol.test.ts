@@ -15,9 +15,9 @@ import {
 const MODERN = '2026-07-28';
 
 /** A 2.x SDK client pinned to the stateless revision: no fallback to initialize. */
-function modernClient(): Client {
+function statelessClient(): Client {
   return new Client(
-    { name: 'modern-test', version: '1.0.0' },
+    { name: 'stateless-test', version: '1.0.0' },
     { versionNegotiation: { mode: { pin: MODERN } } },
   );
 }
@@ -46,7 +46,7 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
   });
 
   async function connect(tenant: string, user = 'alice'): Promise<Client> {
-    const client = modernClient();
+    const client = statelessClient();
     await client.connect(
       new StreamableHTTPClientTransport(new URL(serve.url), {
         requestInit: {
@@ -68,18 +68,18 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
         'data_list',
         'data_set',
       ]);
-      await client.callTool({ name: 'data_set', arguments: { key: 'modern', value: 'yes' } });
+      await client.callTool({ name: 'data_set', arguments: { key: 'stateless', value: 'yes' } });
       expect(
-        firstText(await client.callTool({ name: 'data_get', arguments: { key: 'modern' } })),
+        firstText(await client.callTool({ name: 'data_get', arguments: { key: 'stateless' } })),
       ).toBe('yes');
       const resources = await client.listResources();
       expect(resources.resources.map((resource) => resource.uri)).toContain(
-        'tenant://acme/data/modern',
+        'tenant://acme/data/stateless',
       );
-      const read = await client.readResource({ uri: 'tenant://acme/data/modern' });
+      const read = await client.readResource({ uri: 'tenant://acme/data/stateless' });
       expect(read.contents[0]).toMatchObject({ text: 'yes' });
       const prompt = await client.getPrompt({ name: 'summarize_data', arguments: {} });
-      expect(JSON.stringify(prompt.messages)).toContain('modern');
+      expect(JSON.stringify(prompt.messages)).toContain('stateless');
     } finally {
       await client.close();
     }
@@ -246,15 +246,15 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
     });
   });
 
-  it('lets a legacy and a modern client share one tenant child', async () => {
-    const modern = await connect('echo', 'modern-user');
-    const { Client: LegacyClient } = await import('@modelcontextprotocol/sdk/client/index.js');
-    const { StreamableHTTPClientTransport: LegacyTransport } = await import(
+  it('lets a session client and a stateless client share one tenant child', async () => {
+    const stateless = await connect('echo', 'stateless-user');
+    const { Client: SdkV1Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+    const { StreamableHTTPClientTransport: SdkV1Transport } = await import(
       '@modelcontextprotocol/sdk/client/streamableHttp.js'
     );
-    const legacy = new LegacyClient({ name: 'legacy', version: '1' });
-    await legacy.connect(
-      new LegacyTransport(new URL(serve.url), {
+    const sessionClient = new SdkV1Client({ name: 'sessionClient', version: '1' });
+    await sessionClient.connect(
+      new SdkV1Transport(new URL(serve.url), {
         requestInit: {
           headers: { Authorization: `Bearer ${await workspace.token('echo', 'old-user')}` },
         },
@@ -262,12 +262,12 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
     );
     try {
       const [a, b] = await Promise.all([
-        modern.callTool({ name: 'pid', arguments: {} }),
-        legacy.callTool({ name: 'pid', arguments: {} }),
+        stateless.callTool({ name: 'pid', arguments: {} }),
+        sessionClient.callTool({ name: 'pid', arguments: {} }),
       ]);
       expect(firstText(a)).toBe(firstText(b));
     } finally {
-      await Promise.all([modern.close(), legacy.close()]);
+      await Promise.all([stateless.close(), sessionClient.close()]);
     }
   });
 });
@@ -277,7 +277,7 @@ describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client',
   let serve: ServeProcess;
 
   beforeAll(async () => {
-    workspace = createWorkspace({ modern: fixture('stateless-server.mjs') });
+    workspace = createWorkspace({ stateless: fixture('stateless-server.mjs') });
     serve = await startServe(workspace.manifestPath);
   });
 
@@ -288,34 +288,34 @@ describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client',
 
   it('serves tools, resources and prompts to a 2025-era SDK client', async () => {
     const { connectHttp } = await import('../helpers/mcp-client.js');
-    const legacy = await connectHttp(serve.url, await workspace.token('modern'));
+    const sessionClient = await connectHttp(serve.url, await workspace.token('stateless'));
     try {
-      expect(firstText(await legacy.callTool({ name: 'echo', arguments: { text: 'old' } }))).toBe(
-        'old',
-      );
-      const read = await legacy.readResource({ uri: 'modern://hello' });
+      expect(
+        firstText(await sessionClient.callTool({ name: 'echo', arguments: { text: 'old' } })),
+      ).toBe('old');
+      const read = await sessionClient.readResource({ uri: 'stateless://hello' });
       expect(read.contents[0]).toMatchObject({ text: 'hello from a 2.x server' });
-      const prompt = await legacy.getPrompt({ name: 'greet' });
+      const prompt = await sessionClient.getPrompt({ name: 'greet' });
       expect(JSON.stringify(prompt.messages)).toContain('greetings');
     } finally {
-      await legacy.close();
+      await sessionClient.close();
     }
   });
 
   it('serves the same child to a 2026-07-28 client', async () => {
-    const client = modernClient();
+    const client = statelessClient();
     await client.connect(
       new StreamableHTTPClientTransport(new URL(serve.url), {
-        requestInit: { headers: { Authorization: `Bearer ${await workspace.token('modern')}` } },
+        requestInit: { headers: { Authorization: `Bearer ${await workspace.token('stateless')}` } },
       }),
     );
     try {
-      expect(client.getServerVersion()?.name).toBe('modern-fixture');
+      expect(client.getServerVersion()?.name).toBe('stateless-fixture');
       expect(firstText(await client.callTool({ name: 'echo', arguments: { text: 'new' } }))).toBe(
         'new',
       );
       expect((await client.listResources()).resources.map((resource) => resource.uri)).toEqual([
-        'modern://hello',
+        'stateless://hello',
       ]);
       expect((await client.listPrompts()).prompts.map((prompt) => prompt.name)).toEqual(['greet']);
     } finally {
@@ -325,9 +325,9 @@ describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client',
 });
 
 describe('MCP 2026-07-28 over stdio', () => {
-  it('serves a pinned modern client on serve --stdio', async () => {
+  it('serves a pinned stateless client on serve --stdio', async () => {
     const workspace = createWorkspace({ acme: {} });
-    const client = modernClient();
+    const client = statelessClient();
     try {
       await client.connect(
         new StdioClientTransport({

@@ -6,7 +6,8 @@ import { DEFAULT_SERVER } from '../../src/core/config.js';
 import type { JsonRpcId, JsonRpcMessage } from '../../src/core/jsonrpc.js';
 import { silentLogger } from '../../src/core/logger.js';
 import type { RelaySession } from '../../src/core/pipeline.js';
-import { TenantRelay } from '../../src/relay/tenant-relay.js';
+import { RelayedChild } from '../../src/registry/relayed-child.js';
+import type { TenantRelay } from '../../src/relay/tenant-relay.js';
 import { waitGone } from '../helpers/processes.js';
 import { FIXTURES } from '../helpers/serve-process.js';
 import { tenantConfig } from '../helpers/tenant-config.js';
@@ -30,11 +31,12 @@ function recordingSession(
 
 describe('TenantRelay (real child process)', () => {
   let dir: string;
+  let child: RelayedChild;
   let relay: TenantRelay;
 
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-relay-'));
-    relay = new TenantRelay({
+    child = new RelayedChild({
       tenant: tenantConfig({ id: 'echo', request_timeout_ms: 300 }),
       plan: () => ({
         command: process.execPath,
@@ -46,11 +48,12 @@ describe('TenantRelay (real child process)', () => {
       maxJsonDepth: DEFAULT_SERVER.max_json_depth,
       log: silentLogger,
     });
+    relay = child.relay;
   });
 
   afterEach(async () => {
-    const pid = relay.childPid;
-    await relay.close();
+    const pid = child.pid;
+    await child.close();
     if (pid !== undefined) expect(await waitGone([pid])).toEqual([]);
     rmSync(dir, { recursive: true, force: true });
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { nestsDeeperThan, parseBoundedJson, refusedEnvelope } from '../../src/core/bounded-json.js';
 import { ErrorCode, McpTenantsError } from '../../src/core/errors.js';
-import { readClientMessage } from '../../src/relay/client-message.js';
+import { readClientMessage } from '../../src/front/client-message.js';
 
 const DEPTH = 64;
 

@@ -23,7 +23,10 @@ function tree(files: Record<string, string>): string {
 
 async function check(src?: string): Promise<{ code: number; out: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [SCRIPT, ...(src ? ['--src', src] : [])]);
+    const { stdout, stderr } = await run(process.execPath, [
+      SCRIPT,
+      ...(src ? ['--src', src] : []),
+    ]);
     return { code: 0, out: stdout + stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };

@@ -242,16 +242,21 @@ describe('the policy stage', () => {
   it('marks filtered lists private for 2026-07-28 clients only', async () => {
     const child = fakeChild(1, 10);
     const tenant = tenantConfig({ id: 'acme' });
-    const modern = {
+    const stateless = {
       jsonrpc: '2.0' as const,
       id: 1,
       method: 'tools/list',
       params: { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } },
     };
-    expect(await send(tenant, session('tools:*'), modern, child.answer)).toMatchObject({
+    expect(await send(tenant, session('tools:*'), stateless, child.answer)).toMatchObject({
       result: { cacheScope: 'private' },
     });
-    const classic = await send(tenant, session('tools:*'), { ...modern, params: {} }, child.answer);
+    const classic = await send(
+      tenant,
+      session('tools:*'),
+      { ...stateless, params: {} },
+      child.answer,
+    );
     expect((classic as { result: JsonObject }).result.cacheScope).toBeUndefined();
   });
 

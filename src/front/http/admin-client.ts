@@ -1,7 +1,7 @@
 import { signToken } from '../../auth/sign.js';
 import type { Manifest } from '../../core/config.js';
 import { ErrorCode, McpTenantsError } from '../../core/errors.js';
-import type { TenantStatus } from '../../registry/tenant-registry.js';
+import type { TenantStatus } from '../../registry/tenants.js';
 
 const TIMEOUT_MS = 2_000;
 

@@ -1,17 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import { ErrorCode, McpTenantsError } from '../../core/errors.js';
-import type { IsolationReport } from '../../process/limits/index.js';
-import type { TenantRegistry } from '../../registry/tenant-registry.js';
+import type { EnforcementReport } from '../../process/limits/index.js';
+import type { Tenants } from '../../registry/tenants.js';
 import { sendJson } from './respond.js';
 
 export interface AdminEndpointOptions {
-  registry: TenantRegistry;
+  registry: Tenants;
   authenticate: (request: IncomingMessage) => Promise<TenantContext>;
   /** Records admin actions in the audit trail. */
   audit?: AdminAudit | undefined;
   /** Which limit layers this host enforces; operators see it. */
-  isolation?: IsolationReport | undefined;
+  /** How limits are enforced on this host, shown to operators. */
+  enforcement?: EnforcementReport | undefined;
   /** Open HTTP sessions over all tenants; operators see it. */
   sessionCount: () => number;
 }
@@ -30,8 +31,9 @@ const RESET_PATH = /^\/admin\/tenants\/([a-z0-9][a-z0-9_-]{0,62})\/reset$/;
 /**
  * `/admin/*`, for the people who run the supervisor: an operator token sees
  * every tenant, a tenant `admin` token only its own (others look unknown).
- *   GET  /admin/tenants              state, pid, uptime, sessions, memory per tenant;
- *                                    for an operator also the host's limit layers and all sessions
+ *   GET  /admin/tenants              each tenant's status line (state, pid, started_at,
+ *                                    sessions, rss_bytes, restarts, ...); for an operator
+ *                                    also the session count and the host's limit layers
  *   POST /admin/tenants/<id>/reset   ends a quarantine: the next request starts the child
  */
 export function createAdminEndpoint(options: AdminEndpointOptions) {
@@ -60,13 +62,13 @@ export function createAdminEndpoint(options: AdminEndpointOptions) {
     const maySee = await callerOf(request);
     if (path === '/admin/tenants' && request.method === 'GET') {
       const tenants = registry.status().filter((tenant) => maySee(tenant.id));
-      const isolation = options.isolation;
+      const enforcement = options.enforcement;
       sendJson(response, 200, {
         tenants,
         ...(maySee.isOperator && {
           sessions: options.sessionCount(),
-          ...(isolation && {
-            isolation: { active: isolation.active, unavailable: isolation.unavailable },
+          ...(enforcement && {
+            enforcement: { active: enforcement.active, unavailable: enforcement.unavailable },
           }),
         }),
       });

@@ -14,8 +14,8 @@ import {
   isSupportedProtocolVersion,
   negotiateProtocolVersion,
 } from '../../core/revisions.js';
-import type { TenantRegistry } from '../../registry/tenant-registry.js';
-import { readClientMessage } from '../../relay/client-message.js';
+import type { Tenants } from '../../registry/tenants.js';
+import { readClientMessage } from '../client-message.js';
 import type { HttpSession } from './http-session.js';
 import { drainThenClose, readBody } from './read-body.js';
 import { sendError, sendJson } from './respond.js';
@@ -26,7 +26,7 @@ import { handleStatelessRequest } from './stateless-endpoint.js';
 const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
 
 export interface McpEndpointOptions {
-  registry: TenantRegistry;
+  registry: Tenants;
   sessions: SessionStore;
   authenticate: (request: IncomingMessage) => Promise<TenantContext>;
   /** Listen streams end with their token, as sessions do. */

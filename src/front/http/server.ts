@@ -7,8 +7,8 @@ import type { TokenBindings } from '../../auth/token-bindings.js';
 import type { ServerConfig } from '../../core/config.js';
 import { ErrorCode, McpTenantsError, toMcpTenantsError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { IsolationReport } from '../../process/limits/index.js';
-import type { TenantRegistry } from '../../registry/tenant-registry.js';
+import type { EnforcementReport } from '../../process/limits/index.js';
+import type { Tenants } from '../../registry/tenants.js';
 import { type AdminAudit, createAdminEndpoint } from './admin.js';
 import { answerClientError } from './client-error.js';
 import { checkOrigin, originPolicy } from './guards.js';
@@ -22,12 +22,13 @@ import { UnreadBudget } from './unread-budget.js';
 
 export interface HttpFrontOptions {
   server: ServerConfig;
-  registry: TenantRegistry;
+  registry: Tenants;
   authenticate: (authorization: string | undefined) => Promise<TenantContext>;
   /** Expiry and revocation again for a context verified earlier (a status page cookie's). */
   recheck: (context: TenantContext) => void;
   /** Which limit layers this host enforces, shown to operators on /admin/tenants. */
-  isolation?: IsolationReport | undefined;
+  /** How limits are enforced on this host, shown to operators. */
+  enforcement?: EnforcementReport | undefined;
   /** Sessions and streams end with their token (expiry, revocation). */
   tokens: TokenBindings;
   /** `iss` of the tokens, announced as authorization server (RFC 9728). */
@@ -101,7 +102,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     registry: options.registry,
     authenticate,
     audit: options.audit,
-    isolation: options.isolation,
+    enforcement: options.enforcement,
     sessionCount: () => sessions.size,
   });
   const statusPage = createStatusPage({

@@ -3,7 +3,7 @@ import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
 import type { Quotas } from '../../core/config.js';
 import type { JsonObject } from '../../core/jsonrpc.js';
-import type { RelayLease } from '../../registry/tenant-registry.js';
+import type { RelayLease } from '../../registry/tenants.js';
 import { HttpSession } from './http-session.js';
 import type { SessionCaps } from './session-caps.js';
 import type { UnreadBudget } from './unread-budget.js';

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import { ErrorCode, McpTenantsError } from '../../core/errors.js';
-import type { TenantRegistry, TenantStatus } from '../../registry/tenant-registry.js';
+import type { TenantStatus, Tenants } from '../../registry/tenants.js';
 import { sendJson } from './respond.js';
 import { STATUS_HTML } from './status-html.js';
 
@@ -18,7 +18,7 @@ export interface TenantFigures {
 export type FiguresProvider = (tenantId: string) => TenantFigures | undefined;
 
 export interface StatusPageOptions {
-  registry: TenantRegistry;
+  registry: Tenants;
   authenticate: (authorization: string | undefined) => Promise<TenantContext>;
   /** Expiry and revocation of the token a cookie was traded for, on every use. */
   recheck: (context: TenantContext) => void;

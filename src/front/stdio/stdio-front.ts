@@ -22,17 +22,17 @@ import { LineSplitter } from '../../core/line-splitter.js';
 import type { Logger } from '../../core/logger.js';
 import type { RelaySession } from '../../core/pipeline.js';
 import { isStatelessRequest } from '../../core/revisions.js';
-import type { TenantRegistry } from '../../registry/tenant-registry.js';
-import { readClientMessage } from '../../relay/client-message.js';
+import type { Tenants } from '../../registry/tenants.js';
 import {
   checkStatelessVersion,
   openListenStream,
   serveStatelessRequest,
 } from '../../relay/stateless-request.js';
+import { readClientMessage } from '../client-message.js';
 import { createStdoutWriter } from './stdout-writer.js';
 
 export interface StdioFrontOptions {
-  registry: TenantRegistry;
+  registry: Tenants;
   context: TenantContext;
   input: Readable;
   output: Writable;

@@ -10,7 +10,7 @@ import {
   CGROUP_CONTROLLERS,
   type CgroupController,
   type CgroupPlacement,
-  type IsolationReport,
+  type EnforcementReport,
 } from './types.js';
 import { LIMITS_ARGV0, LIMITS_SCRIPT } from './wrap.js';
 
@@ -96,8 +96,8 @@ export function findPrlimit(path = process.env.PATH ?? ''): string | undefined {
   return findExecutable('prlimit', path.split(delimiter));
 }
 
-function detect(options: DetectOptions): IsolationReport {
-  const report: IsolationReport = { active: [], unavailable: [], notes: [] };
+function detect(options: DetectOptions): EnforcementReport {
+  const report: EnforcementReport = { active: [], unavailable: [], notes: [] };
   const mountinfo = options.mountinfo ?? readText('/proc/self/mountinfo');
   const procCgroup = options.procCgroup ?? readText('/proc/self/cgroup');
   if (mountinfo === undefined || procCgroup === undefined) {
@@ -137,14 +137,14 @@ function detect(options: DetectOptions): IsolationReport {
   return report;
 }
 
-let cached: IsolationReport | undefined;
+let cached: EnforcementReport | undefined;
 
 /**
  * Finds the strongest limits this host enforces, by really creating,
  * writing and joining a probe cgroup (then removing it). Cached: the probe
  * runs once per process unless `refresh` is set or the inputs are given.
  */
-export function detectIsolation(options: DetectOptions = {}): IsolationReport {
+export function detectEnforcement(options: DetectOptions = {}): EnforcementReport {
   const custom = options.mountinfo !== undefined || options.procCgroup !== undefined;
   if (custom) return detect(options);
   if (!cached || options.refresh) cached = detect(options);
@@ -152,7 +152,7 @@ export function detectIsolation(options: DetectOptions = {}): IsolationReport {
 }
 
 /** One line for logs and `doctor`: what is active and why the rest is not. */
-export function formatIsolationReport(report: IsolationReport): string {
+export function formatEnforcementReport(report: EnforcementReport): string {
   const missing = report.unavailable.map(({ layer, reason }) => `${layer} (${reason})`);
   return `limits: ${report.active.join(' + ') || 'none'}${missing.length ? `; unavailable: ${missing.join('; ')}` : ''}`;
 }

@@ -1,12 +1,12 @@
 export { cleanupStale } from './cleanup-stale.js';
-export { type DetectOptions, detectIsolation, formatIsolationReport } from './detect.js';
+export { type DetectOptions, detectEnforcement, formatEnforcementReport } from './detect.js';
 export { describeChanges } from './limits-change.js';
 export { type Enforcement, type PrepareOptions, TenantLimits } from './tenant-limits.js';
 export type {
   CgroupController,
   CgroupPlacement,
-  IsolationLayer,
-  IsolationReport,
+  EnforcementReport,
+  LimitLayer,
   ProcessSample,
   Violation,
 } from './types.js';

@@ -3,12 +3,12 @@ import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 import type { SpawnPlan } from '../child-process.js';
 import { createCgroupV1 } from './cgroup-v1.js';
 import { createCgroupV2 } from './cgroup-v2.js';
-import { detectIsolation } from './detect.js';
+import { detectEnforcement } from './detect.js';
 import { changedLimits } from './limits-change.js';
 import { prlimitChanges, setRlimitsOf } from './live-rlimits.js';
 import { isNodeCommand, isNodeLauncher, nodeHeapMb, type Rlimit, rlimitsFor } from './rlimits.js';
 import type { TenantCgroup } from './tenant-cgroup.js';
-import type { IsolationLayer, IsolationReport, ProcessSample } from './types.js';
+import type { EnforcementReport, LimitLayer, ProcessSample } from './types.js';
 import { wrapPlan } from './wrap.js';
 
 const MIB = 1024 * 1024;
@@ -38,7 +38,7 @@ export class TenantLimits {
   private constructor(
     readonly tenantId: string,
     private current: Limits,
-    private readonly report: IsolationReport,
+    private readonly report: EnforcementReport,
     private readonly cgroup: TenantCgroup | undefined,
   ) {}
 
@@ -51,7 +51,7 @@ export class TenantLimits {
   static prepare(
     tenantId: string,
     limits: Limits,
-    report: IsolationReport = detectIsolation(),
+    report: EnforcementReport = detectEnforcement(),
     options: PrepareOptions = {},
   ): TenantLimits {
     const instance = options.instance ?? process.pid;
@@ -74,8 +74,8 @@ export class TenantLimits {
   }
 
   /** The layers enforcing something for this child, strongest first. */
-  get layers(): IsolationLayer[] {
-    const layers: IsolationLayer[] = [];
+  get layers(): LimitLayer[] {
+    const layers: LimitLayer[] = [];
     if (this.cgroup) layers.push(this.cgroup.version === 2 ? 'cgroup-v2' : 'cgroup-v1');
     if (this.usesRlimits) layers.push('rlimits');
     if (this.report.active.includes('watchdog')) layers.push('watchdog');

@@ -1,10 +1,10 @@
 /**
  * Words shared by the resource-limit layers: which layer enforces what, what
- * the host offers (the isolation report) and what the watchdog observes.
+ * the host offers (the enforcement report) and what the watchdog observes.
  */
 
 /** Enforcement layers, strongest first. */
-export type IsolationLayer = 'cgroup-v2' | 'cgroup-v1' | 'rlimits' | 'watchdog';
+export type LimitLayer = 'cgroup-v2' | 'cgroup-v1' | 'rlimits' | 'watchdog';
 
 /** The cgroup controllers mcp-tenants uses. */
 export type CgroupController = 'memory' | 'cpu' | 'pids';
@@ -20,11 +20,11 @@ export type CgroupPlacement =
   | { version: 2; tree: string; controllers: CgroupController[] }
   | { version: 1; trees: Partial<Record<CgroupController, string>> };
 
-export interface IsolationReport {
+export interface EnforcementReport {
   /** Layers that work on this host, strongest first; `watchdog` whenever /proc exists. */
-  active: IsolationLayer[];
+  active: LimitLayer[];
   /** Why each missing layer is missing. */
-  unavailable: { layer: IsolationLayer; reason: string }[];
+  unavailable: { layer: LimitLayer; reason: string }[];
   /** Partial availability worth knowing (a missing controller, RLIMIT_NPROC, ...). */
   notes: string[];
   /** Set when a cgroup layer is active. */

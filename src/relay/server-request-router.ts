@@ -1,0 +1,157 @@
+import { JsonRpcCode } from '../core/errors.js';
+import {
+  errorResponse,
+  type JsonRpcId,
+  type JsonRpcMessage,
+  type JsonRpcRequest,
+  type JsonRpcResponse,
+  metaOf,
+} from '../core/jsonrpc.js';
+import type { LogLimiter } from '../core/log-limiter.js';
+import type { RelaySession } from '../core/pipeline.js';
+import type { PendingRequests } from './pending-requests.js';
+import {
+  capabilityFor,
+  type OutstandingServerRequest,
+  RELATED_REQUEST_META_KEY,
+  routeUnattributed,
+  ServerRequestIds,
+  type ServerRequestRoute,
+  supports,
+  withoutRoutingMeta,
+} from './server-requests.js';
+
+export interface ServerRequestRouterOptions {
+  pending: PendingRequests;
+  toChild: (message: JsonRpcMessage) => void;
+  /** Hands a message to a session; false when it could not take it. */
+  deliver: (
+    session: RelaySession,
+    message: JsonRpcMessage,
+    related: JsonRpcId | undefined,
+  ) => boolean;
+  /** How long a client may take to answer (the tenant's `request_timeout_ms`). */
+  timeoutMs: () => number;
+  strays: LogLimiter;
+}
+
+/**
+ * The child's own requests (sampling, elicitation, roots, ping): each goes
+ * to the one session it concerns under an id of the relay's own, and the
+ * client's answer goes back to the child under the child's id.
+ */
+export class ServerRequestRouter {
+  private readonly ids = new ServerRequestIds();
+  private readonly outstanding = new Map<string, OutstandingServerRequest<RelaySession>>();
+
+  constructor(private readonly options: ServerRequestRouterOptions) {}
+
+  /** Requests sent to clients and not answered yet. */
+  get size(): number {
+    return this.outstanding.size;
+  }
+
+  /** A request from the child: answered here (ping), sent to its session, or refused at once. */
+  fromChild(request: JsonRpcRequest): void {
+    const { toChild } = this.options;
+    if (request.method === 'ping') {
+      toChild({ jsonrpc: '2.0', id: request.id, result: {} });
+      return;
+    }
+    const target = this.route(request, capabilityFor(request.method));
+    if ('refused' in target) {
+      toChild(errorResponse(request.id, target.refused.code, target.refused.message));
+      return;
+    }
+    const id = this.ids.mint();
+    const timer = setTimeout(
+      () =>
+        this.answer(
+          id,
+          errorResponse(null, JsonRpcCode.REQUEST_TIMEOUT, 'the client did not answer in time'),
+        ),
+      this.options.timeoutMs(),
+    );
+    timer.unref();
+    this.outstanding.set(id, { session: target.session, childRequestId: request.id, timer });
+    const forwarded = { ...request, id, params: withoutRoutingMeta(request.params) };
+    if (!this.options.deliver(target.session, forwarded, target.relatedClientId)) {
+      this.answer(
+        id,
+        errorResponse(
+          null,
+          JsonRpcCode.INTERNAL_ERROR,
+          'the client has no open stream to receive this request',
+        ),
+      );
+    }
+  }
+
+  /** A client's answer; only the session the request went to may give it. */
+  respond(session: RelaySession, response: JsonRpcResponse): void {
+    const id = typeof response.id === 'string' ? response.id : undefined;
+    const outstanding = id === undefined ? undefined : this.outstanding.get(id);
+    if (!outstanding || outstanding.session !== session || id === undefined) {
+      this.options.strays.warn('client answered a request it was never sent; dropped');
+      return;
+    }
+    this.answer(id, response);
+  }
+
+  /** The session closed: the child's requests to it fail now instead of timing out. */
+  sessionClosed(session: RelaySession): void {
+    for (const [id, outstanding] of this.outstanding) {
+      if (outstanding.session !== session) continue;
+      this.answer(id, errorResponse(null, JsonRpcCode.INTERNAL_ERROR, 'the session closed'));
+    }
+  }
+
+  /** The child is gone: its requests have nobody to answer. */
+  childExited(): void {
+    for (const outstanding of this.outstanding.values()) clearTimeout(outstanding.timer);
+    this.outstanding.clear();
+  }
+
+  private answer(id: string, response: JsonRpcResponse): void {
+    const outstanding = this.outstanding.get(id);
+    if (!outstanding) return;
+    clearTimeout(outstanding.timer);
+    this.outstanding.delete(id);
+    this.options.toChild({ ...response, id: outstanding.childRequestId } as JsonRpcResponse);
+  }
+
+  /**
+   * Exact when the child names the request it is working on (and that
+   * request's client declared the capability); otherwise only the one
+   * session that can be meant, else a refusal (see `routeUnattributed`).
+   */
+  private route(
+    request: JsonRpcRequest,
+    capability: string | undefined,
+  ): ServerRequestRoute<RelaySession> {
+    const { pending } = this.options;
+    const related = metaOf(request.params)?.[RELATED_REQUEST_META_KEY];
+    if (related === undefined) {
+      return routeUnattributed(request.method, capability, pending.clientRequests());
+    }
+    const entry = pending.get(related);
+    if (!entry?.session) {
+      const named = String(JSON.stringify(related)).slice(0, 100);
+      return {
+        refused: {
+          code: JsonRpcCode.INVALID_PARAMS,
+          message: `cannot route ${request.method}: it names request ${named}, which is not in flight (answered, cancelled, or its session closed)`,
+        },
+      };
+    }
+    if (!supports(entry.session.capabilities, capability)) {
+      return {
+        refused: {
+          code: JsonRpcCode.METHOD_NOT_FOUND,
+          message: `cannot route ${request.method}: the client of the request it names did not declare the ${capability} capability`,
+        },
+      };
+    }
+    return { session: entry.session, relatedClientId: entry.clientId };
+  }
+}
