@@ -54,6 +54,9 @@ describe('the npm package', () => {
         'examples/tools/greeting.mjs',
         'package.json',
         'README.md',
+        // The reference the README links to.
+        'docs/manifest.md',
+        'docs/architecture.md',
       ]),
     );
     expect(files.filter((path) => /^(src|test|bench|scripts)\//.test(path))).toEqual([]);
