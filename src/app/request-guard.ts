@@ -48,7 +48,7 @@ export class RequestGuard {
         counters: this.counters,
         slots: new ConcurrencyLimiter(),
         storage: new StorageSampler(),
-        catalog,
+        readOnlyTools: catalog,
         tenantDir: (tenantId) => tenantDataDir(options.dataDir(), tenantId),
       }),
     ];

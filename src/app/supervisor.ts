@@ -11,8 +11,8 @@ import type { Logger } from '../core/logger.js';
 import { type MetricsServer, startMetricsServer } from '../front/http/metrics-server.js';
 import { type HttpFront, startHttpFront } from '../front/http/server.js';
 import { type StdioFront, startStdioFront } from '../front/stdio/stdio-front.js';
-import type { LimitEnforcement } from '../process/child-limits.js';
-import { startLimitEnforcement } from '../process/limit-enforcement.js';
+import type { HostLimits } from '../process/host-limits.js';
+import { startHostLimits } from '../process/host-limits.js';
 import { type RegistryHooks, TenantRegistry } from '../registry/tenant-registry.js';
 import { openSupervisorDatabase } from '../store/database.js';
 import { SUPERVISOR_CHAIN } from '../telemetry/records.js';
@@ -31,12 +31,14 @@ export interface SupervisorOptions {
 
 /**
  * The running supervisor: the tenants' relays plus whichever fronts were
- * started. `close()` stops them in dependency order — fronts first (no new
- * work), then the children, then telemetry is written and the database closed.
+ * started. `close()` stops them in dependency order — the fronts stop taking
+ * work, requests in the children drain, sessions and then the children end,
+ * then the metrics listener, and last telemetry is written and the database
+ * closed.
  */
 export class Supervisor {
   readonly registry: TenantRegistry;
-  private hostEnforcement: LimitEnforcement | undefined;
+  private hostLimitsProbe: HostLimits | undefined;
   private verifier: TokenVerifier;
   private currentManifest: Manifest;
   private http: HttpFront | undefined;
@@ -80,14 +82,14 @@ export class Supervisor {
         options.hooks?.stages ??
         buildRequestStages({ telemetry: this.telemetry, guard: this.guard }),
       events: options.hooks?.events ?? this.telemetry.events,
-      enforcement: options.hooks?.enforcement ?? (() => this.enforcement),
+      hostLimits: options.hooks?.hostLimits ?? (() => this.hostLimits),
     });
   }
 
   /** What caps the children's resources on this host: probed (and logged) once, on first need. */
-  get enforcement(): LimitEnforcement {
-    this.hostEnforcement ??= startLimitEnforcement(this.options.manifest.server, this.options.log);
-    return this.hostEnforcement;
+  get hostLimits(): HostLimits {
+    this.hostLimitsProbe ??= startHostLimits(this.options.manifest.server, this.options.log);
+    return this.hostLimitsProbe;
   }
 
   get manifest(): Manifest {
@@ -153,7 +155,7 @@ export class Supervisor {
     this.http = await startHttpFront({
       server,
       registry: this.registry,
-      enforcement: this.enforcement.report,
+      hostLimits: this.hostLimits.report,
       authenticate: (authorization) => this.authenticate(authorization),
       recheck: (context) => this.recheck(context),
       tokens: this.tokens,
@@ -200,7 +202,7 @@ export class Supervisor {
       throw error;
     });
     // Probed once the token is known good, so a refused start prints one line.
-    void this.enforcement;
+    void this.hostLimits;
     this.stdio = startStdioFront({
       registry: this.registry,
       context,
@@ -226,7 +228,7 @@ export class Supervisor {
       // Sessions and streams are gone (each unbound its token); revocations no longer matter.
       this.revocationWatch.close();
       await this.registry.close();
-      this.hostEnforcement?.watchdog.stop();
+      this.hostLimitsProbe?.watchdog.stop();
       await this.metricsServer?.close();
       // Last: what the children's exits added is written, then the database closes.
       this.guard.close();

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { TENANT_ID_PATTERN } from '../core/config.js';
-import { ADMIN_PERMISSION, OPERATOR_PERMISSION } from '../core/pipeline.js';
+import { ADMIN_PERMISSION, OPERATOR_PERMISSION } from '../core/permissions.js';
 import { authInvalid } from './auth-error.js';
 import type { TenantContext } from './context.js';
 import { DEFAULT_PERMISSIONS } from './permissions.js';

@@ -1,5 +1,5 @@
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
-import { ADMIN_PERMISSION, OPERATOR_PERMISSION } from '../core/pipeline.js';
+import { ADMIN_PERMISSION, OPERATOR_PERMISSION } from '../core/permissions.js';
 
 /** What `mcp-tenants token` grants when `--permissions` is not given. */
 export const DEFAULT_PERMISSIONS: readonly string[] = Object.freeze([

@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import { type AuthConfig, TENANT_ID_PATTERN } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
-import { OPERATOR_PERMISSION } from '../core/pipeline.js';
+import { OPERATOR_PERMISSION } from '../core/permissions.js';
 import { MAX_USER_ID_LENGTH } from './claims.js';
 import { MAX_DURATION_SECONDS } from './duration.js';
 import { DEFAULT_PERMISSIONS } from './permissions.js';

@@ -25,12 +25,16 @@ export interface ChildHandle {
 
 /** What the child's owner tells the relay; every method must return quickly and not throw. */
 export interface ChildListener {
-  /** Every message the child sends once initialized. */
-  message(message: JsonRpcMessage): void;
+  /** Every message a child sends once initialized, with the child that sent it. */
+  message(message: JsonRpcMessage, from: ChildChannel): void;
   /** A child is ready (first start or restart). */
   ready(): void;
-  /** The child is gone; `crashed` is false when it was stopped on purpose. */
-  exited(reason: string, crashed: boolean): void;
+  /**
+   * A child is gone; `crashed` is false when it was stopped on purpose. A
+   * child asked to stop may exit after its successor started, so the relay
+   * fails only what it had sent to `channel`.
+   */
+  exited(reason: string, crashed: boolean, channel: ChildChannel): void;
   /** True when no request is waiting on the child, so stopping it loses nothing. */
   quiet(): boolean;
 }

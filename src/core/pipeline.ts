@@ -7,11 +7,6 @@ import type {
   JsonRpcResponse,
 } from './jsonrpc.js';
 
-/** Carried by operator tokens only; never mixed with a tenant_id. */
-export const OPERATOR_PERMISSION = 'operator';
-/** Grants everything within the token's own tenant. */
-export const ADMIN_PERMISSION = 'admin';
-
 /** Who sent a request, as proven by the session's token. Never the token itself. */
 export interface Caller {
   readonly userId: string;

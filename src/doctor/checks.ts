@@ -4,7 +4,7 @@ import { delimiter, join } from 'node:path';
 import type { Limits, Manifest, TenantConfig } from '../core/config.js';
 import { loadManifest } from '../manifest/load.js';
 import { findExecutable } from '../process/find-executable.js';
-import { detectEnforcement, type EnforcementReport } from '../process/limits/index.js';
+import { detectHostLimits, type HostLimitsReport } from '../process/limits/index.js';
 import type { CheckResult } from './check-result.js';
 import { checkOverCap, checkTokenKeys, checkToolModules } from './policy-checks.js';
 import { checkRunAs } from './run-as-checks.js';
@@ -42,10 +42,10 @@ export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
   }
   results.push(...checkRunAs(manifest));
   results.push(...checkOverCap(manifest));
-  const enforcement = detectEnforcement();
-  results.push(checkEnforcement(enforcement));
+  const hostLimits = detectHostLimits();
+  results.push(checkHostLimits(hostLimits));
   for (const tenant of manifest.tenants.values()) {
-    const limits = describeTenantLimits(tenant.limits, enforcement);
+    const limits = describeTenantLimits(tenant.limits, hostLimits);
     if (limits) results.push(ok(`limits ${tenant.id}`, limits));
   }
   results.push(await checkPort(manifest.server.host, manifest.server.port));
@@ -121,14 +121,14 @@ function resolveCommand(command: string, path: string): string | undefined {
   return findExecutable(command, path.split(delimiter));
 }
 
-function checkEnforcement(report: EnforcementReport): CheckResult {
+function checkHostLimits(report: HostLimitsReport): CheckResult {
   const missing = report.unavailable.map(({ layer, reason }) => `${layer}: ${reason}`).join('; ');
   const detail = `active: ${report.active.join(' + ') || 'none'}${missing ? ` (unavailable: ${missing})` : ''}`;
   if (report.active.includes('cgroup-v2') || report.active.includes('cgroup-v1')) {
-    return ok('enforcement', detail);
+    return ok('host-limits', detail);
   }
   return {
-    check: 'enforcement',
+    check: 'host-limits',
     status: report.active.length > 0 ? 'warn' : 'fail',
     detail,
     fix: 'for kernel-enforced limits run the supervisor with a delegated cgroup v2 subtree (e.g. `systemd-run --user --scope -p Delegate=yes mcp-tenants serve ...`) or as root',
@@ -136,7 +136,7 @@ function checkEnforcement(report: EnforcementReport): CheckResult {
 }
 
 /** Which mechanism holds each of a tenant's limits on this host. */
-function describeTenantLimits(limits: Limits, report: EnforcementReport): string | undefined {
+function describeTenantLimits(limits: Limits, report: HostLimitsReport): string | undefined {
   const cgroup = report.active.find((layer) => layer.startsWith('cgroup'));
   const controllers =
     report.cgroup?.version === 2

@@ -1,6 +1,6 @@
 import type { AccessList, TenantPolicy } from '../core/config.js';
+import { ADMIN_PERMISSION } from '../core/permissions.js';
 import type { Caller } from '../core/pipeline.js';
-import { ADMIN_PERMISSION } from '../core/pipeline.js';
 import { globMatches, globsOverlap, templateAsGlob } from './glob.js';
 
 export type PermissionKind = keyof TenantPolicy;

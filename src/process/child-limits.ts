@@ -1,21 +1,14 @@
 import type { Limits } from '../core/config.js';
 import type { SpawnPlan } from './child-process.js';
+import type { HostLimits } from './host-limits.js';
 import {
   describeChanges,
-  type EnforcementReport,
   type LimitLayer,
   type ProcessSample,
   TenantLimits,
   type Violation,
-  type Watchdog,
   type WatchHandle,
 } from './limits/index.js';
-
-/** How limits are enforced on this host: what it offers, found once, and the one watchdog of all children. */
-export interface LimitEnforcement {
-  report: EnforcementReport;
-  watchdog: Watchdog;
-}
 
 /** What the tenant's status shows of the limits of its running child. */
 export interface LimitsStatus {
@@ -43,12 +36,12 @@ export class ChildLimits {
 
   private constructor(
     private readonly limits: TenantLimits,
-    private readonly enforcement: LimitEnforcement,
+    private readonly hostLimits: HostLimits,
   ) {}
 
   /** Creates the child's cgroup (where the host has one) before it starts. */
-  static prepare(enforcement: LimitEnforcement, tenantId: string, limits: Limits): ChildLimits {
-    return new ChildLimits(TenantLimits.prepare(tenantId, limits, enforcement.report), enforcement);
+  static prepare(hostLimits: HostLimits, tenantId: string, limits: Limits): ChildLimits {
+    return new ChildLimits(TenantLimits.prepare(tenantId, limits, hostLimits.report), hostLimits);
   }
 
   /** The command to run instead: joins the cgroup, applies rlimits, caps a Node heap. */
@@ -68,7 +61,7 @@ export class ChildLimits {
       onSample: (sample: ProcessSample) => void;
     },
   ): void {
-    this.watch = this.enforcement.watchdog.watch(pid, this.limits.limits, {
+    this.watch = this.hostLimits.watchdog.watch(pid, this.limits.limits, {
       cpuEnforcedByKernel: this.limits.cpuEnforcedByKernel,
       members: () => this.limits.members(),
       onSample: hooks.onSample,

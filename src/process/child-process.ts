@@ -24,7 +24,8 @@ export interface SpawnPlan {
   /**
    * Run the program as this user and group, without supplementary groups
    * (`user:`/`group:`; root only). The limits wrapper puts the switch after
-   * its own root-only steps; a plan started unwrapped gets it here.
+   * its own root-only steps; ChildLink.open applies it to a plan started
+   * unwrapped (`applyIdentity`), so `start` refuses a plan that still has one.
    */
   identity?: SpawnIdentity | undefined;
 }
@@ -87,6 +88,13 @@ export class ChildProcess {
 
   /** Starts the process; resolves once it is spawned (not once it is ready). */
   static async start(plan: SpawnPlan): Promise<ChildProcess> {
+    // Never run as the supervisor's own user (often root) a program meant for another.
+    if (plan.identity !== undefined) {
+      throw new McpTenantsError(
+        ErrorCode.INTERNAL,
+        `${plan.command}: the plan still names a user to run as; apply it first (applyIdentity)`,
+      );
+    }
     const subprocess = execa(plan.command, plan.args, {
       cwd: plan.cwd,
       env: plan.env,

@@ -6,12 +6,12 @@ import type { Logger } from '../core/logger.js';
 import {
   ChildLimits,
   describeViolation,
-  type LimitEnforcement,
   type LimitsStatus,
   type LimitsUpdate,
 } from './child-limits.js';
 import { ChildLink } from './child-link.js';
 import type { SpawnPlan } from './child-process.js';
+import type { HostLimits } from './host-limits.js';
 import type { Violation } from './limits/index.js';
 import { RestartPolicy } from './restart-policy.js';
 
@@ -20,7 +20,7 @@ export type ChildSlotState =
   | 'stopped'
   | 'starting'
   | 'running'
-  /** Asked to stop, or dying: its process has not exited yet. */
+  /** Asked to stop; its process has not exited yet. */
   | 'stopping'
   | 'backoff'
   | 'quarantined'
@@ -37,7 +37,7 @@ type SlotState =
   | {
       kind: 'running';
       link: ChildLink;
-      /** The limits the child runs under; absent without enforcement (unit tests). */
+      /** The limits the child runs under; absent without host limits (unit tests). */
       limits: ChildLimits | undefined;
       readyAt: Date;
       /** Set once we asked the child to stop (idle, reload): its exit is no crash. */
@@ -52,7 +52,7 @@ export interface ChildSlotOptions {
   /** The tenant's current limits, applied at every start. */
   limits: () => Limits;
   /** Absent: children run without cgroups, rlimits or watchdog (unit tests). */
-  enforcement?: (() => LimitEnforcement) | undefined;
+  hostLimits?: (() => HostLimits) | undefined;
   events?: ChildEvents | undefined;
   maxLineBytes: number;
   /** Deepest JSON the child's stdout lines may nest (`server.max_json_depth`). */
@@ -74,7 +74,9 @@ export interface ChildSlotOptions {
  * and stops it for good on close. The relay asks it for a ready link.
  */
 export class ChildSlot implements ChildHandle {
-  private slot: SlotState = { kind: 'empty' };
+  private phase: SlotState = { kind: 'empty' };
+  /** Children asked to stop that were replaced before they exited; their exits are still reported. */
+  private readonly retiring = new Set<ChildLink>();
   private readonly policy: RestartPolicy;
   private lastUsed = Date.now();
   private idleTimer: NodeJS.Timeout | undefined;
@@ -88,7 +90,7 @@ export class ChildSlot implements ChildHandle {
 
   /** The running child, while it is alive. */
   private get running(): Extract<SlotState, { kind: 'running' }> | undefined {
-    return this.slot.kind === 'running' && this.slot.link.alive ? this.slot : undefined;
+    return this.phase.kind === 'running' && this.phase.link.alive ? this.phase : undefined;
   }
 
   /** A live, initialized child, if there is one right now. */
@@ -97,10 +99,10 @@ export class ChildSlot implements ChildHandle {
   }
 
   get state(): ChildSlotState {
-    if (this.slot.kind === 'closed') return 'closed';
+    if (this.phase.kind === 'closed') return 'closed';
     if (this.running) return 'running';
-    if (this.slot.kind === 'running') return 'stopping';
-    if (this.slot.kind === 'starting') return 'starting';
+    if (this.phase.kind === 'running') return 'stopping';
+    if (this.phase.kind === 'starting') return 'starting';
     const policy = this.policy.state;
     return policy === 'ok' ? 'stopped' : policy;
   }
@@ -149,12 +151,12 @@ export class ChildSlot implements ChildHandle {
   /** A ready child: the running one, the one starting, or a new one. */
   async acquire(): Promise<ChildLink> {
     this.touch();
-    const slot = this.slot;
-    if (slot.kind === 'closed') {
+    const phase = this.phase;
+    if (phase.kind === 'closed') {
       throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
     }
-    if (slot.kind === 'running' && slot.link.alive) return slot.link;
-    if (slot.kind === 'starting') return slot.ready;
+    if (phase.kind === 'running' && phase.link.alive) return phase.link;
+    if (phase.kind === 'starting') return phase.ready;
     const verdict = this.policy.verdict();
     if (verdict.kind === 'quarantined') {
       throw new McpTenantsError(
@@ -170,21 +172,24 @@ export class ChildSlot implements ChildHandle {
         { data: { retry_after_ms: verdict.delayMs, state: 'backoff' } },
       );
     }
+    // A child still exiting (asked to stop) is replaced now; its exit comes later.
+    if (phase.kind === 'running') this.retiring.add(phase.link);
     const ready =
       verdict.kind === 'wait' ? delay(verdict.delayMs).then(() => this.start()) : this.start();
-    this.slot = { kind: 'starting', ready };
+    this.phase = { kind: 'starting', ready };
     return ready;
   }
 
-  /** The running child, waiting for one that is starting. */
+  /** The running child; one that is starting is waited for, a running one is had at once. */
   private async settled(): Promise<Extract<SlotState, { kind: 'running' }> | undefined> {
-    if (this.slot.kind === 'starting') await this.slot.ready.catch(() => undefined);
+    if (this.phase.kind === 'starting') await this.phase.ready.catch(() => undefined);
     return this.running;
   }
 
   /** Stops the child on purpose (idle, reload); not counted as a crash. */
   async stop(reason: string): Promise<void> {
-    const running = await this.settled();
+    // Marked in this very tick when a child runs, so no request is handed to it meanwhile.
+    const running = this.phase.kind === 'starting' ? await this.settled() : this.running;
     if (!running) return;
     running.stopping = true;
     await running.link.stop(reason);
@@ -212,14 +217,14 @@ export class ChildSlot implements ChildHandle {
   }
 
   async close(): Promise<void> {
-    const before = this.slot;
+    const before = this.phase;
     if (before.kind === 'closed') return;
     const running = before.kind === 'running' ? before.link : undefined;
-    this.slot = { kind: 'closed', link: running };
+    this.phase = { kind: 'closed', link: running };
     clearInterval(this.idleTimer);
     // A child still starting sees the slot closed and stops itself.
     if (before.kind === 'starting') await before.ready.catch(() => undefined);
-    await running?.stop('supervisor shutdown');
+    await Promise.all([running, ...this.retiring].map((link) => link?.stop('supervisor shutdown')));
   }
 
   /** A crash (or a failed start): counted by the back-off, and the next start is a restart. */
@@ -229,14 +234,14 @@ export class ChildSlot implements ChildHandle {
   }
 
   private async start(): Promise<ChildLink> {
-    const { log, enforcement, tenantId, events } = this.options;
+    const { log, hostLimits, tenantId, events } = this.options;
     log.info('starting child');
     this.startCount += 1;
     const startedAt = performance.now();
     let limits: ChildLimits | undefined;
     try {
-      limits = enforcement
-        ? ChildLimits.prepare(enforcement(), tenantId, this.options.limits())
+      limits = hostLimits
+        ? ChildLimits.prepare(hostLimits(), tenantId, this.options.limits())
         : undefined;
       const plan = this.options.plan();
       const link = await ChildLink.open({
@@ -245,14 +250,14 @@ export class ChildSlot implements ChildHandle {
         maxJsonDepth: this.options.maxJsonDepth,
         initializeTimeoutMs: this.options.initializeTimeoutMs(),
         log,
-        onMessage: (message) => this.options.listener.message(message),
+        onMessage: (message) => this.options.listener.message(message, link),
         onExit: (_exit, reason) => this.exited(link, reason, limits),
       });
-      if (this.slot.kind === 'closed') {
+      if (this.phase.kind === 'closed') {
         void link.stop('supervisor shutdown');
         throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'the supervisor is shutting down');
       }
-      this.slot = { kind: 'running', link, limits, readyAt: new Date(), stopping: false };
+      this.phase = { kind: 'running', link, limits, readyAt: new Date(), stopping: false };
       this.policy.started();
       this.watchIdle();
       limits?.watchChild(link.pid, {
@@ -276,8 +281,8 @@ export class ChildSlot implements ChildHandle {
     } catch (error) {
       void limits?.release();
       const message = error instanceof Error ? error.message : String(error);
-      if (this.slot.kind !== 'closed') {
-        this.slot = { kind: 'empty' };
+      if (this.phase.kind !== 'closed') {
+        this.phase = { kind: 'empty' };
         this.crashed(message);
         log.error('child failed to start', { error: message });
       }
@@ -290,16 +295,19 @@ export class ChildSlot implements ChildHandle {
     limits?.stopWatching();
     const limit = limits?.limitKill;
     void limits?.release();
-    const slot = this.slot;
-    const closed = slot.kind === 'closed';
-    // The exit of a child this slot no longer holds (replaced, or stopped at start) is old news.
-    if ((slot.kind === 'running' || slot.kind === 'closed' ? slot.link : undefined) !== link)
-      return;
+    const phase = this.phase;
+    const held = phase.kind === 'running' || phase.kind === 'closed' ? phase.link : undefined;
+    // A replaced child was asked to stop: its exit is reported, and is no crash.
+    const retired = this.retiring.delete(link);
+    // A child stopped at once because the slot closed while it started was never held.
+    if (held !== link && !retired) return;
     if (limit === 'oom')
       reason = `${reason}: the kernel's OOM killer stopped it at its memory limit (memory_mb)`;
-    clearInterval(this.idleTimer);
-    const crashed = slot.kind === 'running' && !slot.stopping;
-    if (!closed) this.slot = { kind: 'empty' };
+    const crashed = !retired && phase.kind === 'running' && !phase.stopping;
+    if (!retired) {
+      clearInterval(this.idleTimer);
+      if (phase.kind === 'running') this.phase = { kind: 'empty' };
+    }
     if (crashed) this.crashed(reason);
     this.options.events?.exited?.(this.options.tenantId, {
       pid: link.pid,
@@ -307,7 +315,7 @@ export class ChildSlot implements ChildHandle {
       crashed,
       ...(limit ? { limit } : {}),
     });
-    this.options.listener.exited(reason, crashed);
+    this.options.listener.exited(reason, crashed, link);
   }
 
   /** Memory and pids: the child is killed (and restarted); CPU: logged, the throttle acts. */

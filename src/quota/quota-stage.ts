@@ -30,7 +30,7 @@ export interface QuotaStageDeps {
   slots: ConcurrencyLimiter;
   storage: StorageSampler;
   /** Which tools the tenant's own listing marks read-only (the policy stage learns them). */
-  catalog: ReadOnlyTools;
+  readOnlyTools: ReadOnlyTools;
   /** The tenant's data folder, whose size third-party children are held to. */
   tenantDir: (tenantId: string) => string;
 }
@@ -88,7 +88,7 @@ export function quotaStage(deps: QuotaStageDeps): RequestStage {
 function checkStorage(deps: QuotaStageDeps, tenant: TenantConfig, request: JsonRpcRequest): void {
   if (tenant.command === undefined || request.method !== 'tools/call') return;
   const tool = String(request.params?.name);
-  if (deps.catalog.isReadOnlyTool(tenant.id, tool)) return;
+  if (deps.readOnlyTools.isReadOnlyTool(tenant.id, tool)) return;
   const used = deps.storage.usedBytes(tenant.id, deps.tenantDir(tenant.id));
   const limitBytes = tenant.quotas.max_storage_mb * 1024 * 1024;
   if (used !== undefined && used >= limitBytes) {

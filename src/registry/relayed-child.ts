@@ -2,9 +2,9 @@ import type { ChildEvents } from '../core/child-events.js';
 import type { TenantConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestStage } from '../core/pipeline.js';
-import type { LimitEnforcement } from '../process/child-limits.js';
 import type { SpawnPlan } from '../process/child-process.js';
 import { ChildSlot } from '../process/child-slot.js';
+import type { HostLimits } from '../process/host-limits.js';
 import type { RestartPolicy } from '../process/restart-policy.js';
 import { TenantRelay } from '../relay/tenant-relay.js';
 
@@ -22,7 +22,7 @@ export interface RelayedChildOptions {
   /** Lifecycle of the tenant's child(ren), for telemetry. */
   events?: ChildEvents | undefined;
   /** Cgroups, rlimits and watchdog; absent: the child runs unlimited. */
-  enforcement?: (() => LimitEnforcement) | undefined;
+  hostLimits?: (() => HostLimits) | undefined;
 }
 
 /**
@@ -46,7 +46,7 @@ export class RelayedChild {
           tenantId: options.tenant.id,
           plan: () => options.plan(tenant()),
           limits: () => tenant().limits,
-          enforcement: options.enforcement,
+          hostLimits: options.hostLimits,
           events: options.events,
           maxLineBytes: options.maxLineBytes,
           maxJsonDepth: options.maxJsonDepth,
@@ -118,11 +118,6 @@ export class RelayedChild {
   /** Lets requests already in the child finish, up to `ms`. */
   drain(ms: number): Promise<void> {
     return this.relay.drain(ms);
-  }
-
-  /** Kills the child at once (tests, limits); counted as a crash. */
-  killChild(reason: string): void {
-    this.slot.kill(reason);
   }
 
   /** Fails what is pending, then stops the child gracefully. Idempotent. */

@@ -3,19 +3,19 @@ import type { Limits, Manifest, TenantConfig } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { LogFields, Logger } from '../core/logger.js';
 import type { RequestStage } from '../core/pipeline.js';
-import type { LimitEnforcement } from '../process/child-limits.js';
+import type { HostLimits } from '../process/host-limits.js';
 import { spawnPlan } from '../process/spawn-plan.js';
 import type { TenantRelay } from '../relay/tenant-relay.js';
 import { RelayedChild } from './relayed-child.js';
 import type { RelayLease, TenantStatus, Tenants } from './tenants.js';
 
-/** What the supervisor plugs into every tenant's relay. */
+/** What the supervisor plugs into every tenant's relay (stages) and child slot (events, limits). */
 export interface RegistryHooks {
   /** Policy, quota and telemetry stages, in the order a request passes them. */
   stages?: readonly RequestStage[];
   events?: ChildEvents;
   /** Cgroups, rlimits and watchdog for every child (found on first use); absent: unlimited. */
-  enforcement?: () => LimitEnforcement;
+  hostLimits?: () => HostLimits;
 }
 
 /**
@@ -61,9 +61,9 @@ export class TenantRegistry implements Tenants {
         `tenant "${tenantId}" runs one child per session (isolation: session); connect with a session (initialize) instead of stateless requests`,
       );
     }
-    const child = this.newChild(tenant, { tenant: tenantId });
-    this.shared.set(tenantId, child);
-    return child;
+    const relayed = this.newRelayed(tenant, { tenant: tenantId });
+    this.shared.set(tenantId, relayed);
+    return relayed;
   }
 
   /** The relay a new session uses: the shared one, or a child of its own. */
@@ -77,17 +77,17 @@ export class TenantRegistry implements Tenants {
         `tenant "${tenantId}" already has ${tenant.max_sessions} sessions, each with its own child (max_sessions); close one first`,
       );
     }
-    const child = this.newChild(tenant, { tenant: tenantId, child: this.nextSession++ });
-    live.add(child);
+    const relayed = this.newRelayed(tenant, { tenant: tenantId, child: this.nextSession++ });
+    live.add(relayed);
     this.perSession.set(tenantId, live);
     let released = false;
     return {
-      relay: child.relay,
+      relay: relayed.relay,
       release: () => {
         if (released) return;
         released = true;
-        live.delete(child);
-        void child.close();
+        live.delete(relayed);
+        void relayed.close();
       },
     };
   }
@@ -106,7 +106,7 @@ export class TenantRegistry implements Tenants {
     return tenant;
   }
 
-  private newChild(tenant: TenantConfig, fields: LogFields): RelayedChild {
+  private newRelayed(tenant: TenantConfig, fields: LogFields): RelayedChild {
     return new RelayedChild({
       tenant,
       plan: (current) => this.planFor(current),
@@ -115,7 +115,7 @@ export class TenantRegistry implements Tenants {
       log: this.log.with(fields),
       stages: this.hooks.stages,
       events: this.hooks.events,
-      enforcement: this.hooks.enforcement,
+      hostLimits: this.hooks.hostLimits,
     });
   }
 
@@ -147,7 +147,7 @@ export class TenantRegistry implements Tenants {
     for (const id of removed) {
       void this.shared.get(id)?.close();
       this.shared.delete(id);
-      for (const child of this.perSession.get(id) ?? []) void child.close();
+      for (const relayed of this.perSession.get(id) ?? []) void relayed.close();
       this.perSession.delete(id);
     }
     for (const [id, tenant] of next.tenants) {
@@ -155,8 +155,8 @@ export class TenantRegistry implements Tenants {
       if (!before || JSON.stringify(before) === JSON.stringify(tenant)) continue;
       changed.push(id);
       const shared = this.shared.get(id);
-      const children = [...(shared ? [shared] : []), ...(this.perSession.get(id) ?? [])];
-      for (const child of children) reconfigure(child, before, tenant);
+      const all = [...(shared ? [shared] : []), ...(this.perSession.get(id) ?? [])];
+      for (const relayed of all) reconfigure(relayed, before, tenant);
     }
     return { added, removed, changed };
   }
@@ -178,19 +178,19 @@ export class TenantRegistry implements Tenants {
     return [...this.manifest.tenants.values()].map((tenant) => {
       const shared = this.shared.get(tenant.id);
       const perSession = this.perSession.get(tenant.id);
-      const child = shared?.slot;
+      const slot = shared?.slot;
       return {
         id: tenant.id,
         name: tenant.name,
-        state: child?.state ?? (perSession && perSession.size > 0 ? 'running' : 'stopped'),
-        pid: child?.pid ?? null,
+        state: slot?.state ?? (perSession && perSession.size > 0 ? 'running' : 'stopped'),
+        pid: slot?.pid ?? null,
         sessions: (shared?.relay.sessionCount ?? 0) + (perSession?.size ?? 0),
-        restarts: child?.restarts ?? 0,
-        crashes: child?.crashes ?? 0,
-        last_crash: child?.lastCrashReason || null,
-        limits: child?.limits ?? null,
-        started_at: child?.startedAt?.toISOString() ?? null,
-        rss_bytes: child?.rssBytes ?? null,
+        restarts: slot?.restarts ?? 0,
+        crashes: slot?.crashes ?? 0,
+        last_crash: slot?.lastCrashReason || null,
+        limits: slot?.limits ?? null,
+        started_at: slot?.startedAt?.toISOString() ?? null,
+        rss_bytes: slot?.rssBytes ?? null,
         uid: tenant.run_as?.uid ?? null,
         gid: tenant.run_as?.gid ?? null,
       };
@@ -213,19 +213,19 @@ export class TenantRegistry implements Tenants {
   }
 
   /** Every child slot with its relay, shared and per session. */
-  private children(): RelayedChild[] {
-    const perSession = [...this.perSession.values()].flatMap((children) => [...children]);
+  private allRelayed(): RelayedChild[] {
+    const perSession = [...this.perSession.values()].flatMap((relayed) => [...relayed]);
     return [...this.shared.values(), ...perSession];
   }
 
   /** Lets requests already in the children finish, up to `ms`. */
   async drain(ms: number): Promise<void> {
-    await Promise.all(this.children().map((child) => child.drain(ms)));
+    await Promise.all(this.allRelayed().map((relayed) => relayed.drain(ms)));
   }
 
   /** Stops every child in parallel. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= Promise.all(this.children().map((child) => child.close())).then(
+    this.closing ??= Promise.all(this.allRelayed().map((relayed) => relayed.close())).then(
       () => undefined,
     );
     return this.closing;
@@ -233,10 +233,11 @@ export class TenantRegistry implements Tenants {
 }
 
 /** One running relay of a changed tenant: new settings now, its child restarted if it must be. */
-function reconfigure(child: RelayedChild, before: TenantConfig, after: TenantConfig): void {
-  child.reconfigure(after);
-  if (spawnChanged(before, after)) child.restartWhenQuiet('configuration reloaded');
-  else if (JSON.stringify(before.limits) !== JSON.stringify(after.limits)) void child.applyLimits();
+function reconfigure(relayed: RelayedChild, before: TenantConfig, after: TenantConfig): void {
+  relayed.reconfigure(after);
+  if (spawnChanged(before, after)) relayed.restartWhenQuiet('configuration reloaded');
+  else if (JSON.stringify(before.limits) !== JSON.stringify(after.limits))
+    void relayed.applyLimits();
 }
 
 /**

@@ -1,3 +1,4 @@
+import { RELATED_REQUEST_META_KEY } from '../core/child-meta.js';
 import { JsonRpcCode } from '../core/errors.js';
 import {
   errorResponse,
@@ -9,7 +10,7 @@ import {
 import type { RelaySession } from '../core/pipeline.js';
 import { isLogLevel } from './log-levels.js';
 import type { PendingRequests } from './pending-requests.js';
-import { RELATED_REQUEST_META_KEY, withoutRoutingMeta } from './server-requests.js';
+import { withoutRoutingMeta } from './server-requests.js';
 import type { SessionState } from './session-state.js';
 
 export interface NotificationRoutes {

@@ -1,4 +1,4 @@
-import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../core/identity-meta.js';
+import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../core/child-meta.js';
 import { metaOf } from '../core/jsonrpc.js';
 import type { RequestStage } from '../core/pipeline.js';
 

@@ -1,3 +1,4 @@
+import type { ChildChannel } from '../core/child-handle.js';
 import type { JsonRpcId, JsonRpcResponse } from '../core/jsonrpc.js';
 import type { Cancellation, RelaySession } from '../core/pipeline.js';
 import type { InFlightRequest } from './server-requests.js';
@@ -10,6 +11,8 @@ export interface PendingRequest {
   readonly clientId: JsonRpcId;
   /** The client's progress token, restored on progress notifications. */
   readonly progressToken: string | number | undefined;
+  /** The child it was sent to: only that child's exit fails it. */
+  readonly channel: ChildChannel;
   readonly timer: NodeJS.Timeout;
   readonly resolve: (response: JsonRpcResponse) => void;
 }
@@ -61,14 +64,14 @@ export class PendingRequests {
     this.bySession.delete(session);
     for (const cancellation of this.onTheWay.get(session)?.values() ?? []) cancellation.cancel();
     this.onTheWay.delete(session);
-    const childIds: number[] = [];
+    const settled: { childId: number; channel: ChildChannel }[] = [];
     for (const childId of own.values()) {
       const entry = this.inChild.get(childId);
       if (!entry) continue;
       this.settle(childId, answer(entry.clientId));
-      childIds.push(childId);
+      settled.push({ childId, channel: entry.channel });
     }
-    return childIds;
+    return settled;
   }
 
   /** Notes a request on its way to the child; the result forgets it again. */
@@ -101,11 +104,7 @@ export class PendingRequests {
    */
   add(
     childId: number,
-    request: {
-      session: RelaySession | null;
-      clientId: JsonRpcId;
-      progressToken: string | number | undefined;
-    },
+    request: Omit<PendingRequest, 'timer' | 'resolve'>,
     timeoutMs: number,
     timeOut: (childId: number) => void,
   ): Promise<JsonRpcResponse> {
@@ -132,9 +131,11 @@ export class PendingRequests {
     return true;
   }
 
-  /** Answers every request in the child. */
-  settleAll(answer: (entry: PendingRequest) => JsonRpcResponse): void {
-    for (const [childId, entry] of this.inChild) this.settle(childId, answer(entry));
+  /** Answers every request in the child, or only those sent to `channel`. */
+  settleAll(answer: (entry: PendingRequest) => JsonRpcResponse, channel?: ChildChannel): void {
+    for (const [childId, entry] of this.inChild) {
+      if (channel === undefined || entry.channel === channel) this.settle(childId, answer(entry));
+    }
   }
 
   /** Every client request in the child (not the supervisor's own). */

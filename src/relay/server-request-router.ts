@@ -1,3 +1,5 @@
+import type { ChildChannel } from '../core/child-handle.js';
+import { RELATED_REQUEST_META_KEY } from '../core/child-meta.js';
 import { JsonRpcCode } from '../core/errors.js';
 import {
   errorResponse,
@@ -13,7 +15,6 @@ import type { PendingRequests } from './pending-requests.js';
 import {
   capabilityFor,
   type OutstandingServerRequest,
-  RELATED_REQUEST_META_KEY,
   routeUnattributed,
   ServerRequestIds,
   type ServerRequestRoute,
@@ -23,7 +24,8 @@ import {
 
 export interface ServerRequestRouterOptions {
   pending: PendingRequests;
-  toChild: (message: JsonRpcMessage) => void;
+  /** Writes to a child while it is the running one (a stopped child is told nothing more). */
+  toChild: (channel: ChildChannel, message: JsonRpcMessage) => void;
   /** Hands a message to a session; false when it could not take it. */
   deliver: (
     session: RelaySession,
@@ -42,7 +44,10 @@ export interface ServerRequestRouterOptions {
  */
 export class ServerRequestRouter {
   private readonly ids = new ServerRequestIds();
-  private readonly outstanding = new Map<string, OutstandingServerRequest<RelaySession>>();
+  private readonly outstanding = new Map<
+    string,
+    OutstandingServerRequest<RelaySession> & { channel: ChildChannel }
+  >();
 
   constructor(private readonly options: ServerRequestRouterOptions) {}
 
@@ -52,8 +57,8 @@ export class ServerRequestRouter {
   }
 
   /** A request from the child: answered here (ping), sent to its session, or refused at once. */
-  fromChild(request: JsonRpcRequest): void {
-    const { toChild } = this.options;
+  fromChild(request: JsonRpcRequest, channel: ChildChannel): void {
+    const toChild = (message: JsonRpcMessage) => this.options.toChild(channel, message);
     if (request.method === 'ping') {
       toChild({ jsonrpc: '2.0', id: request.id, result: {} });
       return;
@@ -73,7 +78,12 @@ export class ServerRequestRouter {
       this.options.timeoutMs(),
     );
     timer.unref();
-    this.outstanding.set(id, { session: target.session, childRequestId: request.id, timer });
+    this.outstanding.set(id, {
+      session: target.session,
+      childRequestId: request.id,
+      timer,
+      channel,
+    });
     const forwarded = { ...request, id, params: withoutRoutingMeta(request.params) };
     if (!this.options.deliver(target.session, forwarded, target.relatedClientId)) {
       this.answer(
@@ -106,10 +116,13 @@ export class ServerRequestRouter {
     }
   }
 
-  /** The child is gone: its requests have nobody to answer. */
-  childExited(): void {
-    for (const outstanding of this.outstanding.values()) clearTimeout(outstanding.timer);
-    this.outstanding.clear();
+  /** A child is gone: its requests have nobody to answer. */
+  childExited(channel: ChildChannel): void {
+    for (const [id, outstanding] of this.outstanding) {
+      if (outstanding.channel !== channel) continue;
+      clearTimeout(outstanding.timer);
+      this.outstanding.delete(id);
+    }
   }
 
   private answer(id: string, response: JsonRpcResponse): void {
@@ -117,7 +130,10 @@ export class ServerRequestRouter {
     if (!outstanding) return;
     clearTimeout(outstanding.timer);
     this.outstanding.delete(id);
-    this.options.toChild({ ...response, id: outstanding.childRequestId } as JsonRpcResponse);
+    this.options.toChild(outstanding.channel, {
+      ...response,
+      id: outstanding.childRequestId,
+    } as JsonRpcResponse);
   }
 
   /**

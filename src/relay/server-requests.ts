@@ -1,14 +1,7 @@
+import { RELATED_REQUEST_META_KEY } from '../core/child-meta.js';
 import { JsonRpcCode } from '../core/errors.js';
 import type { JsonObject, JsonRpcId } from '../core/jsonrpc.js';
 import type { Caller } from '../core/pipeline.js';
-
-/**
- * `_meta` key a cooperating child puts on a server-to-client request to name
- * the (relayed) id of the client request that caused it. With it, routing is
- * exact; without it, the request goes only where no other session could be
- * meant (see `routeUnattributed`).
- */
-export const RELATED_REQUEST_META_KEY = 'io.mcp-tenants/related-request-id';
 
 /** The client capability a server-to-client request needs. */
 export function capabilityFor(method: string): string | undefined {

@@ -43,7 +43,7 @@ export class TenantRelay {
   private readonly child: ChildHandle;
   private tenant: TenantConfig;
   private readonly pending = new PendingRequests();
-  private readonly state: SessionState;
+  private readonly sessionState: SessionState;
   private readonly serverRequests: ServerRequestRouter;
   private closed = false;
   /** Stray answers (a child's or a client's) are logged, but never one line each in a flood. */
@@ -52,18 +52,18 @@ export class TenantRelay {
   constructor(private readonly options: TenantRelayOptions) {
     this.tenant = options.tenant;
     this.strays = new LogLimiter(options.log);
-    this.state = new SessionState((method, params) => this.internal(method, params));
+    this.sessionState = new SessionState((method, params) => this.internal(method, params));
     this.serverRequests = new ServerRequestRouter({
       pending: this.pending,
-      toChild: (message) => this.sendToChild(message),
+      toChild: (channel, message) => this.sendTo(channel, message),
       deliver: (session, message, related) => this.deliverTo(session, message, related),
       timeoutMs: () => this.tenant.request_timeout_ms,
       strays: this.strays,
     });
     this.child = options.child({
-      message: (message) => this.fromChild(message),
-      ready: () => this.state.restore(),
-      exited: (reason, crashed) => this.childExited(reason, crashed),
+      message: (message, from) => this.fromChild(message, from),
+      ready: () => this.sessionState.restore(),
+      exited: (reason, crashed, channel) => this.childExited(reason, crashed, channel),
       quiet: () => this.pending.size === 0 && this.serverRequests.size === 0,
     });
   }
@@ -85,7 +85,7 @@ export class TenantRelay {
     return this.pending.sessionCount;
   }
 
-  /** Requests in the child now; restarts and shutdown wait for none. */
+  /** Requests in the child now; a restart waits until this is 0, shutdown for a while. */
   get requestsInChild(): number {
     return this.pending.size;
   }
@@ -95,7 +95,7 @@ export class TenantRelay {
     return {
       sessions: this.pending.sessionCount,
       pending: this.pending.size,
-      subscriptions: this.state.subscriptionCount,
+      subscriptions: this.sessionState.subscriptionCount,
       serverRequests: this.serverRequests.size,
     };
   }
@@ -106,13 +106,15 @@ export class TenantRelay {
 
   /** Forgets a session and everything routed for it. */
   detach(session: RelaySession): void {
-    const childIds = this.pending.detach(session, (clientId) =>
+    const settled = this.pending.detach(session, (clientId) =>
       errorResponse(clientId, JsonRpcCode.REQUEST_CANCELLED, 'session closed'),
     );
-    if (!childIds) return;
-    for (const childId of childIds) this.sendToChild(cancelled(childId, 'session closed'));
+    if (!settled) return;
+    for (const { childId, channel } of settled) {
+      this.sendTo(channel, cancelled(childId, 'session closed'));
+    }
     this.serverRequests.sessionClosed(session);
-    this.state.forget(session);
+    this.sessionState.forget(session);
   }
 
   /** Answers a session's `initialize` from the child's one handshake. */
@@ -154,11 +156,11 @@ export class TenantRelay {
     request: JsonRpcRequest,
     cancellation: Cancellation,
   ): Promise<JsonRpcResponse> {
-    const local = this.state.answer(session, request, this.tenant);
+    const local = this.sessionState.answer(session, request, this.tenant);
     if (local) return local;
     const response = await this.forwardToChild(session, request, cancellation);
     if (request.method === 'resources/subscribe' && 'error' in response) {
-      this.state.subscribeFailed(session, String(request.params?.uri));
+      this.sessionState.subscribeFailed(session, String(request.params?.uri));
     }
     return response;
   }
@@ -176,16 +178,18 @@ export class TenantRelay {
         return;
       }
       const entry = this.pending.get(childId);
-      if (entry) {
-        this.pending.settle(
-          childId,
-          errorResponse(entry.clientId, JsonRpcCode.REQUEST_CANCELLED, 'cancelled'),
-        );
-      }
-      this.sendToChild({ ...notification, params: { ...notification.params, requestId: childId } });
+      if (!entry) return;
+      this.pending.settle(
+        childId,
+        errorResponse(entry.clientId, JsonRpcCode.REQUEST_CANCELLED, 'cancelled'),
+      );
+      this.sendTo(entry.channel, {
+        ...notification,
+        params: { ...notification.params, requestId: childId },
+      });
       return;
     }
-    this.sendToChild(notification);
+    this.child.current?.send(notification);
   }
 
   /** A client's answer to a request the child sent it (sampling, elicitation, roots). */
@@ -250,7 +254,7 @@ export class TenantRelay {
     if (meta && progressToken !== undefined) meta.progressToken = childId;
     const response = this.pending.add(
       childId,
-      { session, clientId: request.id, progressToken },
+      { session, clientId: request.id, progressToken, channel },
       this.tenant.request_timeout_ms,
       (id) => this.timeOut(id),
     );
@@ -273,7 +277,7 @@ export class TenantRelay {
     });
   }
 
-  private fromChild(message: JsonRpcMessage): void {
+  private fromChild(message: JsonRpcMessage, from: ChildChannel): void {
     if (isResponse(message)) {
       const entry = this.pending.get(message.id);
       if (!entry) {
@@ -292,12 +296,12 @@ export class TenantRelay {
       return;
     }
     if (isRequest(message)) {
-      this.serverRequests.fromChild(message);
+      this.serverRequests.fromChild(message, from);
       return;
     }
     routeChildNotification(message, {
       pending: this.pending,
-      state: this.state,
+      state: this.sessionState,
       deliver: (session, routed, related) => this.deliverTo(session, routed, related),
     });
   }
@@ -337,26 +341,29 @@ export class TenantRelay {
         ),
       ),
     );
-    this.sendToChild(cancelled(childId, `timed out after ${ms} ms`));
+    this.sendTo(entry.channel, cancelled(childId, `timed out after ${ms} ms`));
   }
 
-  private sendToChild(message: JsonRpcMessage): void {
-    this.child.current?.send(message);
+  /** Writes to a child only while it is the running one: a stopping child is told nothing more. */
+  private sendTo(channel: ChildChannel, message: JsonRpcMessage): void {
+    if (this.child.current === channel) channel.send(message);
   }
 
-  private childExited(reason: string, crashed: boolean): void {
-    this.serverRequests.childExited();
+  private childExited(reason: string, crashed: boolean, channel: ChildChannel): void {
+    this.serverRequests.childExited(channel);
     if (this.closed) return;
     if (crashed) this.options.log.warn('child exited', { reason });
     this.failAll(
       `the tenant's server stopped while handling this request (${reason}); it restarts on the next request`,
       ErrorCode.CHILD_CRASHED,
+      channel,
     );
   }
 
-  private failAll(message: string, code: ErrorCode): void {
-    this.pending.settleAll((entry) =>
-      errorFrom(entry.clientId, new McpTenantsError(code, message)),
+  private failAll(message: string, code: ErrorCode, channel?: ChildChannel): void {
+    this.pending.settleAll(
+      (entry) => errorFrom(entry.clientId, new McpTenantsError(code, message)),
+      channel,
     );
   }
 }

@@ -1,4 +1,4 @@
-import { USER_ID_META_KEY } from '../core/identity-meta.js';
+import { USER_ID_META_KEY } from '../core/child-meta.js';
 
 // The supervisor sets this key on every request (see identity-meta.ts); the
 // child records it (as `updated_by`) but never trusts it for access decisions.

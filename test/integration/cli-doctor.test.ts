@@ -38,7 +38,7 @@ describe('mcp-tenants doctor', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^ok +manifest .*2 tenant/m);
     expect(stdout).toMatch(/^ok +command echo .*→/m);
-    expect(stdout).toMatch(/^(ok|warn) +enforcement +active: .*watchdog/m);
+    expect(stdout).toMatch(/^(ok|warn) +host-limits +active: .*watchdog/m);
     expect(stdout).toMatch(/^ok +limits acme +memory_mb 128 by .*, pids 16 by /m);
   });
 
@@ -66,6 +66,6 @@ describe('mcp-tenants doctor', () => {
     const { code, stdout } = doctor(workspace.manifestPath);
     expect(code).toBe(1);
     expect(stdout).toMatch(/^fail +manifest .*invalid tenant id/m);
-    expect(stdout).not.toMatch(/enforcement/);
+    expect(stdout).not.toMatch(/host-limits/);
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { prepareTreeV2 } from '../../src/process/limits/cgroup-v2.js';
-import { detectEnforcement } from '../../src/process/limits/detect.js';
+import { detectHostLimits } from '../../src/process/limits/detect.js';
 import { TenantLimits } from '../../src/process/limits/tenant-limits.js';
 
 // A cgroup file system faked with plain folders: shows which files get which
@@ -21,7 +21,7 @@ describe('cgroup v2 (fake tree)', () => {
 
   it('says why a cgroup2 without controllers is no use', () => {
     writeFileSync(join(root, 'cgroup.controllers'), 'hugetlb\n');
-    const report = detectEnforcement({ mountinfo: mountinfo(), procCgroup: '0::/\n' });
+    const report = detectHostLimits({ mountinfo: mountinfo(), procCgroup: '0::/\n' });
     expect(report.active).not.toContain('cgroup-v2');
     expect(report.unavailable).toContainEqual({
       layer: 'cgroup-v2',
@@ -31,7 +31,7 @@ describe('cgroup v2 (fake tree)', () => {
 
   it('delegates controllers down the tree and writes the tenant limits', () => {
     writeFileSync(join(root, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
-    const report = detectEnforcement({ mountinfo: mountinfo(), procCgroup: '0::/\n' });
+    const report = detectHostLimits({ mountinfo: mountinfo(), procCgroup: '0::/\n' });
     expect(report.active[0]).toBe('cgroup-v2');
     expect(report.unavailable).toContainEqual({
       layer: 'cgroup-v1',
@@ -85,7 +85,7 @@ describe('cgroup v1 (fake tree)', () => {
       })
       .join('\n');
     const procCgroup = '4:memory:/sandbox\n2:cpu,cpuacct:/sandbox\n8:pids:/sandbox\n0::/\n';
-    const report = detectEnforcement({ mountinfo, procCgroup });
+    const report = detectHostLimits({ mountinfo, procCgroup });
     expect(report.active[0]).toBe('cgroup-v1');
     expect(report.unavailable).toContainEqual({
       layer: 'cgroup-v2',

@@ -8,8 +8,8 @@ import type { Limits } from '../../src/core/config.js';
 import type { SpawnPlan } from '../../src/process/child-process.js';
 import {
   cleanupStale,
-  detectEnforcement,
-  type EnforcementReport,
+  detectHostLimits,
+  type HostLimitsReport,
   type LimitLayer,
   TenantLimits,
   type Violation,
@@ -18,7 +18,7 @@ import {
 import { readStat } from '../../src/process/limits/proc-stats.js';
 import { isAlive, waitFor, waitGone } from '../helpers/processes.js';
 
-const report = detectEnforcement();
+const report = detectHostLimits();
 const cgroupLayer = report.active.find((layer) => layer.startsWith('cgroup'));
 const controllers =
   report.cgroup?.version === 2
@@ -34,7 +34,7 @@ const needing = (controller: string, title: string) =>
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
 
 /** The report with only the given layers, to take a weaker path on purpose. */
-function only(...layers: LimitLayer[]): EnforcementReport {
+function only(...layers: LimitLayer[]): HostLimitsReport {
   return { ...report, active: report.active.filter((layer) => layers.includes(layer)) };
 }
 
@@ -87,11 +87,7 @@ function plan(command: string, args: string[] = []): SpawnPlan {
   return { command, args, cwd: tmpdir(), env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } };
 }
 
-function prepare(
-  limits: Limits,
-  from: EnforcementReport = report,
-  instance?: number,
-): TenantLimits {
+function prepare(limits: Limits, from: HostLimitsReport = report, instance?: number): TenantLimits {
   const limitsOf = TenantLimits.prepare('acme', limits, from, instance ? { instance } : {});
   prepared.push(limitsOf);
   return limitsOf;
@@ -132,7 +128,7 @@ afterEach(async () => {
   expect(await waitGone(pids)).toEqual([]);
 });
 
-describe('detectEnforcement', () => {
+describe('detectHostLimits', () => {
   it('names every layer as active or unavailable with a reason', () => {
     const layers: LimitLayer[] = ['cgroup-v2', 'cgroup-v1', 'rlimits', 'watchdog'];
     const missing = report.unavailable.map((entry) => entry.layer);
@@ -140,7 +136,7 @@ describe('detectEnforcement', () => {
     for (const entry of report.unavailable) expect(entry.reason.length).toBeGreaterThan(10);
     expect(report.active).toContain('watchdog');
     expect(report.active).toContain('rlimits');
-    expect(detectEnforcement()).toBe(report);
+    expect(detectHostLimits()).toBe(report);
   });
 });
 

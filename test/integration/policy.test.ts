@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
-import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../../src/core/identity-meta.js';
+import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../../src/core/child-meta.js';
 import { connectHttp, rawPost, rawSession, textOf } from '../helpers/mcp-client.js';
 import { waitFor } from '../helpers/processes.js';
 import {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { detectEnforcement } from '../../src/process/limits/index.js';
+import { detectHostLimits } from '../../src/process/limits/index.js';
 import { cgroupFileOf } from '../helpers/cgroup.js';
 import { connectHttp, INITIALIZE, rawPost, textOf } from '../helpers/mcp-client.js';
 import { isAlive, waitFor } from '../helpers/processes.js';
@@ -15,7 +15,7 @@ import {
 } from '../helpers/serve-process.js';
 
 const MIB = 1024 * 1024;
-const report = detectEnforcement();
+const report = detectHostLimits();
 const cgroupVersion = report.cgroup?.version;
 const controllers =
   report.cgroup?.version === 2
@@ -53,7 +53,7 @@ interface TenantHealth {
 }
 
 interface Health {
-  enforcement: { active: string[]; unavailable: { layer: string; reason: string }[] };
+  host_limits: { active: string[]; unavailable: { layer: string; reason: string }[] };
   tenants: TenantHealth[];
 }
 
@@ -91,7 +91,7 @@ describe('serve: resource limits per tenant', () => {
     serve = await startServe(workspace.manifestPath);
     expect(serve.stderr()).toMatch(/limits: .*watchdog/);
     const before = await health();
-    expect(before.enforcement.active).toContain('watchdog');
+    expect(before.host_limits.active).toContain('watchdog');
     expect(before.tenants[0]?.limits).toBeNull();
 
     const client = await connectHttp(serve.url, await workspace.token('greedy'));

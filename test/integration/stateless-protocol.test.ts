@@ -12,13 +12,13 @@ import {
   type TestWorkspace,
 } from '../helpers/serve-process.js';
 
-const MODERN = '2026-07-28';
+const STATELESS = '2026-07-28';
 
 /** A 2.x SDK client pinned to the stateless revision: no fallback to initialize. */
 function statelessClient(): Client {
   return new Client(
     { name: 'stateless-test', version: '1.0.0' },
-    { versionNegotiation: { mode: { pin: MODERN } } },
+    { versionNegotiation: { mode: { pin: STATELESS } } },
   );
 }
 
@@ -185,7 +185,7 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
   it('refuses mismatched headers and unsupported versions with the revision’s errors', async () => {
     const token = await workspace.token('acme');
     const meta = {
-      'io.modelcontextprotocol/protocolVersion': MODERN,
+      'io.modelcontextprotocol/protocolVersion': STATELESS,
       'io.modelcontextprotocol/clientCapabilities': {},
     };
     const call = {
@@ -196,7 +196,7 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
     };
     const headers = {
       authorization: `Bearer ${token}`,
-      'mcp-protocol-version': MODERN,
+      'mcp-protocol-version': STATELESS,
       'mcp-method': 'tools/call',
       'mcp-name': 'data_list',
     };
@@ -231,7 +231,7 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
         code: -32022,
         data: {
           requested: '1900-01-01',
-          supported: expect.arrayContaining([MODERN, '2025-11-25']),
+          supported: expect.arrayContaining([STATELESS, '2025-11-25']),
         },
       },
     });
@@ -242,7 +242,10 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
       { ...headers, 'mcp-method': 'server/discover' },
     );
     expect(discover.body).toMatchObject({
-      result: { supportedVersions: expect.arrayContaining([MODERN]), capabilities: { tools: {} } },
+      result: {
+        supportedVersions: expect.arrayContaining([STATELESS]),
+        capabilities: { tools: {} },
+      },
     });
   });
 

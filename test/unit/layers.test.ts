@@ -83,4 +83,86 @@ describe('the layering check', () => {
     expect(result.code).toBe(1);
     expect(result.out).toContain('quota may not import policy');
   });
+
+  it.each([
+    ['a re-export', "export * from '../relay/b.js';"],
+    ['a side-effect import', "import '../relay/b.js';"],
+    [
+      'a multi-line import with quotes in a comment',
+      "import {\n  // the 'b' \"thing\"\n  b,\n} from '../relay/b.js';",
+    ],
+    ['a dynamic import', "await import ( '../relay/b.js', { with: {} } );"],
+    ['a template-literal import', 'await import(`../relay/b.js`);'],
+    ['an import after a statement', "const x = 1; import { b } from '../relay/b.js';"],
+    ['a require', "import b = require('../relay/b.js');"],
+    ['a type query', "type B = typeof import('../relay/b.js');"],
+    ['a folder import', "import { b } from '../relay';"],
+  ])('sees %s', async (_what, line) => {
+    const src = tree({
+      'core/a.ts': `${line}\n`,
+      'relay/b.ts': 'export const b = 1;\n',
+      'relay/index.ts': "export * from './b.js';\n",
+    });
+    const result = await check(src);
+    expect(result.code).toBe(1);
+    expect(result.out).toContain('core may not import relay');
+  });
+
+  it('fails on an import it cannot follow, and on a self-import', async () => {
+    const src = tree({
+      'core/a.ts': "const name = './b.js';\nawait import(name);\nimport { a } from './a.js';\n",
+    });
+    const result = await check(src);
+    expect(result.code).toBe(1);
+    expect(result.out).toContain('core/a.ts: an import the check cannot follow: import(name)');
+    expect(result.out).toContain('core/a.ts imports itself');
+  });
+
+  it.each([
+    [
+      'the relay reaching a process',
+      'relay/r.ts',
+      "import { p } from '../process/p.js';",
+      'relay may not import process',
+    ],
+    [
+      'a front reaching the registry past its interface',
+      'front/f.ts',
+      "import { r } from '../registry/tenant-registry.js';",
+      'front may reach registry only through registry/tenants.ts',
+    ],
+    [
+      'doctor reaching a front',
+      'doctor/d.ts',
+      "import { f } from '../front/f.js';",
+      'doctor may not import front',
+    ],
+    [
+      'the package naming itself',
+      'core/c.ts',
+      "import { x } from 'mcp-tenants';",
+      'import our own modules by relative path',
+    ],
+  ])('refuses %s', async (_what, file, line, expected) => {
+    const src = tree({
+      'process/p.ts': '',
+      'registry/tenant-registry.ts': '',
+      'registry/tenants.ts': '',
+      'front/f.ts': '',
+      [file]: `${line}\n`,
+    });
+    const result = await check(src);
+    expect(result.code).toBe(1);
+    expect(result.out).toContain(expected);
+  });
+
+  it('lets a front use the registry through registry/tenants.ts', async () => {
+    const src = tree({
+      'front/f.ts': "import type { Tenants } from '../registry/tenants.js';\n",
+      'registry/tenants.ts': 'export interface Tenants {}\n',
+    });
+    const result = await check(src);
+    expect(result.out).toContain('no circle');
+    expect(result.code).toBe(0);
+  });
 });

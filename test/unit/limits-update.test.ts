@@ -9,7 +9,7 @@ import { writeLimitsV2 } from '../../src/process/limits/cgroup-v2.js';
 import { describeChanges } from '../../src/process/limits/limits-change.js';
 import { ownRlimit, prlimitChanges, setRlimitsOf } from '../../src/process/limits/live-rlimits.js';
 import { TenantLimits } from '../../src/process/limits/tenant-limits.js';
-import type { CgroupController, EnforcementReport } from '../../src/process/limits/types.js';
+import type { CgroupController, HostLimitsReport } from '../../src/process/limits/types.js';
 import { type GroupTotals, Watchdog } from '../../src/process/limits/watchdog.js';
 
 // Plain folders stand in for cgroup leaves: they show which file gets which
@@ -34,7 +34,7 @@ function leavesV1(): Map<CgroupController, string> {
 }
 
 /** A cgroup v1 host whose hierarchies are folders under `root`. */
-function v1Report(prlimit?: string): EnforcementReport {
+function v1Report(prlimit?: string): HostLimitsReport {
   const trees = { memory: join(root, 'm'), cpu: join(root, 'c'), pids: join(root, 'p') };
   return {
     active: ['cgroup-v1', 'rlimits', 'watchdog'],

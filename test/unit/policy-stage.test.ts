@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../../src/core/child-meta.js';
 import { DEFAULT_SERVER, type TenantConfig } from '../../src/core/config.js';
 import { McpTenantsError } from '../../src/core/errors.js';
-import { TENANT_ID_META_KEY, USER_ID_META_KEY } from '../../src/core/identity-meta.js';
 import type { JsonObject, JsonRpcRequest, JsonRpcResponse } from '../../src/core/jsonrpc.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { RelaySession } from '../../src/core/pipeline.js';

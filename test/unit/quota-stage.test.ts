@@ -69,7 +69,7 @@ describe('the quota stage', () => {
         () => now,
         async () => measured,
       ),
-      catalog,
+      readOnlyTools: catalog,
       tenantDir: (id) => `/data/${id}`,
     });
   });

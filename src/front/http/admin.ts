@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import { ErrorCode, McpTenantsError } from '../../core/errors.js';
-import type { EnforcementReport } from '../../process/limits/index.js';
+import type { HostLimitsReport } from '../../process/limits/index.js';
 import type { Tenants } from '../../registry/tenants.js';
 import { sendJson } from './respond.js';
 
@@ -12,7 +12,7 @@ export interface AdminEndpointOptions {
   audit?: AdminAudit | undefined;
   /** Which limit layers this host enforces; operators see it. */
   /** How limits are enforced on this host, shown to operators. */
-  enforcement?: EnforcementReport | undefined;
+  hostLimits?: HostLimitsReport | undefined;
   /** Open HTTP sessions over all tenants; operators see it. */
   sessionCount: () => number;
 }
@@ -62,13 +62,13 @@ export function createAdminEndpoint(options: AdminEndpointOptions) {
     const maySee = await callerOf(request);
     if (path === '/admin/tenants' && request.method === 'GET') {
       const tenants = registry.status().filter((tenant) => maySee(tenant.id));
-      const enforcement = options.enforcement;
+      const hostLimits = options.hostLimits;
       sendJson(response, 200, {
         tenants,
         ...(maySee.isOperator && {
           sessions: options.sessionCount(),
-          ...(enforcement && {
-            enforcement: { active: enforcement.active, unavailable: enforcement.unavailable },
+          ...(hostLimits && {
+            host_limits: { active: hostLimits.active, unavailable: hostLimits.unavailable },
           }),
         }),
       });

@@ -7,7 +7,7 @@ import type { TokenBindings } from '../../auth/token-bindings.js';
 import type { ServerConfig } from '../../core/config.js';
 import { ErrorCode, McpTenantsError, toMcpTenantsError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import type { EnforcementReport } from '../../process/limits/index.js';
+import type { HostLimitsReport } from '../../process/limits/index.js';
 import type { Tenants } from '../../registry/tenants.js';
 import { type AdminAudit, createAdminEndpoint } from './admin.js';
 import { answerClientError } from './client-error.js';
@@ -28,7 +28,7 @@ export interface HttpFrontOptions {
   recheck: (context: TenantContext) => void;
   /** Which limit layers this host enforces, shown to operators on /admin/tenants. */
   /** How limits are enforced on this host, shown to operators. */
-  enforcement?: EnforcementReport | undefined;
+  hostLimits?: HostLimitsReport | undefined;
   /** Sessions and streams end with their token (expiry, revocation). */
   tokens: TokenBindings;
   /** `iss` of the tokens, announced as authorization server (RFC 9728). */
@@ -102,7 +102,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     registry: options.registry,
     authenticate,
     audit: options.audit,
-    enforcement: options.enforcement,
+    hostLimits: options.hostLimits,
     sessionCount: () => sessions.size,
   });
   const statusPage = createStatusPage({

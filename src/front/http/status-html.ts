@@ -22,7 +22,7 @@ export const STATUS_HTML = `<!doctype html>
   .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; background: #e3e6ea; }
   .running { background: #d6f5df; color: #17612f; }
   .quarantined, .backoff { background: #fbe0e0; color: #8a1f1f; }
-  .starting { background: #fff2cc; color: #7a5b00; }
+  .starting, .stopping { background: #fff2cc; color: #7a5b00; }
   .bar { display: inline-block; width: 60px; height: 6px; background: #e3e6ea; vertical-align: middle; margin-left: 6px; }
   .bar > i { display: block; height: 100%; background: #4a7bd0; }
   .bar > i.hot { background: #d04a4a; }

@@ -10,7 +10,7 @@ import {
   CGROUP_CONTROLLERS,
   type CgroupController,
   type CgroupPlacement,
-  type EnforcementReport,
+  type HostLimitsReport,
 } from './types.js';
 import { LIMITS_ARGV0, LIMITS_SCRIPT } from './wrap.js';
 
@@ -96,8 +96,8 @@ export function findPrlimit(path = process.env.PATH ?? ''): string | undefined {
   return findExecutable('prlimit', path.split(delimiter));
 }
 
-function detect(options: DetectOptions): EnforcementReport {
-  const report: EnforcementReport = { active: [], unavailable: [], notes: [] };
+function detect(options: DetectOptions): HostLimitsReport {
+  const report: HostLimitsReport = { active: [], unavailable: [], notes: [] };
   const mountinfo = options.mountinfo ?? readText('/proc/self/mountinfo');
   const procCgroup = options.procCgroup ?? readText('/proc/self/cgroup');
   if (mountinfo === undefined || procCgroup === undefined) {
@@ -137,14 +137,14 @@ function detect(options: DetectOptions): EnforcementReport {
   return report;
 }
 
-let cached: EnforcementReport | undefined;
+let cached: HostLimitsReport | undefined;
 
 /**
  * Finds the strongest limits this host enforces, by really creating,
  * writing and joining a probe cgroup (then removing it). Cached: the probe
  * runs once per process unless `refresh` is set or the inputs are given.
  */
-export function detectEnforcement(options: DetectOptions = {}): EnforcementReport {
+export function detectHostLimits(options: DetectOptions = {}): HostLimitsReport {
   const custom = options.mountinfo !== undefined || options.procCgroup !== undefined;
   if (custom) return detect(options);
   if (!cached || options.refresh) cached = detect(options);
@@ -152,7 +152,7 @@ export function detectEnforcement(options: DetectOptions = {}): EnforcementRepor
 }
 
 /** One line for logs and `doctor`: what is active and why the rest is not. */
-export function formatEnforcementReport(report: EnforcementReport): string {
+export function formatHostLimits(report: HostLimitsReport): string {
   const missing = report.unavailable.map(({ layer, reason }) => `${layer} (${reason})`);
   return `limits: ${report.active.join(' + ') || 'none'}${missing.length ? `; unavailable: ${missing.join('; ')}` : ''}`;
 }

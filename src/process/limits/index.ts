@@ -1,11 +1,11 @@
 export { cleanupStale } from './cleanup-stale.js';
-export { type DetectOptions, detectEnforcement, formatEnforcementReport } from './detect.js';
+export { type DetectOptions, detectHostLimits, formatHostLimits } from './detect.js';
 export { describeChanges } from './limits-change.js';
 export { type Enforcement, type PrepareOptions, TenantLimits } from './tenant-limits.js';
 export type {
   CgroupController,
   CgroupPlacement,
-  EnforcementReport,
+  HostLimitsReport,
   LimitLayer,
   ProcessSample,
   Violation,

@@ -3,12 +3,12 @@ import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 import type { SpawnPlan } from '../child-process.js';
 import { createCgroupV1 } from './cgroup-v1.js';
 import { createCgroupV2 } from './cgroup-v2.js';
-import { detectEnforcement } from './detect.js';
+import { detectHostLimits } from './detect.js';
 import { changedLimits } from './limits-change.js';
 import { prlimitChanges, setRlimitsOf } from './live-rlimits.js';
 import { isNodeCommand, isNodeLauncher, nodeHeapMb, type Rlimit, rlimitsFor } from './rlimits.js';
 import type { TenantCgroup } from './tenant-cgroup.js';
-import type { EnforcementReport, LimitLayer, ProcessSample } from './types.js';
+import type { HostLimitsReport, LimitLayer, ProcessSample } from './types.js';
 import { wrapPlan } from './wrap.js';
 
 const MIB = 1024 * 1024;
@@ -38,7 +38,7 @@ export class TenantLimits {
   private constructor(
     readonly tenantId: string,
     private current: Limits,
-    private readonly report: EnforcementReport,
+    private readonly report: HostLimitsReport,
     private readonly cgroup: TenantCgroup | undefined,
   ) {}
 
@@ -51,7 +51,7 @@ export class TenantLimits {
   static prepare(
     tenantId: string,
     limits: Limits,
-    report: EnforcementReport = detectEnforcement(),
+    report: HostLimitsReport = detectHostLimits(),
     options: PrepareOptions = {},
   ): TenantLimits {
     const instance = options.instance ?? process.pid;

@@ -1,6 +1,6 @@
 /**
  * Words shared by the resource-limit layers: which layer enforces what, what
- * the host offers (the enforcement report) and what the watchdog observes.
+ * the host offers (the host limits report) and what the watchdog observes.
  */
 
 /** Enforcement layers, strongest first. */
@@ -20,7 +20,7 @@ export type CgroupPlacement =
   | { version: 2; tree: string; controllers: CgroupController[] }
   | { version: 1; trees: Partial<Record<CgroupController, string>> };
 
-export interface EnforcementReport {
+export interface HostLimitsReport {
   /** Layers that work on this host, strongest first; `watchdog` whenever /proc exists. */
   active: LimitLayer[];
   /** Why each missing layer is missing. */

@@ -1,21 +1,27 @@
 import type { ServerConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import type { LimitEnforcement } from './child-limits.js';
 import {
   cleanupStale,
-  detectEnforcement,
-  formatEnforcementReport,
+  detectHostLimits,
+  formatHostLimits,
+  type HostLimitsReport,
   Watchdog,
 } from './limits/index.js';
+
+/** How this host enforces limits: what it offers, found once, and the one watchdog of all children. */
+export interface HostLimits {
+  report: HostLimitsReport;
+  watchdog: Watchdog;
+}
 
 /**
  * Finds what the host can enforce (cgroup v2, v1, rlimits, watchdog), logs
  * it, and removes cgroups that supervisors killed earlier left behind —
  * killing any child still in them, so none outlives its supervisor.
  */
-export function startLimitEnforcement(server: ServerConfig, log: Logger): LimitEnforcement {
-  const report = detectEnforcement();
-  log.info(formatEnforcementReport(report));
+export function startHostLimits(server: ServerConfig, log: Logger): HostLimits {
+  const report = detectHostLimits();
+  log.info(formatHostLimits(report));
   cleanupStale(report.cgroup)
     .then((removed) => {
       if (removed.length > 0)

@@ -8,3 +8,11 @@
  */
 export const USER_ID_META_KEY = 'io.mcp-tenants/user_id';
 export const TENANT_ID_META_KEY = 'io.mcp-tenants/tenant_id';
+
+/**
+ * `_meta` key a cooperating child puts on a server-to-client request to name
+ * the (relayed) id of the client request that caused it. With it, routing is
+ * exact; without it, the request goes only where no other session could be
+ * meant (see `routeUnattributed` in relay/server-requests.ts).
+ */
+export const RELATED_REQUEST_META_KEY = 'io.mcp-tenants/related-request-id';
