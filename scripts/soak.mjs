@@ -164,12 +164,12 @@ const faults = { child_kills: 0, reloads: 0, token_expiries: 0, quarantine_reset
 function reasonOf(error) {
   const text = String(error?.message ?? error);
   if (/401|token expired/.test(text)) return 'token expired (401)';
-  if (/-32092|stopped while handling|exited|CHILD_CRASHED/.test(text))
-    return 'child killed (-32092)';
+  if (/-30503|stopped while handling|exited|CHILD_CRASHED/.test(text))
+    return 'child killed (-30503)';
   if (/quarantined|keeps crashing/.test(text)) return 'tenant quarantined';
-  if (/-32093|did not answer within/.test(text)) return 'timeout (-32093)';
+  if (/-30504|did not answer within/.test(text)) return 'timeout (-30504)';
   if (/404|unknown or expired session/.test(text)) return 'session gone (404)';
-  if (/-32091|429/.test(text)) return 'quota (-32091)';
+  if (/-30429|429/.test(text)) return 'quota (-30429)';
   return `other: ${text.slice(0, 120)}`;
 }
 

@@ -65,16 +65,18 @@ export const JsonRpcCode = {
   MISSING_REQUIRED_CLIENT_CAPABILITY: -32021,
   UNSUPPORTED_PROTOCOL_VERSION: -32022,
   /**
-   * mcp-tenants' own, in JSON-RPC's implementation-defined server range
-   * (-32000..-32099), above every code an official MCP SDK or the
-   * specification uses (-32000, -32001, -32002, -32020..-32022, -32042).
+   * mcp-tenants' own. MCP 2026-07-28 ("Error codes" in the base protocol)
+   * reserves -32020..-32099 for the specification, closes -32000..-32019 to
+   * new codes, and asks for application codes outside JSON-RPC's reserved
+   * -32768..-32000; no official SDK uses these. The last three digits echo
+   * the HTTP status of the same refusal.
    */
-  FORBIDDEN: -32090,
-  QUOTA_EXCEEDED: -32091,
-  CHILD_UNAVAILABLE: -32092,
-  CHILD_TIMEOUT: -32093,
-  SESSION_UNKNOWN: -32094,
-  UNAUTHORIZED: -32095,
+  UNAUTHORIZED: -30401,
+  FORBIDDEN: -30403,
+  SESSION_UNKNOWN: -30404,
+  QUOTA_EXCEEDED: -30429,
+  CHILD_UNAVAILABLE: -30503,
+  CHILD_TIMEOUT: -30504,
 } as const;
 
 interface CodeMapping {

@@ -97,9 +97,9 @@ describe('children misbehaving', () => {
     );
     await waitFor(() => /slow started \(25000 ms\)/.test(serve.stderr()) || undefined);
     await expect(first.callTool({ name: 'crash', arguments: {} })).rejects.toThrow(
-      /-32092.*stopped while handling this request \(exit code 1\)/,
+      /-30503.*stopped while handling this request \(exit code 1\)/,
     );
-    expect(await inFlight).toMatch(/-32092.*restarts on the next request/);
+    expect(await inFlight).toMatch(/-30503.*restarts on the next request/);
     expect(textOf(await second.callTool({ name: 'ok', arguments: {} }))).toBe('ok');
     const after = await health('crashy');
     expect(after?.pid).not.toBe(pid);
@@ -112,7 +112,7 @@ describe('children misbehaving', () => {
     await mute.callTool({ name: 'ok', arguments: {} });
     const pid = (await health('mute'))?.pid;
     await expect(mute.callTool({ name: 'slow', arguments: { ms: 10_000 } })).rejects.toThrow(
-      /-32093.*did not answer within 500 ms/,
+      /-30504.*did not answer within 500 ms/,
     );
     expect(textOf(await mute.callTool({ name: 'ok', arguments: {} }))).toBe('ok');
     expect((await health('mute'))?.pid).toBe(pid);

@@ -193,15 +193,15 @@ describe('HTTP front: hostile input', () => {
     expectRefused(
       await post(body, { origin: 'https://evil.example' }),
       403,
-      -32090,
+      -30403,
       'ORIGIN_FORBIDDEN',
       /origin "https:\/\/evil.example" is not allowed/,
     );
-    expectRefused(await post(body, { origin: 'null' }), 403, -32090, 'ORIGIN_FORBIDDEN');
+    expectRefused(await post(body, { origin: 'null' }), 403, -30403, 'ORIGIN_FORBIDDEN');
     expectRefused(
       await post(body, { host: `evil.example:${port}` }),
       403,
-      -32090,
+      -30403,
       'ORIGIN_FORBIDDEN',
       /host "evil.example:\d+" is not allowed/,
     );
@@ -245,7 +245,7 @@ describe('HTTP front: hostile input', () => {
     expectRefused(
       await post(body, { 'mcp-session-id': crypto.randomUUID() }),
       404,
-      -32094,
+      -30404,
       'SESSION_UNKNOWN',
     );
     // Another tenant's session, and ours presented with another tenant's token: both unknown.
@@ -254,13 +254,13 @@ describe('HTTP front: hostile input', () => {
     expectRefused(
       await post(body, { 'mcp-session-id': acmeSession }),
       404,
-      -32094,
+      -30404,
       'SESSION_UNKNOWN',
     );
     expectRefused(
       await post(body, { authorization: `Bearer ${acmeToken}` }),
       404,
-      -32094,
+      -30404,
       'SESSION_UNKNOWN',
     );
   });
@@ -279,24 +279,24 @@ describe('HTTP front: hostile input', () => {
     expectRefused(
       await post(call('hostile'), { 'mcp-session-id': doomed }),
       404,
-      -32094,
+      -30404,
       'SESSION_UNKNOWN',
     );
     expectRefused(
       await post({ jsonrpc: '2.0', method: 'notifications/hostile' }, { 'mcp-session-id': doomed }),
       404,
-      -32094,
+      -30404,
       'SESSION_UNKNOWN',
     );
     const stream = await plainRequest(serve.url, {
       method: 'GET',
       headers: { ...headers, accept: 'text/event-stream' },
     });
-    expectRefused(stream, 404, -32094, 'SESSION_UNKNOWN');
+    expectRefused(stream, 404, -30404, 'SESSION_UNKNOWN');
     expectRefused(
       await plainRequest(serve.url, { method: 'DELETE', headers }),
       404,
-      -32094,
+      -30404,
       'SESSION_UNKNOWN',
     );
   });

@@ -78,7 +78,7 @@ describe('tokens: hostile and broken bearer tokens', () => {
     description: RegExp,
   ): void {
     expect(response.status).toBe(401);
-    expect(response.json?.error?.code).toBe(-32095);
+    expect(response.json?.error?.code).toBe(-30401);
     expect(response.json?.error?.message).toMatch(description);
     const challenge = String(response.headers['www-authenticate']);
     expect(challenge).toMatch(
@@ -235,7 +235,7 @@ describe('tokens: hostile and broken bearer tokens', () => {
       `Bearer ${await sign({ payload: { ...claims, tenant_id: 'initrode' } })}`,
     );
     expect(stranger.status).toBe(403);
-    expect(stranger.json?.error).toMatchObject({ code: -32090, data: { code: 'TENANT_UNKNOWN' } });
+    expect(stranger.json?.error).toMatchObject({ code: -30403, data: { code: 'TENANT_UNKNOWN' } });
     expect(stranger.json?.error?.message).toMatch(/tenant "initrode" is not in the manifest/);
     expect(stranger.headers['www-authenticate']).toMatch(
       /^Bearer realm="mcp-tenants", resource_metadata="[^"]+", error="insufficient_scope", error_description="[^"]*initrode/,
@@ -257,7 +257,7 @@ describe('tokens: hostile and broken bearer tokens', () => {
     expect(call.status).toBe(200);
     expect(call.body).toMatchObject({
       id: 7,
-      error: { code: -32090, data: { code: 'FORBIDDEN', required_permission: 'tools:echo' } },
+      error: { code: -30403, data: { code: 'FORBIDDEN', required_permission: 'tools:echo' } },
     });
     expect(call.headers.get('www-authenticate')).toMatch(
       /^Bearer realm="mcp-tenants", error="insufficient_scope", scope="tools:echo", error_description="permission denied: tool echo needs/,

@@ -130,21 +130,21 @@ describe('permissions, tenant policy and tenant tool modules through serve', () 
     expect(
       await failure(reader.callTool({ name: 'data_set', arguments: { key: 'k', value: 'v' } })),
     ).toBe(
-      'MCP error -32090: permission denied: tool "data_set" needs the permission "tools:data_set", which this token does not grant (its tools permissions: tools:data_get, tools:data_list); ask for a token that includes it',
+      'MCP error -30403: permission denied: tool "data_set" needs the permission "tools:data_set", which this token does not grant (its tools permissions: tools:data_get, tools:data_list); ask for a token that includes it',
     );
     expect(await failure(reader.callTool({ name: 'greeting', arguments: { name: 'x' } }))).toMatch(
       /needs the permission "tools:greeting"/,
     );
     expect((await reader.listPrompts()).prompts).toEqual([]);
     expect(await failure(reader.getPrompt({ name: 'summarize_data' }))).toMatch(
-      /-32090: permission denied: prompt "summarize_data" needs the permission "prompts:summarize_data"/,
+      /-30403: permission denied: prompt "summarize_data" needs the permission "prompts:summarize_data"/,
     );
   });
 
   it('denies what the manifest denies even to an admin', async () => {
     const admin = await client('acme', 'root', ['admin']);
     expect(await failure(admin.callTool({ name: 'data_delete', arguments: { key: 'k' } }))).toBe(
-      'MCP error -32090: permission denied: tool "data_delete" is denied to every caller of tenant acme (tools.deny in the manifest)',
+      'MCP error -30403: permission denied: tool "data_delete" is denied to every caller of tenant acme (tools.deny in the manifest)',
     );
   });
 
@@ -158,7 +158,7 @@ describe('permissions, tenant policy and tenant tool modules through serve', () 
     const read = await reader.readResource({ uri: 'tenant://acme/data/public-a' });
     expect(read.contents[0]).toMatchObject({ text: 'A' });
     expect(await failure(reader.readResource({ uri: 'tenant://acme/data/secret-b' }))).toMatch(
-      /-32090: permission denied: resource "tenant:\/\/acme\/data\/secret-b" needs the permission "resources:tenant:\/\/acme\/data\/secret-b"/,
+      /-30403: permission denied: resource "tenant:\/\/acme\/data\/secret-b" needs the permission "resources:tenant:\/\/acme\/data\/secret-b"/,
     );
   });
 
@@ -194,7 +194,7 @@ describe('permissions, tenant policy and tenant tool modules through serve', () 
     } while (cursor !== undefined);
     expect(listed).toEqual(['t0', 't1', 't2']);
     expect(await failure(carol.callTool({ name: 't5', arguments: {} }))).toMatch(
-      /-32091: tool "t5" is not exposed: tenant paged shows only the first 3 tools its server lists \(max_tools\)/,
+      /-30429: tool "t5" is not exposed: tenant paged shows only the first 3 tools its server lists \(max_tools\)/,
     );
     expect(serve.stderr()).toMatch(/lists at least 5 tools, over max_tools \(3\)/);
     const doctor = cli(['doctor', '-m', workspace.manifestPath, '--json']);
@@ -225,7 +225,7 @@ describe('permissions, tenant policy and tenant tool modules through serve', () 
       /error="invalid_token", error_description="token has been revoked/,
     );
     expect(refused.body).toMatchObject({
-      error: { code: -32095, data: { code: 'AUTH_INVALID', reason: 'revoked' } },
+      error: { code: -30401, data: { code: 'AUTH_INVALID', reason: 'revoked' } },
     });
     expect(cli(['revoke', '--list', '-m', workspace.manifestPath]).stdout).toMatch(
       new RegExp(`^${jti}\\t\\S+\\ttest\\n$`),
@@ -248,7 +248,7 @@ describe('permissions, tenant policy and tenant tool modules through serve', () 
       cli(['revoke', decodeJwt(bearer).jti as string, '-m', workspace.manifestPath]).code,
     ).toBe(0);
     expect(await failure(stdio.listTools())).toBe(
-      'MCP error -32095: token has been revoked; ask for a new one. Set a new MCP_TENANT_TOKEN (`mcp-tenants token globex`) and restart this server',
+      'MCP error -30401: token has been revoked; ask for a new one. Set a new MCP_TENANT_TOKEN (`mcp-tenants token globex`) and restart this server',
     );
   });
 });

@@ -83,7 +83,7 @@ describe('quotas through serve', () => {
       jsonrpc: '2.0',
       id: 4,
       error: {
-        code: -32091,
+        code: -30429,
         message: `rate limit exceeded: user alice may send 3 requests per minute to tenant rated (max_requests_per_minute_per_user); retry in ${retryAfter} s`,
         data: {
           code: 'QUOTA_EXCEEDED',
@@ -107,7 +107,7 @@ describe('quotas through serve', () => {
     expect(refused).toMatchObject({ ok: false });
     // The SDK client reports the 429 with our JSON-RPC error, its body.
     expect(refused.text).toMatch(
-      /^Streamable HTTP error: Error POSTing to endpoint: \{"jsonrpc":"2\.0","id":\d+,"error":\{"code":-32091/,
+      /^Streamable HTTP error: Error POSTing to endpoint: \{"jsonrpc":"2\.0","id":\d+,"error":\{"code":-30429/,
     );
     expect(refused.text).toMatch(
       /rate limit exceeded: tenant rated allows 4 requests per minute \(max_requests_per_minute\); retry in \d+ s/,
@@ -177,7 +177,7 @@ describe('quotas through serve', () => {
     // 30 a minute, 2 of which went on the held calls: at least 32 of the 60 refused.
     expect(refusals.length).toBeGreaterThanOrEqual(32);
     for (const refusal of refusals)
-      expect(refusal.text).toMatch(/Error POSTing to endpoint: .*"code":-32091/);
+      expect(refusal.text).toMatch(/Error POSTing to endpoint: .*"code":-30429/);
   });
 
   it('takes a request the client cancels out of the queue, so the next one may wait there', async () => {
@@ -303,7 +303,7 @@ describe('durable usage counters', () => {
       expect(results.filter((result) => result.ok)).toHaveLength(5);
       for (const refused of results.filter((result) => !result.ok)) {
         expect(refused.text).toMatch(
-          /^MCP error -32091: rate limit exceeded: tenant shared allows 5 requests per minute/,
+          /^MCP error -30429: rate limit exceeded: tenant shared allows 5 requests per minute/,
         );
       }
     } finally {

@@ -121,7 +121,7 @@ describe('what a client names: methods, URIs and subscriptions', () => {
     }
     const refused = await subscribe('feature://item/100');
     expect(refused.status).toBe(200);
-    expect(refused.body.error?.code).toBe(-32091);
+    expect(refused.body.error?.code).toBe(-30429);
     expect(refused.body.error?.data).toMatchObject({
       code: 'QUOTA_EXCEEDED',
       quota: 'max_subscriptions_per_session',

@@ -45,7 +45,7 @@ function expectTooMany(response: RawResponse, quota: string, why: string, limit:
   expect(response.headers.get('mcp-session-id')).toBeNull();
   const body = response.body as RpcError;
   expect(body.id).toBe(INITIALIZE.id);
-  expect(body.error?.code).toBe(-32091);
+  expect(body.error?.code).toBe(-30429);
   expect(body.error?.data).toMatchObject({ code: 'QUOTA_EXCEEDED', quota, limit });
   expect(body.error?.message).toBe(
     `too many open sessions: ${why} (${quota}: ${limit}); close idle sessions ` +

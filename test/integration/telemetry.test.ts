@@ -121,9 +121,9 @@ describe('telemetry, audit trail and report through serve', () => {
       globex.request({ method: 'nope/unknown', params: {} }, z.object({}).passthrough()),
     ).rejects.toThrow(/-32601/);
     await expect(globex.callTool({ name: 'slow', arguments: { ms: 4_000 } })).rejects.toThrow(
-      /-32093/,
+      /-30504/,
     );
-    await expect(globex.callTool({ name: 'crash', arguments: {} })).rejects.toThrow(/-32092/);
+    await expect(globex.callTool({ name: 'crash', arguments: {} })).rejects.toThrow(/-30503/);
     expect(textOf(await globex.callTool({ name: 'ok', arguments: {} }))).toBe('ok');
 
     // initech: refusals by the policy and quota stages that come after telemetry.
@@ -137,11 +137,11 @@ describe('telemetry, audit trail and report through serve', () => {
     await initech.callTool({ name: 'data_set', arguments: { key: 'a', value: '1' } });
     await initech.callTool({ name: 'data_set', arguments: { key: 'b', value: '2' } });
     await expect(initech.callTool({ name: 'data_get', arguments: { key: 'a' } })).rejects.toThrow(
-      /-32090/,
+      /-30403/,
     );
     await expect(
       initech.callTool({ name: 'data_set', arguments: { key: 'c', value: '3' } }),
-    ).rejects.toThrow(/-32091/);
+    ).rejects.toThrow(/-30429/);
 
     // Refused tokens: a forged one (the supervisor's chain) and an expired acme one (acme's chain).
     expect(

@@ -106,7 +106,7 @@ describe('TenantRelay (real child process)', () => {
     const session = recordingSession('a');
     relay.attach(session);
     const slow = await relay.forward(session, call(5, 'slow', { ms: 5_000, text: 'late' }));
-    expect(slow).toMatchObject({ id: 5, error: { code: -32093, data: { code: 'CHILD_TIMEOUT' } } });
+    expect(slow).toMatchObject({ id: 5, error: { code: -30504, data: { code: 'CHILD_TIMEOUT' } } });
     const again = await relay.forward(session, call(5, 'echo', { text: 'reused' }));
     expect(again).toMatchObject({ id: 5, result: { content: [{ text: 'reused' }] } });
   });

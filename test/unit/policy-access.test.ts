@@ -91,7 +91,7 @@ describe('the refusal a client sees', () => {
       'token',
     );
     expect(error.code).toBe('FORBIDDEN');
-    expect(error.jsonRpcCode).toBe(-32090);
+    expect(error.jsonRpcCode).toBe(-30403);
     expect(error.message).toBe(
       'permission denied: tool "data_set" needs the permission "tools:data_set", which this token does not grant (its tools permissions: tools:data_get); ask for a token that includes it',
     );

@@ -102,7 +102,7 @@ describe('the quota stage', () => {
       jsonrpc: '2.0',
       id: 1,
       error: {
-        code: -32091,
+        code: -30429,
         message:
           'rate limit exceeded: tenant acme allows 3 requests per minute (max_requests_per_minute); retry in 41 s',
         data: {
@@ -173,7 +173,7 @@ describe('the quota stage', () => {
     const second = send(tenant, call(), child.answer);
     expect(await send(tenant, call(), child.answer)).toMatchObject({
       error: {
-        code: -32091,
+        code: -30429,
         message:
           'too many requests in flight: tenant acme allows 2 at once (max_concurrent_requests); retry in 1 s',
         data: { quota: 'max_concurrent_requests', limit: 2, retry_after_seconds: 1 },
@@ -277,7 +277,7 @@ describe('the quota stage', () => {
     );
     expect(await send(tenant, call('write_file'))).toMatchObject({
       error: {
-        code: -32091,
+        code: -30429,
         message: expect.stringContaining(
           'storage quota exceeded for tenant files: its data folder holds 2.0 MB of 1 MB',
         ),

@@ -34,7 +34,7 @@ describe('SubscriptionRegistry', () => {
   it('refuses with QUOTA_EXCEEDED, naming the setting', () => {
     const error = subscriptionsFull('acme', 100, 'tenant://acme/x');
     expect(error.code).toBe('QUOTA_EXCEEDED');
-    expect(error.jsonRpcCode).toBe(-32091);
+    expect(error.jsonRpcCode).toBe(-30429);
     expect(error.message).toMatch(/at most 100 resource URIs .*\(max_subscriptions_per_session\)/);
     expect(error.data).toEqual({ quota: 'max_subscriptions_per_session', limit: 100 });
   });

@@ -109,7 +109,7 @@ describe('the telemetry stage', () => {
     // A refusal thrown by a later stage still reaches the client as a JSON-RPC error.
     expect(answers[4]).toMatchObject({
       id: 4,
-      error: { code: -32090, data: { code: 'FORBIDDEN' } },
+      error: { code: -30403, data: { code: 'FORBIDDEN' } },
     });
     await send({ jsonrpc: '2.0', id: 99, method: 'tools/list' });
 
