@@ -4,10 +4,12 @@ import {
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
+  metaOf,
 } from '../core/jsonrpc.js';
 import type { Caller } from '../core/pipeline.js';
 import {
   isStatelessVersion,
+  META,
   requestedVersion,
   SESSION_PROTOCOL_VERSIONS,
   STATELESS_PROTOCOL_VERSIONS,
@@ -23,20 +25,69 @@ import type { TenantRelay } from './tenant-relay.js';
 
 let nextSessionNumber = 1;
 
-/** `UnsupportedProtocolVersionError` naming what we speak, or undefined when fine. */
-export function checkStatelessVersion(request: JsonRpcRequest): JsonRpcResponse | undefined {
-  const version = requestedVersion(request);
-  if (version === undefined && request.method === 'server/discover') return undefined;
-  if (version !== undefined && isStatelessVersion(version)) return undefined;
-  return errorResponse(
-    request.id,
-    JsonRpcCode.UNSUPPORTED_PROTOCOL_VERSION,
-    'Unsupported protocol version',
-    {
-      supported: [...STATELESS_PROTOCOL_VERSIONS, ...SESSION_PROTOCOL_VERSIONS],
-      requested: version ?? null,
-    },
+/** Methods the stateless revision removed: a request for one is answered 404 / -32601. */
+const REMOVED_METHODS = new Set([
+  'initialize',
+  'ping',
+  'logging/setLevel',
+  'resources/subscribe',
+  'resources/unsubscribe',
+]);
+
+/** The `_meta` keys every stateless request must carry (2026-07-28, base protocol, `_meta`). */
+const REQUIRED_META = [META.protocolVersion, META.clientCapabilities] as const;
+
+/**
+ * Checks a stateless request as the 2026-07-28 revision asks, in the order
+ * the official SDK's HTTP host applies them: the required `_meta` (-32602),
+ * then a protocol version we speak (-32022), then a method that still
+ * exists (-32601). `headerVersion` is HTTP's `MCP-Protocol-Version`, checked
+ * first there (-32020). Undefined: the request may go on.
+ */
+export function checkStatelessRequest(
+  request: JsonRpcRequest,
+  headerVersion?: string | undefined,
+): JsonRpcResponse | undefined {
+  const meta = metaOf(request.params);
+  const missing = REQUIRED_META.filter((key) =>
+    key === META.clientCapabilities
+      ? typeof meta?.[key] !== 'object' || meta?.[key] === null || Array.isArray(meta?.[key])
+      : typeof meta?.[key] !== 'string',
   );
+  if (missing.length > 0) {
+    return errorResponse(
+      request.id,
+      JsonRpcCode.INVALID_PARAMS,
+      `Invalid params: missing _meta keys: ${missing.join(', ')}`,
+    );
+  }
+  const version = requestedVersion(request) as string;
+  if (headerVersion !== undefined && headerVersion !== version) {
+    return errorResponse(
+      request.id,
+      JsonRpcCode.HEADER_MISMATCH,
+      `Header mismatch: MCP-Protocol-Version header "${headerVersion}" does not match _meta "${version}"`,
+    );
+  }
+  if (!isStatelessVersion(version)) {
+    return errorResponse(
+      request.id,
+      JsonRpcCode.UNSUPPORTED_PROTOCOL_VERSION,
+      'Unsupported protocol version',
+      {
+        supported: [...STATELESS_PROTOCOL_VERSIONS, ...SESSION_PROTOCOL_VERSIONS],
+        requested: version,
+      },
+    );
+  }
+  if (REMOVED_METHODS.has(request.method)) {
+    return errorResponse(
+      request.id,
+      JsonRpcCode.METHOD_NOT_FOUND,
+      `Method not found: ${request.method} does not exist in protocol revision ${version}`,
+    );
+  }
+  return undefined;
 }
 
 /**
@@ -53,7 +104,7 @@ export async function serveStatelessRequest(
   sink: (message: JsonRpcMessage) => boolean,
   cancel?: AbortSignal,
 ): Promise<JsonRpcResponse> {
-  const refused = checkStatelessVersion(request);
+  const refused = checkStatelessRequest(request);
   if (refused) return refused;
   const handshake = await relay.initialize(undefined);
   if (request.method === 'server/discover') {

@@ -182,6 +182,71 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
     }
   });
 
+  it('validates _meta, the version header and removed methods as 2026-07-28 says', async () => {
+    const token = await workspace.token('acme');
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': STATELESS,
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    const headers = (method: string) => ({
+      authorization: `Bearer ${token}`,
+      'mcp-protocol-version': STATELESS,
+      'mcp-method': method,
+    });
+    const send = (method: string, params: Record<string, unknown>, extra = {}) =>
+      rawPost(
+        serve.url,
+        { jsonrpc: '2.0', id: 7, method, params },
+        { ...headers(method), ...extra },
+      );
+
+    for (const params of [
+      {},
+      { _meta: { 'io.modelcontextprotocol/protocolVersion': STATELESS } },
+      { _meta: { 'io.modelcontextprotocol/clientCapabilities': {} } },
+    ]) {
+      const refused = await send('server/discover', params);
+      expect(refused.status, JSON.stringify(params)).toBe(400);
+      expect(refused.body).toMatchObject({
+        id: 7,
+        error: { code: -32602, message: expect.stringContaining('missing _meta keys') },
+      });
+    }
+    const listed = await send('tools/list', {});
+    expect(listed.status).toBe(400);
+    expect(listed.body).toMatchObject({ error: { code: -32602 } });
+
+    const noHeader = await rawPost(
+      serve.url,
+      { jsonrpc: '2.0', id: 8, method: 'server/discover', params: { _meta: meta } },
+      { authorization: `Bearer ${token}`, 'mcp-method': 'server/discover' },
+    );
+    expect(noHeader.status).toBe(400);
+    expect(noHeader.body).toMatchObject({ id: 8, error: { code: -32020 } });
+
+    const otherBody = await send('tools/list', {
+      _meta: { ...meta, 'io.modelcontextprotocol/protocolVersion': '2025-11-25' },
+    });
+    expect(otherBody.status).toBe(400);
+    expect(otherBody.body).toMatchObject({ error: { code: -32020 } });
+
+    for (const method of [
+      'initialize',
+      'ping',
+      'logging/setLevel',
+      'resources/subscribe',
+      'resources/unsubscribe',
+    ]) {
+      const removed = await send(method, {
+        _meta: meta,
+        uri: 'tenant://acme/data/x',
+        level: 'info',
+      });
+      expect(removed.status, method).toBe(404);
+      expect(removed.body).toMatchObject({ id: 7, error: { code: -32601 } });
+    }
+  });
+
   it('refuses mismatched headers and unsupported versions with the revision’s errors', async () => {
     const token = await workspace.token('acme');
     const meta = {
@@ -317,13 +382,38 @@ describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client',
       expect(firstText(await client.callTool({ name: 'echo', arguments: { text: 'new' } }))).toBe(
         'new',
       );
-      expect((await client.listResources()).resources.map((resource) => resource.uri)).toEqual([
-        'stateless://hello',
-      ]);
+      const uris = (await client.listResources()).resources.map((resource) => resource.uri);
+      expect(uris.sort()).toEqual(['stateless://hello', 'stateless://needs-sampling']);
       expect((await client.listPrompts()).prompts.map((prompt) => prompt.name)).toEqual(['greet']);
     } finally {
       await client.close();
     }
+  });
+
+  it("answers a child's -32021 (a capability the client lacks) with HTTP 400", async () => {
+    const answer = await rawPost(
+      serve.url,
+      {
+        jsonrpc: '2.0',
+        id: 3,
+        method: 'resources/read',
+        params: {
+          uri: 'stateless://needs-sampling',
+          _meta: {
+            'io.modelcontextprotocol/protocolVersion': STATELESS,
+            'io.modelcontextprotocol/clientCapabilities': {},
+          },
+        },
+      },
+      {
+        authorization: `Bearer ${await workspace.token('stateless')}`,
+        'mcp-protocol-version': STATELESS,
+        'mcp-method': 'resources/read',
+        'mcp-name': 'stateless://needs-sampling',
+      },
+    );
+    expect(answer.status).toBe(400);
+    expect(answer.body).toMatchObject({ id: 3, error: { code: -32021 } });
   });
 });
 

@@ -143,7 +143,15 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       response.writeHead(202).end();
       return;
     }
-    if (request.headers['mcp-session-id'] === undefined && isStatelessRequest(message)) {
+    // A stateless request says so in its _meta, or only in its header (and
+    // then is refused for the _meta it lacks, not served as a session's).
+    const statelessHeader = isStatelessVersion(String(request.headers['mcp-protocol-version']));
+    if (
+      request.headers['mcp-session-id'] === undefined &&
+      'id' in message &&
+      'method' in message &&
+      (isStatelessRequest(message) || statelessHeader)
+    ) {
       const relay = registry.relayFor(tenantOf(context));
       await handleStatelessRequest(
         request,

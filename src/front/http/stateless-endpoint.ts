@@ -3,9 +3,8 @@ import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
 import { errorFrom, JsonRpcCode } from '../../core/errors.js';
 import { errorResponse, type JsonRpcRequest, type JsonRpcResponse } from '../../core/jsonrpc.js';
-import { requestedVersion } from '../../core/revisions.js';
 import {
-  checkStatelessVersion,
+  checkStatelessRequest,
   openListenStream,
   serveStatelessRequest,
 } from '../../relay/stateless-request.js';
@@ -33,9 +32,22 @@ export async function handleStatelessRequest(
   /** The front's budget of unread bytes, which these streams count in. */
   unread?: UnreadBudget,
 ): Promise<void> {
-  const refused = checkStatelessVersion(message) ?? headerMismatch(request, message);
+  // The order of the official SDK's host: the version header, _meta, the
+  // version itself, then the other mirrored headers.
+  const headerVersion = header(request, 'mcp-protocol-version');
+  const refused =
+    (headerVersion === undefined
+      ? errorResponse(
+          message.id,
+          JsonRpcCode.HEADER_MISMATCH,
+          'Header mismatch: the MCP-Protocol-Version header is required',
+        )
+      : undefined) ??
+    checkStatelessRequest(message, headerVersion) ??
+    headerMismatch(request, message);
   if (refused) {
-    sendJson(response, 400, refused);
+    // A refused envelope is 400, a removed method 404 (2026-07-28, Streamable HTTP).
+    sendJson(response, statusFor(refused) === 404 ? 404 : 400, refused);
     return;
   }
   if (message.method === 'subscriptions/listen') {
@@ -75,8 +87,23 @@ export async function handleStatelessRequest(
   channel.finish(answer, statusFor(answer));
 }
 
+/**
+ * The HTTP status of a stateless answer: errors the revision gives a status
+ * of their own (-32601 404; -32021, -32022, -32020, -32602 of a refused
+ * envelope 400), everything else in-band on 200.
+ */
 function statusFor(answer: JsonRpcResponse): number {
-  return 'error' in answer && answer.error.code === JsonRpcCode.METHOD_NOT_FOUND ? 404 : 200;
+  if (!('error' in answer)) return 200;
+  switch (answer.error.code) {
+    case JsonRpcCode.METHOD_NOT_FOUND:
+      return 404;
+    case JsonRpcCode.MISSING_REQUIRED_CLIENT_CAPABILITY:
+    case JsonRpcCode.UNSUPPORTED_PROTOCOL_VERSION:
+    case JsonRpcCode.HEADER_MISMATCH:
+      return 400;
+    default:
+      return 200;
+  }
 }
 
 /**
@@ -89,14 +116,6 @@ function headerMismatch(
 ): JsonRpcResponse | undefined {
   const mismatch = (text: string) =>
     errorResponse(message.id, JsonRpcCode.HEADER_MISMATCH, `Header mismatch: ${text}`);
-  const version = header(request, 'mcp-protocol-version');
-  const bodyVersion = requestedVersion(message);
-  if (version === undefined) return mismatch('the MCP-Protocol-Version header is required');
-  if (bodyVersion !== undefined && version !== bodyVersion) {
-    return mismatch(
-      `MCP-Protocol-Version header "${version}" does not match _meta "${bodyVersion}"`,
-    );
-  }
   const method = header(request, 'mcp-method');
   if (method !== message.method) {
     return mismatch(

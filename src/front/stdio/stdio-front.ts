@@ -24,7 +24,7 @@ import type { RelaySession } from '../../core/pipeline.js';
 import { isStatelessRequest } from '../../core/revisions.js';
 import type { Tenants } from '../../registry/tenants.js';
 import {
-  checkStatelessVersion,
+  checkStatelessRequest,
   openListenStream,
   serveStatelessRequest,
 } from '../../relay/stateless-request.js';
@@ -92,7 +92,7 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
 
   const answerStateless = async (request: JsonRpcRequest): Promise<void> => {
     if (request.method === 'subscriptions/listen') {
-      const refused = checkStatelessVersion(request);
+      const refused = checkStatelessRequest(request);
       if (refused) return write(refused);
       listens.set(request.id, await openListenStream(relay, request, context, sink));
       return;
