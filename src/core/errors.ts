@@ -33,6 +33,7 @@ export const ErrorCode = {
   CHILD_TIMEOUT: 'CHILD_TIMEOUT',
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   AUDIT_TAMPERED: 'AUDIT_TAMPERED',
+  REQUEST_STATE_INVALID: 'REQUEST_STATE_INVALID',
   INTERNAL: 'INTERNAL',
 } as const;
 
@@ -111,6 +112,7 @@ const mapping: Record<ErrorCode, CodeMapping> = {
   CHILD_TIMEOUT: { http: 504, jsonRpc: JsonRpcCode.CHILD_TIMEOUT, exit: 7 },
   SHUTTING_DOWN: { http: 503, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 1 },
   AUDIT_TAMPERED: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 8 },
+  REQUEST_STATE_INVALID: { http: 400, jsonRpc: JsonRpcCode.INVALID_PARAMS, exit: 1 },
   INTERNAL: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 1 },
 };
 

@@ -26,6 +26,12 @@ export interface RelaySession {
   /** False for sessions that get logs only after asking for a level (2026-07-28). */
   readonly logsByDefault?: boolean;
   /**
+   * True for a stateless (2026-07-28) client: it takes `input_required`
+   * results itself. Unset: a session client, for which the relay fulfils a
+   * child's `input_required` with real requests to it.
+   */
+  readonly stateless?: boolean;
+  /**
    * Messages for this session that are not the direct answer to a forwarded
    * request: notifications, and server-to-client requests. `relatedRequestId`
    * names the session's own request they belong to, when there is one.

@@ -3,6 +3,7 @@ import { RELATED_REQUEST_META_KEY } from '../core/child-meta.js';
 import { JsonRpcCode } from '../core/errors.js';
 import {
   errorResponse,
+  type JsonObject,
   type JsonRpcId,
   type JsonRpcMessage,
   type JsonRpcRequest,
@@ -44,9 +45,11 @@ export interface ServerRequestRouterOptions {
  */
 export class ServerRequestRouter {
   private readonly ids = new ServerRequestIds();
+  /** By the id the client saw: a child's request (answered to that child), or the relay's own. */
   private readonly outstanding = new Map<
     string,
-    OutstandingServerRequest<RelaySession> & { channel: ChildChannel }
+    | (OutstandingServerRequest<RelaySession> & { channel: ChildChannel })
+    | { session: RelaySession; timer: NodeJS.Timeout; resolve: (answer: JsonRpcResponse) => void }
   >();
 
   constructor(private readonly options: ServerRequestRouterOptions) {}
@@ -97,6 +100,47 @@ export class ServerRequestRouter {
     }
   }
 
+  /**
+   * The relay's own request to a client (fulfilling a child's
+   * `input_required` for a session client); resolves with the client's
+   * answer, or an error when it gave none in time or cannot take it.
+   */
+  ask(
+    session: RelaySession,
+    request: { method: string; params?: JsonObject | undefined },
+    related: JsonRpcId,
+  ): Promise<JsonRpcResponse> {
+    return new Promise((resolve) => {
+      const id = this.ids.mint();
+      const timer = setTimeout(
+        () =>
+          this.answer(
+            id,
+            errorResponse(null, JsonRpcCode.REQUEST_TIMEOUT, 'the client did not answer in time'),
+          ),
+        this.options.timeoutMs(),
+      );
+      timer.unref();
+      this.outstanding.set(id, { session, timer, resolve });
+      const message = {
+        jsonrpc: '2.0' as const,
+        id,
+        method: request.method,
+        params: request.params,
+      };
+      if (!this.options.deliver(session, message, related)) {
+        this.answer(
+          id,
+          errorResponse(
+            null,
+            JsonRpcCode.INTERNAL_ERROR,
+            'the client has no open stream to receive requests',
+          ),
+        );
+      }
+    });
+  }
+
   /** A client's answer; only the session the request went to may give it. */
   respond(session: RelaySession, response: JsonRpcResponse): void {
     const id = typeof response.id === 'string' ? response.id : undefined;
@@ -119,7 +163,7 @@ export class ServerRequestRouter {
   /** A child is gone: its requests have nobody to answer. */
   childExited(channel: ChildChannel): void {
     for (const [id, outstanding] of this.outstanding) {
-      if (outstanding.channel !== channel) continue;
+      if (!('channel' in outstanding) || outstanding.channel !== channel) continue;
       clearTimeout(outstanding.timer);
       this.outstanding.delete(id);
     }
@@ -130,6 +174,10 @@ export class ServerRequestRouter {
     if (!outstanding) return;
     clearTimeout(outstanding.timer);
     this.outstanding.delete(id);
+    if ('resolve' in outstanding) {
+      outstanding.resolve(response);
+      return;
+    }
     this.options.toChild(outstanding.channel, {
       ...response,
       id: outstanding.childRequestId,

@@ -1,6 +1,7 @@
-import { ErrorCode, JsonRpcCode, McpTenantsError } from '../core/errors.js';
+import { ErrorCode, errorFrom, JsonRpcCode, McpTenantsError } from '../core/errors.js';
 import {
   errorResponse,
+  type JsonObject,
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
@@ -14,6 +15,15 @@ import {
   SESSION_PROTOCOL_VERSIONS,
   STATELESS_PROTOCOL_VERSIONS,
 } from '../core/revisions.js';
+import {
+  inputRequestsOf,
+  isInputRequired,
+  MRTR_METHODS,
+  missingCapability,
+  undeclared,
+} from './input-required.js';
+import type { RoundOutcome } from './input-rounds.js';
+import { requestDigest, type StateBinding } from './request-state.js';
 import {
   completeStatelessResult,
   discoverResult,
@@ -94,8 +104,10 @@ export function checkStatelessRequest(
  * Serves one stateless (2026-07-28) request through a tenant's relay, whatever
  * revision its child speaks: `server/discover` is answered from the child's
  * handshake, everything else is forwarded in a session that lives as long as
- * the request, and the result gets the fields the revision requires.
- * Related notifications (progress, requested logs) go to `sink`.
+ * the request (and its input rounds), and the result gets the fields the
+ * revision requires. Related notifications (progress, requested logs) go to
+ * `sink`. Input the child asks for comes back to the client as sealed
+ * `input_required` rounds (see input-rounds.ts and request-state.ts).
  */
 export async function serveStatelessRequest(
   relay: TenantRelay,
@@ -114,13 +126,93 @@ export async function serveStatelessRequest(
       result: discoverResult(handshake, SESSION_PROTOCOL_VERSIONS),
     };
   }
-  const session = new StatelessRequestSession(
-    `stateless-${nextSessionNumber++}`,
-    caller,
-    request,
-    sink,
-  );
-  relay.attach(session);
+  const complete = (response: JsonRpcResponse): JsonRpcResponse =>
+    'result' in response
+      ? {
+          ...response,
+          id: request.id,
+          result: completeStatelessResult(request.method, response.result, handshake.serverInfo),
+        }
+      : { ...response, id: request.id };
+  try {
+    return complete(await serveRounds(relay, request, caller, sink, cancel));
+  } catch (error) {
+    return errorFrom(request.id, error);
+  }
+}
+
+/** A call, or the retry of one of its rounds, to its answer or its next round. */
+async function serveRounds(
+  relay: TenantRelay,
+  request: JsonRpcRequest,
+  caller: Caller,
+  sink: (message: JsonRpcMessage) => boolean,
+  cancel: AbortSignal | undefined,
+): Promise<JsonRpcResponse> {
+  if (!MRTR_METHODS.has(request.method)) return forwardOnce(relay, request, caller, sink, cancel);
+  const binding: StateBinding = {
+    tenant: relay.tenantId,
+    user: caller.userId,
+    method: request.method,
+    target: requestDigest(request),
+  };
+  const params = request.params ?? {};
+  const inputResponses = params.inputResponses;
+  if (inputResponses !== undefined && !isResponseMap(inputResponses)) {
+    return errorResponse(
+      request.id,
+      JsonRpcCode.INVALID_PARAMS,
+      'inputResponses must be an object whose values are the results of the requests asked for, by key',
+    );
+  }
+  let forwarded = request;
+  if (params.requestState !== undefined) {
+    const state = await relay.stateSeal.open(params.requestState, binding);
+    const parked = state.parked;
+    if (parked !== undefined) {
+      // Closing the retry's stream gives up the call, as closing the first one would.
+      const onCancel = () => relay.inputRounds.abandonParked(parked);
+      cancel?.addEventListener('abort', onCancel, { once: true });
+      try {
+        const outcome = await relay.inputRounds.resume(
+          parked,
+          state.round ?? 0,
+          (inputResponses as JsonObject | undefined) ?? {},
+          sink,
+        );
+        return await roundAnswer(relay, request, binding, outcome);
+      } finally {
+        cancel?.removeEventListener('abort', onCancel);
+      }
+    }
+    // A child of the stateless revision gets back its own state, unsealed.
+    const { requestState: _sealed, ...rest } = params;
+    forwarded = {
+      ...request,
+      params: state.child === undefined ? rest : { ...rest, requestState: state.child },
+    };
+  }
+  const session = openSession(relay, forwarded, caller, sink);
+  const onCancel = () => relay.inputRounds.abandon(session);
+  cancel?.addEventListener('abort', onCancel, { once: true });
+  try {
+    await applyLogLevel(relay, session, forwarded);
+    const outcome = await relay.inputRounds.start(session, relay.forward(session, forwarded));
+    return await roundAnswer(relay, request, binding, outcome);
+  } finally {
+    cancel?.removeEventListener('abort', onCancel);
+  }
+}
+
+/** A request that cannot ask for input: one exchange with the child. */
+async function forwardOnce(
+  relay: TenantRelay,
+  request: JsonRpcRequest,
+  caller: Caller,
+  sink: (message: JsonRpcMessage) => boolean,
+  cancel: AbortSignal | undefined,
+): Promise<JsonRpcResponse> {
+  const session = openSession(relay, request, caller, sink);
   const onCancel = (): void =>
     relay.notify(session, {
       jsonrpc: '2.0',
@@ -129,24 +221,99 @@ export async function serveStatelessRequest(
     });
   cancel?.addEventListener('abort', onCancel, { once: true });
   try {
-    if (session.logLevel) {
-      await relay.forward(session, {
-        jsonrpc: '2.0',
-        id: `${String(request.id)}:log-level`,
-        method: 'logging/setLevel',
-        params: { level: session.logLevel },
-      });
-    }
-    const response = await relay.forward(session, request);
-    if (!('result' in response)) return response;
-    return {
-      ...response,
-      result: completeStatelessResult(request.method, response.result, handshake.serverInfo),
-    };
+    await applyLogLevel(relay, session, request);
+    return await relay.forward(session, request);
   } finally {
     cancel?.removeEventListener('abort', onCancel);
     relay.detach(session);
   }
+}
+
+function openSession(
+  relay: TenantRelay,
+  request: JsonRpcRequest,
+  caller: Caller,
+  sink: (message: JsonRpcMessage) => boolean,
+): StatelessRequestSession {
+  const session = new StatelessRequestSession(
+    `stateless-${nextSessionNumber++}`,
+    caller,
+    request,
+    sink,
+  );
+  relay.attach(session);
+  return session;
+}
+
+/** The request's own log level (`io.modelcontextprotocol/logLevel`) for the child. */
+async function applyLogLevel(
+  relay: TenantRelay,
+  session: StatelessRequestSession,
+  request: JsonRpcRequest,
+): Promise<void> {
+  if (!session.logLevel) return;
+  await relay.forward(session, {
+    jsonrpc: '2.0',
+    id: `${String(request.id)}:log-level`,
+    method: 'logging/setLevel',
+    params: { level: session.logLevel },
+  });
+}
+
+/**
+ * What the client gets for a round: the child's answer (its own
+ * `input_required` with the child's state sealed inside ours), or the
+ * requests of a parked call as an `input_required` result.
+ */
+async function roundAnswer(
+  relay: TenantRelay,
+  request: JsonRpcRequest,
+  binding: StateBinding,
+  outcome: RoundOutcome,
+): Promise<JsonRpcResponse> {
+  const ttlMs = relay.config.request_timeout_ms;
+  if (outcome.kind === 'ask') {
+    const inputRequests = Object.fromEntries(outcome.requests);
+    return {
+      jsonrpc: '2.0',
+      id: request.id,
+      result: {
+        resultType: 'input_required',
+        inputRequests,
+        requestState: await relay.stateSeal.seal(
+          binding,
+          { parked: outcome.parked, round: outcome.round },
+          ttlMs,
+        ),
+      },
+    };
+  }
+  const response = outcome.response;
+  if (!isInputRequired(response) || !('result' in response)) return response;
+  // The child asks for input itself (it speaks the stateless revision).
+  const requests = inputRequestsOf(response.result);
+  const capabilities = metaOf(request.params)?.[META.clientCapabilities] as JsonObject | undefined;
+  const lacking = undeclared(capabilities, requests.values());
+  if (lacking) return missingCapability(request.id, lacking);
+  const childState = response.result.requestState;
+  return {
+    ...response,
+    result: {
+      ...response.result,
+      requestState: await relay.stateSeal.seal(
+        binding,
+        { child: typeof childState === 'string' ? childState : undefined },
+        ttlMs,
+      ),
+    },
+  };
+}
+
+function isResponseMap(value: unknown): value is JsonObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  return Object.values(value).every(
+    (entry) => typeof entry === 'object' && entry !== null && !Array.isArray(entry),
+  );
 }
 
 /**

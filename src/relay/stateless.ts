@@ -56,21 +56,26 @@ export function completeStatelessResult(
 
 /**
  * The relay session of one stateless request: it lives as long as the
- * request, takes only what relates to it (progress, and logs when the
- * request asked for them), and never server-to-client requests, which this
- * revision replaced by multi round-trip results.
+ * request (and its input rounds), takes only what relates to it (progress,
+ * and logs when the request asked for them), and hands the child's own
+ * requests to `onRequest`: this revision asks the client for input with
+ * `input_required` results instead (see input-rounds.ts).
  */
 export class StatelessRequestSession implements RelaySession {
   readonly capabilities: JsonObject | undefined;
   readonly logLevel: McpLogLevel | undefined;
   /** Logs only when the request asked for them (`io.modelcontextprotocol/logLevel`). */
   readonly logsByDefault = false;
+  readonly stateless = true;
+  /** Where the child's requests go; unset, the session cannot take them. */
+  onRequest: ((request: JsonRpcRequest) => void) | undefined;
 
   constructor(
     readonly id: string,
     readonly caller: Caller,
     request: JsonRpcRequest,
-    private readonly sink: (message: JsonRpcMessage) => boolean,
+    /** The open response stream of the request, or of its latest retry. */
+    public sink: (message: JsonRpcMessage) => boolean,
   ) {
     const meta = metaOf(request.params);
     const capabilities = meta?.[META.clientCapabilities];
@@ -83,6 +88,11 @@ export class StatelessRequestSession implements RelaySession {
   }
 
   deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): boolean {
+    if ('id' in message && 'method' in message) {
+      if (!this.onRequest) return false;
+      this.onRequest(message);
+      return true;
+    }
     if (relatedRequestId === undefined || 'id' in message) return false;
     return this.sink(message);
   }
@@ -126,6 +136,7 @@ export function parseSubscriptionFilter(params: JsonObject | undefined): Subscri
 export class ListenSession implements RelaySession {
   readonly capabilities = undefined;
   readonly logsByDefault = false;
+  readonly stateless = true;
 
   constructor(
     readonly id: string,

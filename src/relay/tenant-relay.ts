@@ -18,9 +18,15 @@ import type { Logger } from '../core/logger.js';
 import { Cancellation, type RelaySession, type RequestStage, runStages } from '../core/pipeline.js';
 import { negotiateProtocolVersion } from '../core/revisions.js';
 import { routeChildNotification } from './child-notifications.js';
+import { fulfilInputRequired, isInputRequired, MRTR_METHODS } from './input-required.js';
+import { InputRounds } from './input-rounds.js';
 import { PendingRequests } from './pending-requests.js';
+import { RequestStateSeal } from './request-state.js';
 import { ServerRequestRouter } from './server-request-router.js';
 import { SessionState } from './session-state.js';
+
+/** Stateless calls of one tenant that may wait for their clients' input at once. */
+const MAX_PARKED_CALLS = 256;
 
 export interface TenantRelayOptions {
   tenant: TenantConfig;
@@ -46,6 +52,10 @@ export class TenantRelay {
   private readonly sessionState: SessionState;
   private readonly serverRequests: ServerRequestRouter;
   private closed = false;
+  /** Stateless calls parked while their clients answer the child's requests. */
+  readonly inputRounds: InputRounds;
+  /** Seals the `requestState` of this tenant's input rounds. */
+  readonly stateSeal = new RequestStateSeal();
   /** Stray answers (a child's or a client's) are logged, but never one line each in a flood. */
   private readonly strays: LogLimiter;
 
@@ -59,6 +69,11 @@ export class TenantRelay {
       deliver: (session, message, related) => this.deliverTo(session, message, related),
       timeoutMs: () => this.tenant.request_timeout_ms,
       strays: this.strays,
+    });
+    this.inputRounds = new InputRounds({
+      relay: { respond: (s, r) => this.respond(s, r), detach: (s) => this.detach(s) },
+      ttlMs: () => this.tenant.request_timeout_ms,
+      maxParked: MAX_PARKED_CALLS,
     });
     this.child = options.child({
       message: (message, from) => this.fromChild(message, from),
@@ -162,6 +177,13 @@ export class TenantRelay {
     if (request.method === 'resources/subscribe' && 'error' in response) {
       this.sessionState.subscribeFailed(session, String(request.params?.uri));
     }
+    // A stateless client takes `input_required` itself; a session client is asked by us.
+    if (!session.stateless && MRTR_METHODS.has(request.method) && isInputRequired(response)) {
+      return fulfilInputRequired(session, request, response, {
+        ask: (asked, input, related) => this.serverRequests.ask(asked, input, related),
+        retry: (retry) => this.forwardToChild(session, retry, cancellation),
+      });
+    }
     return response;
   }
 
@@ -209,6 +231,7 @@ export class TenantRelay {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.inputRounds.close();
     this.failAll('the supervisor is shutting down', ErrorCode.SHUTTING_DOWN);
   }
 
@@ -250,15 +273,19 @@ export class TenantRelay {
     const childId = this.pending.nextChildId();
     const meta = metaOf(request.params);
     const progressToken = meta?.progressToken as string | number | undefined;
-    // Progress tokens must be unique across sessions too: use the child-side id.
-    if (meta && progressToken !== undefined) meta.progressToken = childId;
+    // Progress tokens must be unique across sessions too: use the child-side
+    // id, in a copy (the client's request may be sent again in a next round).
+    const params =
+      meta && progressToken !== undefined
+        ? { ...request.params, _meta: { ...meta, progressToken: childId } }
+        : request.params;
     const response = this.pending.add(
       childId,
       { session, clientId: request.id, progressToken, channel },
       this.tenant.request_timeout_ms,
       (id) => this.timeOut(id),
     );
-    channel.send({ ...request, id: childId });
+    channel.send({ ...request, id: childId, params });
     return response;
   }
 

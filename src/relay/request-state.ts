@@ -1,0 +1,93 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { EncryptJWT, jwtDecrypt } from 'jose';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import type { JsonObject, JsonRpcRequest } from '../core/jsonrpc.js';
+
+/** What a sealed `requestState` binds, besides its expiry. */
+export interface StateBinding {
+  tenant: string;
+  user: string;
+  method: string;
+  /** A digest of the request's target and arguments (see `requestDigest`). */
+  target: string;
+}
+
+/** What the supervisor keeps in a `requestState` between two rounds. */
+export interface StateContent {
+  /** The parked call in this relay that the retry answers, if the child is a 2025 one. */
+  parked?: string | undefined;
+  /** The round the retry answers; a state of an earlier round is spent. */
+  round?: number | undefined;
+  /** The child's own `requestState` (a 2026 child), carried inside our seal. */
+  child?: string | undefined;
+}
+
+/**
+ * Seals `requestState` values the supervisor hands to clients: AEAD (a
+ * JWE with direct A256GCM under a key of this relay's own), bound to the
+ * tenant, the user, the method and a digest of the request's target and
+ * arguments, and short-lived. A client cannot read, alter or move one: a
+ * tampered, expired or foreign state (another tenant's, another user's,
+ * another request's) is refused with INVALID_PARAMS, as MRTR asks. The key
+ * lives as long as the relay; after a restart old states are refused and
+ * the client starts the request again.
+ */
+export class RequestStateSeal {
+  private readonly key: Uint8Array;
+
+  constructor(key: Uint8Array = randomBytes(32)) {
+    this.key = key;
+  }
+
+  async seal(binding: StateBinding, content: StateContent, ttlMs: number): Promise<string> {
+    return new EncryptJWT({ ...content, ...binding })
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
+      .setExpirationTime(Math.ceil((Date.now() + ttlMs) / 1000))
+      .encrypt(this.key);
+  }
+
+  /** The content of a state sealed for exactly this binding; throws REQUEST_STATE_INVALID otherwise. */
+  async open(state: unknown, binding: StateBinding): Promise<StateContent> {
+    if (typeof state !== 'string' || state.length === 0 || state.length > 16_384) {
+      throw invalid('requestState must be the string this server returned');
+    }
+    let payload: JsonObject;
+    try {
+      ({ payload } = await jwtDecrypt(state, this.key));
+    } catch (error) {
+      const expired = (error as { code?: string }).code === 'ERR_JWT_EXPIRED';
+      throw invalid(
+        expired
+          ? 'requestState has expired; send the request again without it'
+          : 'requestState failed its integrity check; send the request again without it',
+      );
+    }
+    for (const [field, value] of Object.entries(binding)) {
+      if (payload[field] !== value) {
+        throw invalid(
+          `requestState was issued for another ${field}; send the request again without it`,
+        );
+      }
+    }
+    return {
+      parked: typeof payload.parked === 'string' ? payload.parked : undefined,
+      round: typeof payload.round === 'number' ? payload.round : undefined,
+      child: typeof payload.child === 'string' ? payload.child : undefined,
+    };
+  }
+}
+
+/**
+ * What identifies a request across its rounds: the name or URI it targets
+ * and its arguments, without the round's own fields.
+ */
+export function requestDigest(request: JsonRpcRequest): string {
+  const params = request.params ?? {};
+  const target = params.name ?? params.uri ?? null;
+  const salient = JSON.stringify([request.method, target, params.arguments ?? null]);
+  return createHash('sha256').update(salient).digest('base64url');
+}
+
+function invalid(message: string): McpTenantsError {
+  return new McpTenantsError(ErrorCode.REQUEST_STATE_INVALID, message);
+}
