@@ -18,6 +18,8 @@ export const MRTR_METHODS: ReadonlySet<string> = new Set([
 
 /** Rounds the relay fulfils for one request of a session client before giving up. */
 export const MAX_INPUT_ROUNDS = 8;
+/** Requests of one round the relay sends a session client; a child asking more is refused. */
+export const MAX_INPUT_REQUESTS = 32;
 
 /** One entry of `inputRequests`: a request the client is to answer. */
 export interface InputRequest {
@@ -95,6 +97,14 @@ export async function fulfilInputRequired(
   for (let round = 1; round <= MAX_INPUT_ROUNDS && isInputRequired(answer); round += 1) {
     const result = (answer as { result: JsonObject }).result;
     const requests = inputRequestsOf(result);
+    // None at all (only a requestState) is a plain retry, as MRTR allows.
+    if (requests.size > MAX_INPUT_REQUESTS) {
+      return errorResponse(
+        request.id,
+        JsonRpcCode.INTERNAL_ERROR,
+        `the tenant's server asked for ${requests.size} inputs in one round; the supervisor relays at most ${MAX_INPUT_REQUESTS}`,
+      );
+    }
     const lacking = undeclared(session.capabilities, requests.values());
     if (lacking) return missingCapability(request.id, lacking);
     const keys = [...requests.keys()];

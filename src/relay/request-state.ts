@@ -3,6 +3,9 @@ import { EncryptJWT, jwtDecrypt } from 'jose';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { JsonObject, JsonRpcRequest } from '../core/jsonrpc.js';
 
+/** The longest `requestState` the supervisor accepts back (base64url of JSON, so ~3/4 of it is content). */
+const MAX_STATE_LENGTH = 65_536;
+
 /** What a sealed `requestState` binds, besides its expiry. */
 export interface StateBinding {
   tenant: string;
@@ -40,6 +43,13 @@ export class RequestStateSeal {
   }
 
   async seal(binding: StateBinding, content: StateContent, ttlMs: number): Promise<string> {
+    // A child's own state rides inside: refuse one that would not come back.
+    if ((content.child?.length ?? 0) > MAX_STATE_LENGTH / 2) {
+      throw new McpTenantsError(
+        ErrorCode.INTERNAL,
+        `the tenant's server returned a requestState over ${MAX_STATE_LENGTH / 2} characters; the supervisor relays smaller ones`,
+      );
+    }
     return new EncryptJWT({ ...content, ...binding })
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
       .setExpirationTime(Math.ceil((Date.now() + ttlMs) / 1000))
@@ -48,7 +58,7 @@ export class RequestStateSeal {
 
   /** The content of a state sealed for exactly this binding; throws REQUEST_STATE_INVALID otherwise. */
   async open(state: unknown, binding: StateBinding): Promise<StateContent> {
-    if (typeof state !== 'string' || state.length === 0 || state.length > 16_384) {
+    if (typeof state !== 'string' || state.length === 0 || state.length > MAX_STATE_LENGTH) {
       throw invalid('requestState must be the string this server returned');
     }
     let payload: JsonObject;

@@ -364,6 +364,35 @@ describe('multi round-trip requests through the supervisor', () => {
       }
     });
 
+    it('bounds what it fulfils for a 2025 client: rounds and requests per round', async () => {
+      const client = new SessionClient(
+        { name: 'bounded-rounds', version: '1.0.0' },
+        { capabilities: { elicitation: {} } },
+      );
+      let asked = 0;
+      client.setRequestHandler(ElicitRequestSchema, async () => {
+        asked += 1;
+        return { action: 'accept', content: { v: 'x' } };
+      });
+      await client.connect(
+        new SessionTransport(new URL(serve.url), {
+          requestInit: { headers: { Authorization: `Bearer ${await workspace.token('rounds')}` } },
+        }),
+      );
+      try {
+        await expect(client.callTool({ name: 'ask_forever', arguments: {} })).rejects.toThrow(
+          /still asks for input after 8 rounds/,
+        );
+        expect(asked).toBe(8);
+        await expect(client.callTool({ name: 'ask_many', arguments: {} })).rejects.toThrow(
+          /asked for 40 inputs in one round/,
+        );
+        expect(asked).toBe(8);
+      } finally {
+        await client.close();
+      }
+    });
+
     it('tells a 2025 client without the capability what is missing', async () => {
       const client = new SessionClient({ name: 'no-elicitation', version: '1.0.0' });
       await client.connect(
