@@ -11,8 +11,14 @@ export interface ChildChannel {
   send(message: JsonRpcMessage): void;
   /** True while the child is not reading its stdin: new requests are refused, not queued. */
   readonly congested: boolean;
-  /** The child's answer to the supervisor's one `initialize`. */
+  /** What the child said of itself in the handshake: capabilities, serverInfo, instructions. */
   readonly initializeResult: JsonObject;
+  /**
+   * True for a child that speaks the stateless revision (2026-07-28): every
+   * request to it carries its protocol version and client capabilities in
+   * `_meta`, and the session revisions' own methods are not sent to it.
+   */
+  readonly speaksStateless: boolean;
 }
 
 /** One tenant's child as the relay sees it: started on demand, maybe not running now. */

@@ -4,11 +4,17 @@ import {
   type JsonObject,
   type JsonRpcMessage,
   type JsonRpcResponse,
+  metaOf,
 } from '../core/jsonrpc.js';
 import { LineSplitter } from '../core/line-splitter.js';
 import { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
-import { LATEST_SESSION_PROTOCOL_VERSION, SUPERVISOR_INFO } from '../core/revisions.js';
+import {
+  LATEST_SESSION_PROTOCOL_VERSION,
+  META,
+  STATELESS_PROTOCOL_VERSIONS,
+  SUPERVISOR_INFO,
+} from '../core/revisions.js';
 import { readChildLine } from './child-line.js';
 import { type ChildExit, ChildProcess, type SpawnPlan } from './child-process.js';
 import { childLogLine } from './child-stderr.js';
@@ -30,8 +36,14 @@ export interface ChildLinkOptions {
 /** See `ChildLink.congested`. */
 export const MAX_CHILD_UNREAD_BYTES = 8 * 1024 * 1024;
 
-/** Id of the supervisor's own `initialize`; relayed ids start at 1. */
-const INITIALIZE_ID = 0;
+/** Ids of the supervisor's own handshake requests; relayed ids start at 1. */
+const DISCOVER_ID = 0;
+const INITIALIZE_ID = -1;
+/** How long a child may take to answer `server/discover` before `initialize` is sent too. */
+const DISCOVER_PROBE_MS = 1_000;
+
+/** The revision a child speaks with the supervisor, found at its start. */
+export type ChildRevision = 'stateless' | 'session';
 
 /**
  * A started and initialized child: the stdio framing, the one `initialize`
@@ -43,14 +55,21 @@ export class ChildLink {
 
   private constructor(
     private readonly child: ChildProcess,
+    /** What the child said of itself: capabilities, serverInfo, instructions. */
     readonly initializeResult: JsonObject,
+    /** Whether requests to it carry their revision in `_meta` (2026-07-28). */
+    readonly revision: ChildRevision,
   ) {}
+
+  get speaksStateless(): boolean {
+    return this.revision === 'stateless';
+  }
 
   static async open(options: ChildLinkOptions): Promise<ChildLink> {
     const { log } = options;
     const child = await ChildProcess.start(applyIdentity(options.plan));
     let link: ChildLink | undefined;
-    let onInitialized: ((result: JsonRpcResponse) => void) | undefined;
+    const handshakeAnswers = new Map<number, (response: JsonRpcResponse) => void>();
     let exitReason: string | undefined;
     // Whatever the child floods stdout with, the log gets a few lines of it.
     const dropped = new LogLimiter(log);
@@ -68,8 +87,13 @@ export class ChildLink {
           return;
         }
         const message = parsed as unknown as JsonRpcMessage; // classifyMessage checked its shape
-        if (kind === 'response' && 'id' in message && message.id === INITIALIZE_ID && !link) {
-          onInitialized?.(message as JsonRpcResponse);
+        if (
+          kind === 'response' &&
+          'id' in message &&
+          (message.id === DISCOVER_ID || message.id === INITIALIZE_ID)
+        ) {
+          // A late answer to the handshake that lost is dropped here too.
+          handshakeAnswers.get(message.id)?.(message as JsonRpcResponse);
           return;
         }
         if (!link) return;
@@ -96,9 +120,6 @@ export class ChildLink {
     const exitedEarly = child.exited.then((exit) => {
       throw new McpTenantsError(ErrorCode.CHILD_UNAVAILABLE, describeEarlyExit(exit));
     });
-    const initialized = new Promise<JsonRpcResponse>((resolve) => {
-      onInitialized = resolve;
-    });
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(
@@ -106,7 +127,7 @@ export class ChildLink {
           reject(
             new McpTenantsError(
               ErrorCode.CHILD_TIMEOUT,
-              `the tenant's server did not answer initialize within ${options.initializeTimeoutMs} ms`,
+              `the tenant's server did not answer server/discover or initialize within ${options.initializeTimeoutMs} ms`,
             ),
           ),
         options.initializeTimeoutMs,
@@ -116,42 +137,39 @@ export class ChildLink {
     // Prevent an unhandled rejection once the race below has been decided.
     exitedEarly.catch(() => {});
 
-    writeLine(child, {
-      jsonrpc: '2.0',
-      id: INITIALIZE_ID,
-      method: 'initialize',
-      params: {
-        protocolVersion: LATEST_SESSION_PROTOCOL_VERSION,
-        // Declared so children may ask; the relay routes each such request
-        // to a session whose own client declared the capability.
-        capabilities: { sampling: {}, elicitation: {}, roots: { listChanged: true } },
-        clientInfo: SUPERVISOR_INFO,
-      },
-    });
-
-    let response: JsonRpcResponse;
+    let handshake: Handshake;
     try {
-      response = await Promise.race([initialized, exitedEarly, timedOut]);
+      handshake = await Promise.race([
+        negotiate(
+          (message) => writeLine(child, message),
+          (id) => new Promise((resolve) => handshakeAnswers.set(id, resolve)),
+          Math.min(DISCOVER_PROBE_MS, options.initializeTimeoutMs / 3),
+        ),
+        exitedEarly,
+        timedOut,
+      ]);
     } catch (error) {
       void child.stop({ afterStdinEndMs: 200, afterSigtermMs: 1_000 });
       throw error;
     } finally {
       clearTimeout(timer);
     }
-    if ('error' in response) {
+    if ('refused' in handshake) {
       void child.stop();
       throw new McpTenantsError(
         ErrorCode.CHILD_UNAVAILABLE,
-        `the tenant's server refused initialize: ${response.error.message}`,
+        `the tenant's server refused initialize: ${handshake.refused}`,
       );
     }
-    link = new ChildLink(child, response.result);
+    link = new ChildLink(child, handshake.result, handshake.revision);
     void child.exited.then((exit) => {
       const reason = exitReason ?? link?.exitReason ?? describeExit(exit);
       options.onExit(exit, reason);
     });
-    writeLine(child, { jsonrpc: '2.0', method: 'notifications/initialized' });
-    log.info('child ready', { pid: child.pid });
+    if (handshake.revision === 'session') {
+      writeLine(child, { jsonrpc: '2.0', method: 'notifications/initialized' });
+    }
+    log.info('child ready', { pid: child.pid, revision: handshake.revision });
     return link;
   }
 
@@ -243,4 +261,87 @@ function describeEarlyExit(exit: ChildExit): string {
 export function describeExit(exit: ChildExit): string {
   if (exit.signal) return `killed by ${exit.signal}`;
   return `exit code ${exit.code}`;
+}
+
+type Handshake = { result: JsonObject; revision: ChildRevision } | { refused: string };
+
+/** The client capabilities the supervisor declares to children: whatever a session can route. */
+const SUPERVISOR_CAPABILITIES = { sampling: {}, elicitation: {}, roots: { listChanged: true } };
+
+/**
+ * Finds out what the child speaks, in its own newest revision: first
+ * `server/discover` (2026-07-28; a 2.x SDK child then speaks that revision
+ * for the whole connection), then `initialize` when the child refuses it
+ * (a 2025 child: "method not found") or has not answered within `probeMs`
+ * (DISCOVER_PROBE_MS, less for a short start timeout). Whichever usable
+ * answer comes first decides.
+ */
+async function negotiate(
+  send: (message: JsonRpcMessage) => void,
+  answer: (id: number) => Promise<JsonRpcResponse>,
+  probeMs: number,
+): Promise<Handshake> {
+  const discovered = answer(DISCOVER_ID);
+  const initialized = answer(INITIALIZE_ID);
+  send({
+    jsonrpc: '2.0',
+    id: DISCOVER_ID,
+    method: 'server/discover',
+    params: {
+      _meta: {
+        [META.protocolVersion]: STATELESS_PROTOCOL_VERSIONS[0],
+        [META.clientCapabilities]: SUPERVISOR_CAPABILITIES,
+        [META.clientInfo]: SUPERVISOR_INFO,
+      },
+    },
+  });
+  const stateless = discovered.then((response) => statelessHandshake(response));
+  let probe: NodeJS.Timeout | undefined;
+  const first = await Promise.race([
+    stateless,
+    new Promise<undefined>((resolve) => {
+      probe = setTimeout(() => resolve(undefined), probeMs);
+      probe.unref();
+    }),
+  ]);
+  clearTimeout(probe);
+  if (first) return first;
+  send({
+    jsonrpc: '2.0',
+    id: INITIALIZE_ID,
+    method: 'initialize',
+    params: {
+      protocolVersion: LATEST_SESSION_PROTOCOL_VERSION,
+      // Declared so children may ask; the relay routes each such request
+      // to a session whose own client declared the capability.
+      capabilities: SUPERVISOR_CAPABILITIES,
+      clientInfo: SUPERVISOR_INFO,
+    },
+  });
+  const session = initialized.then(
+    (response): Handshake =>
+      'error' in response
+        ? { refused: response.error.message }
+        : { result: response.result, revision: 'session' },
+  );
+  // A slow child may still answer the discover it read first.
+  const late = stateless.then((handshake) => handshake ?? session);
+  return Promise.race([session, late]);
+}
+
+/** The handshake of a child that speaks 2026-07-28, or undefined for one that does not. */
+function statelessHandshake(response: JsonRpcResponse): Handshake | undefined {
+  if (!('result' in response)) return undefined;
+  const result = response.result;
+  const versions = Array.isArray(result.supportedVersions) ? result.supportedVersions : [];
+  const version = STATELESS_PROTOCOL_VERSIONS.find((known) => versions.includes(known));
+  if (version === undefined) return undefined;
+  const meta = metaOf(result);
+  const normalized: JsonObject = {
+    protocolVersion: version,
+    capabilities: result.capabilities ?? {},
+    serverInfo: meta?.[META.serverInfo] ?? result.serverInfo ?? {},
+  };
+  if (typeof result.instructions === 'string') normalized.instructions = result.instructions;
+  return { result: normalized, revision: 'stateless' };
 }

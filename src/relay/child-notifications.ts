@@ -8,6 +8,7 @@ import {
   metaOf,
 } from '../core/jsonrpc.js';
 import type { RelaySession } from '../core/pipeline.js';
+import { META } from '../core/revisions.js';
 import { isLogLevel } from './log-levels.js';
 import type { PendingRequests } from './pending-requests.js';
 import { withoutRoutingMeta } from './server-requests.js';
@@ -31,6 +32,13 @@ export function routeChildNotification(
   { pending, state, deliver }: NotificationRoutes,
 ): void {
   const params = notification.params;
+  // A stateless child tags what its listen streams carry with the listen request's id.
+  const subscription = metaOf(params)?.[META.subscriptionId];
+  if (subscription !== undefined) {
+    const listen = pending.get(subscription);
+    if (listen?.session) deliver(listen.session, notification, undefined);
+    return;
+  }
   switch (notification.method) {
     case 'notifications/progress': {
       const token = params?.progressToken;

@@ -13,7 +13,7 @@ export interface PendingRequest {
   readonly progressToken: string | number | undefined;
   /** The child it was sent to: only that child's exit fails it. */
   readonly channel: ChildChannel;
-  readonly timer: NodeJS.Timeout;
+  readonly timer: NodeJS.Timeout | undefined;
   readonly resolve: (response: JsonRpcResponse) => void;
 }
 
@@ -100,17 +100,19 @@ export class PendingRequests {
 
   /**
    * Records a request sent to the child as `childId`; `timeOut` runs if no
-   * answer came within `timeoutMs`. The promise resolves on `settle`.
+   * answer came within `timeoutMs` (never, when undefined: a listen stream).
+   * The promise resolves on `settle`.
    */
   add(
     childId: number,
     request: Omit<PendingRequest, 'timer' | 'resolve'>,
-    timeoutMs: number,
+    timeoutMs: number | undefined,
     timeOut: (childId: number) => void,
   ): Promise<JsonRpcResponse> {
     return new Promise<JsonRpcResponse>((resolve) => {
-      const timer = setTimeout(() => timeOut(childId), timeoutMs);
-      timer.unref();
+      const timer =
+        timeoutMs === undefined ? undefined : setTimeout(() => timeOut(childId), timeoutMs);
+      timer?.unref();
       this.inChild.set(childId, { ...request, timer, resolve });
       if (request.session) this.bySession.get(request.session)?.set(request.clientId, childId);
     });

@@ -337,6 +337,14 @@ export async function openListenStream(
   );
   await relay.initialize(undefined);
   relay.attach(session);
+  if (await relay.childSpeaksStateless()) {
+    // The child keeps the stream itself; what it tags with it comes to this session.
+    void relay.forward(session, request).then((end) => {
+      if ('error' in end) sink(end);
+    });
+    sink(session.acknowledgement());
+    return { close: () => relay.detach(session) };
+  }
   for (const [index, uri] of (filter.resourceSubscriptions ?? []).entries()) {
     const answer = await relay.forward(session, {
       jsonrpc: '2.0',

@@ -16,7 +16,12 @@ import {
 import { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
 import { Cancellation, type RelaySession, type RequestStage, runStages } from '../core/pipeline.js';
-import { negotiateProtocolVersion } from '../core/revisions.js';
+import {
+  META,
+  negotiateProtocolVersion,
+  STATELESS_PROTOCOL_VERSIONS,
+  SUPERVISOR_INFO,
+} from '../core/revisions.js';
 import { routeChildNotification } from './child-notifications.js';
 import { fulfilInputRequired, isInputRequired, MRTR_METHODS } from './input-required.js';
 import { InputRounds } from './input-rounds.js';
@@ -132,6 +137,11 @@ export class TenantRelay {
     this.sessionState.forget(session);
   }
 
+  /** Whether the tenant's child (started if need be) speaks the stateless revision. */
+  async childSpeaksStateless(): Promise<boolean> {
+    return (await this.child.acquire()).speaksStateless;
+  }
+
   /** Answers a session's `initialize` from the child's one handshake. */
   async initialize(params: JsonObject | undefined): Promise<JsonObject> {
     const channel = await this.child.acquire();
@@ -211,7 +221,11 @@ export class TenantRelay {
       });
       return;
     }
-    this.child.current?.send(notification);
+    const current = this.child.current;
+    // The stateless revision removed roots change notices: its children ask each time.
+    if (current?.speaksStateless && notification.method === 'notifications/roots/list_changed')
+      return;
+    current?.send(notification);
   }
 
   /** A client's answer to a request the child sent it (sampling, elicitation, roots). */
@@ -262,6 +276,12 @@ export class TenantRelay {
     if (session && !this.pending.isAttached(session)) {
       return errorResponse(request.id, JsonRpcCode.INVALID_REQUEST, 'session is closed');
     }
+    if (channel.speaksStateless && !session?.stateless) {
+      // A session client (or the relay itself) in front of a stateless child.
+      const local = answerForStatelessChild(request);
+      if (local) return local;
+      request = withStatelessMeta(request, session?.capabilities);
+    }
     if (session && this.pending.childIdOf(session, request.id) !== undefined) {
       return errorResponse(
         request.id,
@@ -282,7 +302,8 @@ export class TenantRelay {
     const response = this.pending.add(
       childId,
       { session, clientId: request.id, progressToken, channel },
-      this.tenant.request_timeout_ms,
+      // A listen stream lasts as long as its client wants it.
+      request.method === 'subscriptions/listen' ? undefined : this.tenant.request_timeout_ms,
       (id) => this.timeOut(id),
     );
     channel.send({ ...request, id: childId, params });
@@ -291,7 +312,9 @@ export class TenantRelay {
 
   /** The supervisor's own request to the child; its answer only matters in the log. */
   private internal(method: string, params: JsonObject): void {
-    if (!this.child.current) return; // re-applied when the child (re)starts
+    // Re-applied when the child (re)starts. A stateless child has neither
+    // method: log levels travel in each request's _meta.
+    if (!this.child.current || this.child.current.speaksStateless) return;
     void this.forwardToChild(null, {
       jsonrpc: '2.0',
       id: `internal:${method}`,
@@ -397,4 +420,42 @@ export class TenantRelay {
 
 function cancelled(requestId: number, reason: string): JsonRpcNotification {
   return { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } };
+}
+
+/**
+ * The session revisions' own methods, for a child that speaks only the
+ * stateless one: `ping` is answered here, and `resources/subscribe` /
+ * `unsubscribe` (which the revision replaced by `subscriptions/listen`)
+ * succeed without reaching it, so no updates come from such a child for them.
+ */
+function answerForStatelessChild(request: JsonRpcRequest): JsonRpcResponse | undefined {
+  switch (request.method) {
+    case 'ping':
+    case 'resources/subscribe':
+    case 'resources/unsubscribe':
+    case 'logging/setLevel':
+      return { jsonrpc: '2.0', id: request.id, result: {} };
+    default:
+      return undefined;
+  }
+}
+
+/** A session client's request as the stateless revision carries it: its envelope in `_meta`. */
+function withStatelessMeta(
+  request: JsonRpcRequest,
+  capabilities: JsonObject | undefined,
+): JsonRpcRequest {
+  const meta = metaOf(request.params) ?? {};
+  return {
+    ...request,
+    params: {
+      ...request.params,
+      _meta: {
+        ...meta,
+        [META.protocolVersion]: STATELESS_PROTOCOL_VERSIONS[0],
+        [META.clientCapabilities]: capabilities ?? {},
+        [META.clientInfo]: SUPERVISOR_INFO,
+      },
+    },
+  };
 }

@@ -79,7 +79,9 @@ describe('child lifecycle', () => {
       authorization: `Bearer ${await workspace.token('mute')}`,
     });
     expect(response.status).toBe(504);
-    expect(JSON.stringify(response.body)).toMatch(/did not answer initialize within 300 ms/);
+    expect(JSON.stringify(response.body)).toMatch(
+      /did not answer server\/discover or initialize within 300 ms/,
+    );
     await waitFor(() => serve?.childPids().length === 0 || undefined, 5_000, 'hung child gone');
     expect(await health('mute')).toMatchObject({ crashes: 1 });
   });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawPost } from '../helpers/mcp-client.js';
 import { waitFor } from '../helpers/processes.js';
 import {
+  adminStatus,
   CLI,
   createWorkspace,
   fixture,
@@ -387,6 +388,34 @@ describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client',
       expect((await client.listPrompts()).prompts.map((prompt) => prompt.name)).toEqual(['greet']);
     } finally {
       await client.close();
+    }
+  });
+
+  it('speaks 2026-07-28 to the child, and keeps a listen stream open through it', async () => {
+    const token = await workspace.token('stateless');
+    const connect = async () => {
+      const client = statelessClient();
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(serve.url), {
+          requestInit: { headers: { Authorization: `Bearer ${token}` } },
+        }),
+      );
+      return client;
+    };
+    const [listener, actor] = [await connect(), await connect()];
+    try {
+      let changes = 0;
+      listener.setNotificationHandler('notifications/tools/list_changed', () => {
+        changes += 1;
+      });
+      const subscription = await listener.listen({ toolsListChanged: true });
+      await actor.callTool({ name: 'add_tool', arguments: { name: 'fresh' } });
+      await waitFor(() => changes >= 1 || undefined, 5_000, 'tools/list_changed from the child');
+      await subscription.close();
+      const status = await adminStatus(serve.url, workspace);
+      expect(status.tenants.find((tenant) => tenant.id === 'stateless')?.state).toBe('running');
+    } finally {
+      await Promise.all([listener.close(), actor.close()]);
     }
   });
 
