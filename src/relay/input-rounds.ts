@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { JsonObject, JsonRpcRequest, JsonRpcResponse } from '../core/jsonrpc.js';
-import type { InputRequest } from './input-required.js';
+import { type InputRequest, MAX_INPUT_REQUESTS } from './input-required.js';
+import { capabilityFor } from './server-requests.js';
 import type { StatelessRequestSession } from './stateless.js';
 
 /** Quiet time that closes a round of the child's requests, and the longest a round gathers. */
@@ -62,7 +63,10 @@ class ParkedCall {
     });
   }
 
-  private arrive(request: JsonRpcRequest): void {
+  /** False refuses the request to the child at once: a method no client answers, or too many. */
+  private arrive(request: JsonRpcRequest): boolean {
+    if (capabilityFor(request.method) === undefined) return false;
+    if (this.incoming.length >= MAX_INPUT_REQUESTS) return false;
     this.incoming.push(request);
     // Requests the child sends together make one round. They reach us in
     // separate reads of its stdout, so the round closes once BATCH_QUIET_MS
@@ -79,6 +83,7 @@ class ParkedCall {
       },
       Math.max(0, wait),
     );
+    return true;
   }
 
   private settle(): void {
@@ -200,9 +205,17 @@ export class InputRounds {
     }
     if (!this.parked.has(call.id) && this.parked.size >= this.options.maxParked) {
       this.drop(call);
+      const seconds = Math.max(1, Math.ceil(this.options.ttlMs() / 1000));
       throw new McpTenantsError(
         ErrorCode.QUOTA_EXCEEDED,
-        `${this.options.maxParked} calls of this tenant already wait for their clients' input; try again later`,
+        `${this.options.maxParked} calls of this tenant already wait for their clients' input; retry in ${seconds} s`,
+        {
+          data: {
+            quota: 'parked_calls',
+            limit: this.options.maxParked,
+            retry_after_seconds: seconds,
+          },
+        },
       );
     }
     call.round += 1;

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { EncryptJWT, jwtDecrypt } from 'jose';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { JsonObject, JsonRpcRequest } from '../core/jsonrpc.js';
@@ -37,6 +37,8 @@ export interface StateContent {
  */
 export class RequestStateSeal {
   private readonly key: Uint8Array;
+  /** States carrying a child's own state that were used, until they expire: each is good once. */
+  private readonly spent = new Map<string, number>();
 
   constructor(key: Uint8Array = randomBytes(32)) {
     this.key = key;
@@ -51,9 +53,22 @@ export class RequestStateSeal {
       );
     }
     return new EncryptJWT({ ...content, ...binding })
+      .setJti(randomUUID())
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
       .setExpirationTime(Math.ceil((Date.now() + ttlMs) / 1000))
       .encrypt(this.key);
+  }
+
+  private spend(id: string, expiresAt: number): void {
+    if (this.spent.has(id)) {
+      throw invalid('requestState was already answered; send the request again without it');
+    }
+    const now = Date.now();
+    for (const [old, until] of this.spent) {
+      if (until > now && this.spent.size < MAX_SPENT) break;
+      this.spent.delete(old);
+    }
+    this.spent.set(id, expiresAt);
   }
 
   /** The content of a state sealed for exactly this binding; throws REQUEST_STATE_INVALID otherwise. */
@@ -79,6 +94,10 @@ export class RequestStateSeal {
         );
       }
     }
+    // A parked call's rounds are spent by the call itself; a child's state here.
+    if (typeof payload.child === 'string' || payload.parked === undefined) {
+      this.spend(String(payload.jti), Number(payload.exp) * 1000);
+    }
     return {
       parked: typeof payload.parked === 'string' ? payload.parked : undefined,
       round: typeof payload.round === 'number' ? payload.round : undefined,
@@ -87,14 +106,21 @@ export class RequestStateSeal {
   }
 }
 
+/** Most spent states remembered; past it the oldest are forgotten (they expire soon anyway). */
+const MAX_SPENT = 10_000;
+
 /**
  * What identifies a request across its rounds: the name or URI it targets
  * and its arguments, without the round's own fields.
  */
 export function requestDigest(request: JsonRpcRequest): string {
   const params = request.params ?? {};
-  const target = params.name ?? params.uri ?? null;
-  const salient = JSON.stringify([request.method, target, params.arguments ?? null]);
+  const salient = JSON.stringify([
+    request.method,
+    params.name ?? null,
+    params.uri ?? null,
+    params.arguments ?? null,
+  ]);
   return createHash('sha256').update(salient).digest('base64url');
 }
 

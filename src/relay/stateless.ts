@@ -67,8 +67,8 @@ export class StatelessRequestSession implements RelaySession {
   /** Logs only when the request asked for them (`io.modelcontextprotocol/logLevel`). */
   readonly logsByDefault = false;
   readonly stateless = true;
-  /** Where the child's requests go; unset, the session cannot take them. */
-  onRequest: ((request: JsonRpcRequest) => void) | undefined;
+  /** Where the child's requests go; false (or unset): the session cannot take this one. */
+  onRequest: ((request: JsonRpcRequest) => boolean) | undefined;
 
   constructor(
     readonly id: string,
@@ -89,9 +89,7 @@ export class StatelessRequestSession implements RelaySession {
 
   deliver(message: JsonRpcMessage, relatedRequestId: JsonRpcId | undefined): boolean {
     if ('id' in message && 'method' in message) {
-      if (!this.onRequest) return false;
-      this.onRequest(message);
-      return true;
+      return this.onRequest?.(message) ?? false;
     }
     if (relatedRequestId === undefined || 'id' in message) return false;
     return this.sink(message);

@@ -243,6 +243,23 @@ describe('multi round-trip requests through the supervisor', () => {
       expect(JSON.stringify(refused)).toContain('elicitation');
     });
 
+    it('asks a client only for what a client answers, at most 32 a round', async () => {
+      const odd = await tool('asking', 'ask_odd');
+      expect(odd.result?.resultType).toBe('complete');
+      expect(odd.result?.content?.[0]?.text).toMatch(/^refused: /);
+
+      const flood = await tool('asking', 'ask_flood');
+      const requests = Object.entries(flood.result?.inputRequests ?? {});
+      expect(requests).toHaveLength(32);
+      const done = await tool('asking', 'ask_flood', {
+        inputResponses: Object.fromEntries(
+          requests.map(([key, request]) => [key, accept(request, 'n')]),
+        ),
+        requestState: flood.result?.requestState,
+      });
+      expect(done.result?.content?.[0]?.text).toBe('32 answered, 8 refused');
+    });
+
     it('cancels a parked call in the child when its client never comes back', async () => {
       const stats = async () =>
         JSON.parse((await tool('brief', 'stats')).result?.content?.[0]?.text ?? '{}') as {
@@ -326,6 +343,15 @@ describe('multi round-trip requests through the supervisor', () => {
         requestState: first.result?.requestState,
       });
       expect(done.result?.content?.[0]?.text).toBe('confirmed: yes (state ok)');
+      // Each sealed state answers once.
+      const replayed = await tool('rounds', 'confirm', {
+        inputResponses: { ok: { action: 'accept', content: { v: 'again' } } },
+        requestState: first.result?.requestState,
+      });
+      expect(replayed.error).toMatchObject({
+        code: -32602,
+        data: { code: 'REQUEST_STATE_INVALID' },
+      });
       // The child's state is never the client's to set.
       const forged = await tool('rounds', 'echo_state', { requestState: 'child-state-1' });
       expect(forged.error).toMatchObject({ code: -32602 });
