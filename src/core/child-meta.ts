@@ -16,3 +16,10 @@ export const TENANT_ID_META_KEY = 'io.mcp-tenants/tenant_id';
  * meant (see `routeUnattributed` in relay/server-requests.ts).
  */
 export const RELATED_REQUEST_META_KEY = 'io.mcp-tenants/related-request-id';
+
+/**
+ * `_meta` key a cooperating 2025 child may put on a server-to-client request
+ * to name its key in the `inputRequests` a stateless client gets (MRTR keys
+ * are the server's to choose); without it the key is the supervisor's id.
+ */
+export const INPUT_KEY_META_KEY = 'io.mcp-tenants/input-key';

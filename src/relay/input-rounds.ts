@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { INPUT_KEY_META_KEY } from '../core/child-meta.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { JsonObject, JsonRpcRequest, JsonRpcResponse } from '../core/jsonrpc.js';
 import { type InputRequest, MAX_INPUT_REQUESTS } from './input-required.js';
@@ -27,8 +28,8 @@ export type RoundOutcome =
  * child sends together) go out in one `input_required` result.
  */
 class ParkedCall {
-  /** Requests of the current round not answered yet, by the id the child's request has. */
-  readonly asked = new Map<string, InputRequest>();
+  /** Requests of the current round not answered yet, by key, with the id the child's request has. */
+  readonly asked = new Map<string, { id: string; input: InputRequest }>();
   round = 0;
   /** A retry is answering this round now; a second one at once is refused. */
   busy = false;
@@ -159,11 +160,12 @@ export class InputRounds {
     }
     call.session.sink = sink;
     for (const [key, response] of Object.entries(inputResponses)) {
-      if (!call.asked.has(key)) continue; // extra keys are ignored, as MRTR asks
+      const asked = call.asked.get(key);
+      if (!asked) continue; // extra keys are ignored, as MRTR asks
       call.asked.delete(key);
       this.options.relay.respond(call.session, {
         jsonrpc: '2.0',
-        id: key,
+        id: asked.id,
         result: response as JsonObject,
       });
     }
@@ -171,7 +173,7 @@ export class InputRounds {
       // Some answers are missing: the same requests are asked again.
       call.round += 1;
       this.keep(call);
-      return { kind: 'ask', round: call.round, parked: call.id, requests: new Map(call.asked) };
+      return { kind: 'ask', round: call.round, parked: call.id, requests: inputsOf(call) };
     }
     call.busy = true;
     try {
@@ -221,10 +223,13 @@ export class InputRounds {
     call.round += 1;
     call.asked.clear();
     for (const request of outcome.requests) {
-      call.asked.set(String(request.id), { method: request.method, params: request.params });
+      const { key, params } = takeInputKey(request.params);
+      // A key the child named, unless two requests of the round name the same.
+      const chosen = key !== undefined && !call.asked.has(key) ? key : String(request.id);
+      call.asked.set(chosen, { id: String(request.id), input: { method: request.method, params } });
     }
     this.keep(call);
-    return { kind: 'ask', round: call.round, parked: call.id, requests: new Map(call.asked) };
+    return { kind: 'ask', round: call.round, parked: call.id, requests: inputsOf(call) };
   }
 
   /** Parks (or keeps parked) a call until its client's next retry is due. */
@@ -243,4 +248,25 @@ export class InputRounds {
     call.session.onRequest = undefined;
     this.options.relay.detach(call.session);
   }
+}
+
+function inputsOf(call: ParkedCall): Map<string, InputRequest> {
+  return new Map([...call.asked].map(([key, asked]) => [key, asked.input]));
+}
+
+/** The input key a cooperating child named (a short string), and the params without it. */
+function takeInputKey(params: JsonObject | undefined): {
+  key: string | undefined;
+  params: JsonObject | undefined;
+} {
+  const meta = params?._meta;
+  if (!params || typeof meta !== 'object' || meta === null || !(INPUT_KEY_META_KEY in meta)) {
+    return { key: undefined, params };
+  }
+  const { [INPUT_KEY_META_KEY]: named, ...rest } = meta as JsonObject;
+  const stripped: JsonObject = { ...params };
+  if (Object.keys(rest).length > 0) stripped._meta = rest;
+  else delete stripped._meta;
+  const key = typeof named === 'string' && /^[\w.-]{1,64}$/.test(named) ? named : undefined;
+  return { key, params: stripped };
 }

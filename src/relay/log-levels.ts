@@ -51,6 +51,11 @@ export class LogLevels<Session> {
     return lowest;
   }
 
+  /** The session's own level, or the default for a session that never set one. */
+  levelOf(session: Session): McpLogLevel {
+    return this.levels.get(session) ?? DEFAULT_SESSION_LOG_LEVEL;
+  }
+
   wants(session: Session, level: McpLogLevel): boolean {
     return severity(level) >= severity(this.levels.get(session) ?? DEFAULT_SESSION_LOG_LEVEL);
   }

@@ -91,6 +91,11 @@ export class SessionState {
     return this.subscriptions.subscribers(uri);
   }
 
+  /** The level a session's log messages are asked at (its own, else the default). */
+  logLevelOf(session: RelaySession): McpLogLevel {
+    return this.logLevels.levelOf(session);
+  }
+
   /** Whether a session takes a log message of `level`. */
   wantsLog(session: RelaySession, level: McpLogLevel): boolean {
     if (session.logsByDefault === false && !this.logLevels.has(session)) return false;

@@ -280,7 +280,11 @@ export class TenantRelay {
       // A session client (or the relay itself) in front of a stateless child.
       const local = answerForStatelessChild(request);
       if (local) return local;
-      request = withStatelessMeta(request, session?.capabilities);
+      request = withStatelessMeta(
+        request,
+        session?.capabilities,
+        session ? this.sessionState.logLevelOf(session) : undefined,
+      );
     }
     if (session && this.pending.childIdOf(session, request.id) !== undefined) {
       return errorResponse(
@@ -440,10 +444,15 @@ function answerForStatelessChild(request: JsonRpcRequest): JsonRpcResponse | und
   }
 }
 
-/** A session client's request as the stateless revision carries it: its envelope in `_meta`. */
+/**
+ * A session client's request as the stateless revision carries it: its
+ * envelope in `_meta`, with the session's log level (such a child logs only
+ * for requests that ask).
+ */
 function withStatelessMeta(
   request: JsonRpcRequest,
   capabilities: JsonObject | undefined,
+  logLevel: string | undefined,
 ): JsonRpcRequest {
   const meta = metaOf(request.params) ?? {};
   return {
@@ -455,6 +464,7 @@ function withStatelessMeta(
         [META.protocolVersion]: STATELESS_PROTOCOL_VERSIONS[0],
         [META.clientCapabilities]: capabilities ?? {},
         [META.clientInfo]: SUPERVISOR_INFO,
+        ...(logLevel === undefined ? {} : { [META.logLevel]: logLevel }),
       },
     },
   };

@@ -366,6 +366,19 @@ describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client',
       expect(read.contents[0]).toMatchObject({ text: 'hello from a 2.x server' });
       const prompt = await sessionClient.getPrompt({ name: 'greet' });
       expect(JSON.stringify(prompt.messages)).toContain('greetings');
+      // That child logs only for requests that ask: the session's level goes with each.
+      const logs: unknown[] = [];
+      const { LoggingMessageNotificationSchema } = await import(
+        '@modelcontextprotocol/sdk/types.js'
+      );
+      sessionClient.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
+        logs.push(notification.params.data);
+      });
+      expect(firstText(await sessionClient.callTool({ name: 'log', arguments: {} }))).toBe(
+        'logged',
+      );
+      await waitFor(() => logs.length > 0 || undefined, 5_000, 'the child log');
+      expect(logs).toEqual(['from the 2.x child']);
     } finally {
       await sessionClient.close();
     }
