@@ -432,6 +432,53 @@ describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client',
     }
   });
 
+  it("bridges the child's own input_required for both kinds of client", async () => {
+    const token = await workspace.token('stateless');
+    const { ElicitRequestSchema } = await import('@modelcontextprotocol/sdk/types.js');
+    const { Client: SdkV1Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+    const { StreamableHTTPClientTransport: SdkV1Transport } = await import(
+      '@modelcontextprotocol/sdk/client/streamableHttp.js'
+    );
+    // A 2025 session client: asked with a real elicitation on its session.
+    const sessionClient = new SdkV1Client(
+      { name: 'asked', version: '1' },
+      { capabilities: { elicitation: {} } },
+    );
+    sessionClient.setRequestHandler(ElicitRequestSchema, async () => ({
+      action: 'accept',
+      content: { name: 'Ada' },
+    }));
+    await sessionClient.connect(
+      new SdkV1Transport(new URL(serve.url), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
+    // A 2026-07-28 client: gets the round and answers it itself.
+    const stateless = new Client(
+      { name: 'stateless-asked', version: '1' },
+      { versionNegotiation: { mode: { pin: STATELESS } }, capabilities: { elicitation: {} } },
+    );
+    stateless.setRequestHandler('elicitation/create', async () => ({
+      action: 'accept',
+      content: { name: 'Bea' },
+    }));
+    await stateless.connect(
+      new StreamableHTTPClientTransport(new URL(serve.url), {
+        requestInit: { headers: { Authorization: `Bearer ${token}` } },
+      }),
+    );
+    try {
+      expect(firstText(await sessionClient.callTool({ name: 'greet_me', arguments: {} }))).toBe(
+        'hi Ada',
+      );
+      expect(firstText(await stateless.callTool({ name: 'greet_me', arguments: {} }))).toBe(
+        'hi Bea',
+      );
+    } finally {
+      await Promise.all([sessionClient.close(), stateless.close()]);
+    }
+  });
+
   it("answers a child's -32021 (a capability the client lacks) with HTTP 400", async () => {
     const answer = await rawPost(
       serve.url,
