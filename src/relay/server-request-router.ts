@@ -72,15 +72,7 @@ export class ServerRequestRouter {
       return;
     }
     const id = this.ids.mint();
-    const timer = setTimeout(
-      () =>
-        this.answer(
-          id,
-          errorResponse(null, JsonRpcCode.REQUEST_TIMEOUT, 'the client did not answer in time'),
-        ),
-      this.options.timeoutMs(),
-    );
-    timer.unref();
+    const timer = this.expiry(id);
     this.outstanding.set(id, {
       session: target.session,
       childRequestId: request.id,
@@ -112,15 +104,7 @@ export class ServerRequestRouter {
   ): Promise<JsonRpcResponse> {
     return new Promise((resolve) => {
       const id = this.ids.mint();
-      const timer = setTimeout(
-        () =>
-          this.answer(
-            id,
-            errorResponse(null, JsonRpcCode.REQUEST_TIMEOUT, 'the client did not answer in time'),
-          ),
-        this.options.timeoutMs(),
-      );
-      timer.unref();
+      const timer = this.expiry(id);
       this.outstanding.set(id, { session, timer, resolve });
       const message = {
         jsonrpc: '2.0' as const,
@@ -167,6 +151,20 @@ export class ServerRequestRouter {
       clearTimeout(outstanding.timer);
       this.outstanding.delete(id);
     }
+  }
+
+  /** The timer that answers request `id` with a timeout when its client stays silent. */
+  private expiry(id: string): NodeJS.Timeout {
+    const timer = setTimeout(
+      () =>
+        this.answer(
+          id,
+          errorResponse(null, JsonRpcCode.REQUEST_TIMEOUT, 'the client did not answer in time'),
+        ),
+      this.options.timeoutMs(),
+    );
+    timer.unref();
+    return timer;
   }
 
   private answer(id: string, response: JsonRpcResponse): void {
