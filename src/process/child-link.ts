@@ -46,8 +46,8 @@ const DISCOVER_PROBE_MS = 1_000;
 export type ChildRevision = 'stateless' | 'session';
 
 /**
- * A started and initialized child: the stdio framing, the one `initialize`
- * handshake the supervisor does on behalf of every front session, and the
+ * A started child past its one handshake (`server/discover` or `initialize`,
+ * done on behalf of every front session): the stdio framing, the
  * child's stderr forwarded to the log. Knows nothing about sessions.
  */
 export class ChildLink {
@@ -318,15 +318,17 @@ async function negotiate(
       clientInfo: SUPERVISOR_INFO,
     },
   });
-  const session = initialized.then(
-    (response): Handshake =>
-      'error' in response
-        ? { refused: response.error.message }
-        : { result: response.result, revision: 'session' },
-  );
-  // A slow child may still answer the discover it read first.
-  const late = stateless.then((handshake) => handshake ?? session);
-  return Promise.race([session, late]);
+  // Once initialize is sent, its success decides: a 2.x SDK child that read
+  // discover first and then initialize stays on the session revision. Only
+  // a child that refuses initialize (one that speaks 2026-07-28 alone) is
+  // taken at its late discover answer.
+  const response = await initialized;
+  if (!('error' in response)) return { result: response.result, revision: 'session' };
+  const late = await Promise.race([
+    stateless,
+    new Promise<undefined>((resolve) => setImmediate(() => resolve(undefined))),
+  ]);
+  return late ?? { refused: response.error.message };
 }
 
 /** The handshake of a child that speaks 2026-07-28, or undefined for one that does not. */

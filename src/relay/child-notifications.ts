@@ -13,6 +13,7 @@ import { isLogLevel } from './log-levels.js';
 import type { PendingRequests } from './pending-requests.js';
 import { withoutRoutingMeta } from './server-requests.js';
 import type { SessionState } from './session-state.js';
+import { ListenSession } from './stateless.js';
 
 export interface NotificationRoutes {
   pending: PendingRequests;
@@ -35,8 +36,8 @@ export function routeChildNotification(
   // A stateless child tags what its listen streams carry with the listen request's id.
   const subscription = metaOf(params)?.[META.subscriptionId];
   if (subscription !== undefined) {
-    const listen = pending.get(subscription);
-    if (listen?.session) deliver(listen.session, notification, undefined);
+    const listen = pending.get(subscription)?.session;
+    if (listen instanceof ListenSession) deliver(listen, notification, undefined);
     return;
   }
   switch (notification.method) {

@@ -6,7 +6,7 @@ import {
   type JsonRpcRequest,
   type JsonRpcResponse,
 } from '../core/jsonrpc.js';
-import type { RelaySession } from '../core/pipeline.js';
+import type { Cancellation, RelaySession } from '../core/pipeline.js';
 import { capabilityFor, supports } from './server-requests.js';
 
 /** The requests that may answer `input_required` (MRTR, "Supported Requests"). */
@@ -77,6 +77,8 @@ export interface InputFulfilment {
   ask(session: RelaySession, request: InputRequest, related: JsonRpcId): Promise<JsonRpcResponse>;
   /** Sends the retry to the child. */
   retry(request: JsonRpcRequest): Promise<JsonRpcResponse>;
+  /** The client's cancellation of the request: the rounds stop at once. */
+  cancellation?: Cancellation | undefined;
 }
 
 /**
@@ -108,9 +110,13 @@ export async function fulfilInputRequired(
     const lacking = undeclared(session.capabilities, requests.values());
     if (lacking) return missingCapability(request.id, lacking);
     const keys = [...requests.keys()];
-    const answers = await Promise.all(
+    const asked = Promise.all(
       [...requests.values()].map((input) => bridge.ask(session, input, request.id)),
     );
+    const answers = await untilCancelled(asked, bridge.cancellation);
+    if (!answers) {
+      return errorResponse(request.id, JsonRpcCode.REQUEST_CANCELLED, 'cancelled');
+    }
     const inputResponses: JsonObject = {};
     for (const [index, reply] of answers.entries()) {
       const key = keys[index] as string;
@@ -134,4 +140,20 @@ export async function fulfilInputRequired(
     JsonRpcCode.INTERNAL_ERROR,
     `the tenant's server still asks for input after ${MAX_INPUT_ROUNDS} rounds; the request was given up`,
   );
+}
+
+/** `work`'s result, or undefined as soon as the request is cancelled. */
+function untilCancelled<T>(
+  work: Promise<T>,
+  cancellation: Cancellation | undefined,
+): Promise<T | undefined> {
+  if (!cancellation) return work;
+  if (cancellation.cancelled) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const unlisten = cancellation.onCancel(() => resolve(undefined));
+    void work.then((value) => {
+      unlisten();
+      resolve(value);
+    });
+  });
 }

@@ -45,15 +45,20 @@ class ParkedCall {
     readonly id: string,
     readonly session: StatelessRequestSession,
     answer: Promise<JsonRpcResponse>,
-    /** The child's call ended while no retry waited for it (it timed out, or was cancelled). */
-    onEndedAlone: () => void,
   ) {
     session.onRequest = (request) => this.arrive(request);
+    // An answer that comes while no retry waits (the child timed out, or
+    // went on by itself) is kept for the next retry, until the call expires.
     void answer.then((response) => {
       this.final = response;
-      if (this.waiter) this.settle();
-      else onEndedAlone();
+      this.settle();
     });
+  }
+
+  /** Stops gathering a round: the call is over. */
+  stop(): void {
+    clearTimeout(this.batchTimer);
+    this.batching = false;
   }
 
   /** The child's answer, or its next requests, whichever comes first. */
@@ -84,6 +89,7 @@ class ParkedCall {
       },
       Math.max(0, wait),
     );
+    this.batchTimer.unref();
     return true;
   }
 
@@ -126,8 +132,9 @@ export class InputRounds {
 
   constructor(private readonly options: InputRoundsOptions) {}
 
+  /** Calls going on: running toward their first round, or parked. */
   get size(): number {
-    return this.parked.size;
+    return this.calls.size;
   }
 
   /** Runs a call until the child answers it, or asks for input (the call is parked then). */
@@ -135,7 +142,7 @@ export class InputRounds {
     session: StatelessRequestSession,
     answer: Promise<JsonRpcResponse>,
   ): Promise<RoundOutcome> {
-    const call: ParkedCall = new ParkedCall(randomUUID(), session, answer, () => this.drop(call));
+    const call = new ParkedCall(randomUUID(), session, answer);
     this.calls.set(session, call);
     return this.advance(call);
   }
@@ -159,6 +166,8 @@ export class InputRounds {
       );
     }
     call.session.sink = sink;
+    // Taken by this retry: its round no longer expires while the child works.
+    clearTimeout(call.expiry);
     for (const [key, response] of Object.entries(inputResponses)) {
       const asked = call.asked.get(key);
       if (!asked) continue; // extra keys are ignored, as MRTR asks
@@ -224,8 +233,12 @@ export class InputRounds {
     call.asked.clear();
     for (const request of outcome.requests) {
       const { key, params } = takeInputKey(request.params);
-      // A key the child named, unless two requests of the round name the same.
-      const chosen = key !== undefined && !call.asked.has(key) ? key : String(request.id);
+      // A key the child named, unless two requests of the round name the
+      // same; named keys never look like the supervisor's own ids.
+      const chosen =
+        key !== undefined && !call.asked.has(key) && !key.startsWith('mcp-tenants-')
+          ? key
+          : String(request.id);
       call.asked.set(chosen, { id: String(request.id), input: { method: request.method, params } });
     }
     this.keep(call);
@@ -243,6 +256,7 @@ export class InputRounds {
   /** Forgets a call; one the child is still working on is cancelled there. */
   private drop(call: ParkedCall): void {
     clearTimeout(call.expiry);
+    call.stop();
     this.parked.delete(call.id);
     this.calls.delete(call.session);
     call.session.onRequest = undefined;

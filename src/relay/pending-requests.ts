@@ -31,9 +31,15 @@ export class PendingRequests {
   /** Per attached session: requests not yet in the child. */
   private readonly onTheWay = new Map<RelaySession, Map<JsonRpcId, Cancellation>>();
 
-  /** Requests in the child, the supervisor's own included. */
+  /** Listen streams the child keeps open (no timeout); not requests that quiet waits for. */
+  private streams = 0;
+
+  /**
+   * Requests in the child, the supervisor's own included, but not its open
+   * listen streams: a child holding only those is quiet (it may restart or idle out).
+   */
   get size(): number {
-    return this.inChild.size;
+    return this.inChild.size - this.streams;
   }
 
   get sessionCount(): number {
@@ -113,6 +119,7 @@ export class PendingRequests {
       const timer =
         timeoutMs === undefined ? undefined : setTimeout(() => timeOut(childId), timeoutMs);
       timer?.unref();
+      if (timer === undefined) this.streams += 1;
       this.inChild.set(childId, { ...request, timer, resolve });
       if (request.session) this.bySession.get(request.session)?.set(request.clientId, childId);
     });
@@ -127,6 +134,7 @@ export class PendingRequests {
     const entry = this.inChild.get(childId);
     if (!entry) return false;
     clearTimeout(entry.timer);
+    if (entry.timer === undefined) this.streams -= 1;
     this.inChild.delete(childId);
     if (entry.session) this.bySession.get(entry.session)?.delete(entry.clientId);
     entry.resolve(response);

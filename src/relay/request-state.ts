@@ -13,6 +13,8 @@ export interface StateBinding {
   method: string;
   /** A digest of the request's target and arguments (see `requestDigest`). */
   target: string;
+  /** A digest of the token's permissions: a state outlives no permission change. */
+  grants: string;
 }
 
 /** What the supervisor keeps in a `requestState` between two rounds. */
@@ -45,18 +47,19 @@ export class RequestStateSeal {
   }
 
   async seal(binding: StateBinding, content: StateContent, ttlMs: number): Promise<string> {
-    // A child's own state rides inside: refuse one that would not come back.
-    if ((content.child?.length ?? 0) > MAX_STATE_LENGTH / 2) {
-      throw new McpTenantsError(
-        ErrorCode.INTERNAL,
-        `the tenant's server returned a requestState over ${MAX_STATE_LENGTH / 2} characters; the supervisor relays smaller ones`,
-      );
-    }
-    return new EncryptJWT({ ...content, ...binding })
+    const sealed = await new EncryptJWT({ ...content, ...binding })
       .setJti(randomUUID())
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
       .setExpirationTime(Math.ceil((Date.now() + ttlMs) / 1000))
       .encrypt(this.key);
+    // A child's own state rides inside: refuse one that would not come back.
+    if (sealed.length > MAX_STATE_LENGTH) {
+      throw new McpTenantsError(
+        ErrorCode.INTERNAL,
+        `the tenant's server returned a requestState too large to relay (sealed, ${sealed.length} characters; at most ${MAX_STATE_LENGTH})`,
+      );
+    }
+    return sealed;
   }
 
   private spend(id: string, expiresAt: number): void {
@@ -65,8 +68,16 @@ export class RequestStateSeal {
     }
     const now = Date.now();
     for (const [old, until] of this.spent) {
-      if (until > now && this.spent.size < MAX_SPENT) break;
+      if (until > now) break;
       this.spent.delete(old);
+    }
+    // Forgetting a state that has not expired would let it be used again.
+    if (this.spent.size >= MAX_SPENT) {
+      throw new McpTenantsError(
+        ErrorCode.QUOTA_EXCEEDED,
+        `${MAX_SPENT} answered input rounds of this tenant are still unexpired; retry in a moment`,
+        { data: { quota: 'input_rounds', limit: MAX_SPENT, retry_after_seconds: 1 } },
+      );
     }
     this.spent.set(id, expiresAt);
   }
@@ -106,13 +117,19 @@ export class RequestStateSeal {
   }
 }
 
-/** Most spent states remembered; past it the oldest are forgotten (they expire soon anyway). */
+/** Most spent, unexpired states a relay remembers; past it new ones are refused, not old ones forgotten. */
 const MAX_SPENT = 10_000;
 
 /**
  * What identifies a request across its rounds: the name or URI it targets
  * and its arguments, without the round's own fields.
  */
+export function grantsDigest(permissions: readonly string[]): string {
+  return createHash('sha256')
+    .update(JSON.stringify([...permissions].sort()))
+    .digest('base64url');
+}
+
 export function requestDigest(request: JsonRpcRequest): string {
   const params = request.params ?? {};
   const salient = JSON.stringify([

@@ -23,7 +23,7 @@ import {
   undeclared,
 } from './input-required.js';
 import type { RoundOutcome } from './input-rounds.js';
-import { requestDigest, type StateBinding } from './request-state.js';
+import { grantsDigest, requestDigest, type StateBinding } from './request-state.js';
 import {
   completeStatelessResult,
   discoverResult,
@@ -35,29 +35,45 @@ import type { TenantRelay } from './tenant-relay.js';
 
 let nextSessionNumber = 1;
 
-/** Methods the stateless revision removed: a request for one is answered 404 / -32601. */
-const REMOVED_METHODS = new Set([
+/**
+ * Methods the stateless revision removed (and the Tasks extension's old
+ * `tasks/list` and `tasks/result`): a request for one is answered 404 / -32601.
+ */
+export const REMOVED_METHODS: ReadonlySet<string> = new Set([
   'initialize',
   'ping',
   'logging/setLevel',
   'resources/subscribe',
   'resources/unsubscribe',
+  'tasks/list',
+  'tasks/result',
 ]);
 
 /** The `_meta` keys every stateless request must carry (2026-07-28, base protocol, `_meta`). */
 const REQUIRED_META = [META.protocolVersion, META.clientCapabilities] as const;
 
+/** What HTTP mirrors of a request in headers (Streamable HTTP, 2026-07-28). */
+export interface MirroredHeaders {
+  version: string | undefined;
+  method: string | undefined;
+  /** `Mcp-Name`, decoded. */
+  name: string | undefined;
+}
+
 /**
- * Checks a stateless request as the 2026-07-28 revision asks, in the order
- * the official SDK's HTTP host applies them: the required `_meta` (-32602),
- * then a protocol version we speak (-32022), then a method that still
- * exists (-32601). `headerVersion` is HTTP's `MCP-Protocol-Version`, checked
- * first there (-32020). Undefined: the request may go on.
+ * Checks a stateless request in the order of the official SDK's HTTP host:
+ * the `_meta` envelope (-32602), a version header the body disagrees with
+ * (-32020), an `Mcp-Method` the body disagrees with (-32020), a version we
+ * speak (-32022), the headers that must be there and the `Mcp-Name` (-32020),
+ * and last a method that still exists (-32601, 404). Over stdio there are no
+ * headers. Undefined: the request may go on.
  */
 export function checkStatelessRequest(
   request: JsonRpcRequest,
-  headerVersion?: string | undefined,
+  headers?: MirroredHeaders,
 ): JsonRpcResponse | undefined {
+  const mismatch = (text: string) =>
+    errorResponse(request.id, JsonRpcCode.HEADER_MISMATCH, `Header mismatch: ${text}`);
   const meta = metaOf(request.params);
   const missing = REQUIRED_META.filter((key) =>
     key === META.clientCapabilities
@@ -65,6 +81,10 @@ export function checkStatelessRequest(
       : typeof meta?.[key] !== 'string',
   );
   if (missing.length > 0) {
+    // A 2025 handshake sent with a 2026 header is a header the body disowns.
+    if (headers?.version !== undefined && request.method === 'initialize') {
+      return mismatch(`initialize is not a request of protocol revision ${headers.version}`);
+    }
     return errorResponse(
       request.id,
       JsonRpcCode.INVALID_PARAMS,
@@ -72,11 +92,14 @@ export function checkStatelessRequest(
     );
   }
   const version = requestedVersion(request) as string;
-  if (headerVersion !== undefined && headerVersion !== version) {
-    return errorResponse(
-      request.id,
-      JsonRpcCode.HEADER_MISMATCH,
-      `Header mismatch: MCP-Protocol-Version header "${headerVersion}" does not match _meta "${version}"`,
+  if (headers?.version !== undefined && headers.version !== version) {
+    return mismatch(
+      `MCP-Protocol-Version header "${headers.version}" does not match _meta "${version}"`,
+    );
+  }
+  if (headers?.method !== undefined && headers.method !== request.method) {
+    return mismatch(
+      `Mcp-Method header "${headers.method}" does not match body method "${request.method}"`,
     );
   }
   if (!isStatelessVersion(version)) {
@@ -89,6 +112,22 @@ export function checkStatelessRequest(
         requested: version,
       },
     );
+  }
+  if (headers) {
+    if (headers.version === undefined)
+      return mismatch('the MCP-Protocol-Version header is required');
+    if (headers.method === undefined) return mismatch('the Mcp-Method header is required');
+    const named =
+      request.method === 'resources/read'
+        ? request.params?.uri
+        : request.method === 'tools/call' || request.method === 'prompts/get'
+          ? request.params?.name
+          : undefined;
+    if (named !== undefined && headers.name !== named) {
+      return mismatch(
+        `Mcp-Name header does not match the body's ${request.method === 'resources/read' ? 'uri' : 'name'}`,
+      );
+    }
   }
   if (REMOVED_METHODS.has(request.method)) {
     return errorResponse(
@@ -155,6 +194,7 @@ async function serveRounds(
     user: caller.userId,
     method: request.method,
     target: requestDigest(request),
+    grants: grantsDigest(caller.permissions),
   };
   const params = request.params ?? {};
   const inputResponses = params.inputResponses;
@@ -172,7 +212,7 @@ async function serveRounds(
     if (parked !== undefined) {
       // Closing the retry's stream gives up the call, as closing the first one would.
       const onCancel = () => relay.inputRounds.abandonParked(parked);
-      cancel?.addEventListener('abort', onCancel, { once: true });
+      whenAborted(cancel, onCancel);
       try {
         const outcome = await relay.inputRounds.resume(
           parked,
@@ -194,7 +234,7 @@ async function serveRounds(
   }
   const session = openSession(relay, forwarded, caller, sink);
   const onCancel = () => relay.inputRounds.abandon(session);
-  cancel?.addEventListener('abort', onCancel, { once: true });
+  whenAborted(cancel, onCancel);
   try {
     await applyLogLevel(relay, session, forwarded);
     const outcome = await relay.inputRounds.start(session, relay.forward(session, forwarded));
@@ -219,10 +259,19 @@ async function forwardOnce(
       method: 'notifications/cancelled',
       params: { requestId: request.id, reason: 'the client closed the response stream' },
     });
-  cancel?.addEventListener('abort', onCancel, { once: true });
+  whenAborted(cancel, onCancel);
   try {
     await applyLogLevel(relay, session, request);
-    return await relay.forward(session, request);
+    const answer = await relay.forward(session, request);
+    // MRTR is for tools/call, prompts/get and resources/read only.
+    if (isInputRequired(answer)) {
+      return errorResponse(
+        request.id,
+        JsonRpcCode.INTERNAL_ERROR,
+        `the tenant's server asked for input on ${request.method}, which cannot ask for any`,
+      );
+    }
+    return answer;
   } finally {
     cancel?.removeEventListener('abort', onCancel);
     relay.detach(session);
@@ -316,6 +365,12 @@ function isResponseMap(value: unknown): value is JsonObject {
   );
 }
 
+/** An open listen stream; `ended` resolves with its last answer if the child ended it. */
+export interface ListenStream {
+  close(): void;
+  ended?: Promise<JsonRpcResponse | undefined>;
+}
+
 /**
  * Opens a `subscriptions/listen` stream: acknowledges it, subscribes the
  * child to the requested resource URIs, and from then on sends the opted-in
@@ -326,7 +381,7 @@ export async function openListenStream(
   request: JsonRpcRequest,
   caller: Caller,
   sink: (message: JsonRpcMessage) => boolean,
-): Promise<{ close(): void }> {
+): Promise<ListenStream> {
   const filter = parseSubscriptionFilter(request.params);
   const session = new ListenSession(
     `listen-${nextSessionNumber++}`,
@@ -339,11 +394,18 @@ export async function openListenStream(
   relay.attach(session);
   if (await relay.childSpeaksStateless()) {
     // The child keeps the stream itself; what it tags with it comes to this session.
-    void relay.forward(session, request).then((end) => {
-      if ('error' in end) sink(end);
-    });
+    let closed = false;
+    const ended = relay
+      .forward(session, request)
+      .then((end) => (closed ? undefined : { ...end, id: request.id }));
     sink(session.acknowledgement());
-    return { close: () => relay.detach(session) };
+    return {
+      ended,
+      close: () => {
+        closed = true;
+        relay.detach(session);
+      },
+    };
   }
   for (const [index, uri] of (filter.resourceSubscriptions ?? []).entries()) {
     const answer = await relay.forward(session, {
@@ -364,4 +426,13 @@ export async function openListenStream(
   }
   sink(session.acknowledgement());
   return { close: () => relay.detach(session) };
+}
+
+/**
+ * Runs `onAbort` when the client closes its stream, or at once when it
+ * already has (it may close while the child starts or the state is opened).
+ */
+function whenAborted(cancel: AbortSignal | undefined, onAbort: () => void): void {
+  if (cancel?.aborted) onAbort();
+  else cancel?.addEventListener('abort', onAbort, { once: true });
 }

@@ -117,6 +117,7 @@ export class TenantRelay {
       pending: this.pending.size,
       subscriptions: this.sessionState.subscriptionCount,
       serverRequests: this.serverRequests.size,
+      inputRounds: this.inputRounds.size,
     };
   }
 
@@ -192,6 +193,7 @@ export class TenantRelay {
       return fulfilInputRequired(session, request, response, {
         ask: (asked, input, related) => this.serverRequests.ask(asked, input, related),
         retry: (retry) => this.forwardToChild(session, retry, cancellation),
+        cancellation,
       });
     }
     return response;
@@ -428,9 +430,10 @@ function cancelled(requestId: number, reason: string): JsonRpcNotification {
 
 /**
  * The session revisions' own methods, for a child that speaks only the
- * stateless one: `ping` is answered here, and `resources/subscribe` /
- * `unsubscribe` (which the revision replaced by `subscriptions/listen`)
- * succeed without reaching it, so no updates come from such a child for them.
+ * stateless one: `ping` is answered here, `logging/setLevel` too (the level
+ * rides in each request's `_meta`), and `resources/subscribe` / `unsubscribe`
+ * (which the revision replaced by `subscriptions/listen`) succeed without
+ * reaching it, so no updates come from such a child for them.
  */
 function answerForStatelessChild(request: JsonRpcRequest): JsonRpcResponse | undefined {
   switch (request.method) {

@@ -72,6 +72,7 @@ describe('nothing in the relay grows without bound', () => {
         pending: 0,
         subscriptions: 0,
         serverRequests: 0,
+        inputRounds: 0,
       });
     } finally {
       const pid = child.pid;

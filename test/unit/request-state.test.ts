@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RequestStateSeal, requestDigest } from '../../src/relay/request-state.js';
 
-const binding = { tenant: 'acme', user: 'alice', method: 'tools/call', target: 'd' };
+const binding = { tenant: 'acme', user: 'alice', method: 'tools/call', target: 'd', grants: 'g' };
 
 describe('the sealed requestState', () => {
   it('opens only for its own binding, and a child state only once', async () => {
@@ -21,6 +21,14 @@ describe('the sealed requestState', () => {
     await expect(seal.open(state, binding)).resolves.toMatchObject({ child: 'c1' });
     await expect(seal.open(state, binding)).rejects.toThrow(/already answered/);
     await expect(new RequestStateSeal().open(state, binding)).rejects.toThrow(/integrity/);
+  });
+
+  it('refuses a child state too large to come back', async () => {
+    const seal = new RequestStateSeal();
+    // Control characters grow sixfold in JSON, then by a third in base64url.
+    await expect(seal.seal(binding, { child: '\u0001'.repeat(20_000) }, 60_000)).rejects.toThrow(
+      /too large to relay/,
+    );
   });
 
   it('expires', async () => {

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
 import { errorFrom, JsonRpcCode } from '../../core/errors.js';
-import { errorResponse, type JsonRpcRequest, type JsonRpcResponse } from '../../core/jsonrpc.js';
+import type { JsonRpcRequest, JsonRpcResponse } from '../../core/jsonrpc.js';
 import {
   checkStatelessRequest,
   openListenStream,
@@ -32,19 +32,11 @@ export async function handleStatelessRequest(
   /** The front's budget of unread bytes, which these streams count in. */
   unread?: UnreadBudget,
 ): Promise<void> {
-  // The order of the official SDK's host: the version header, _meta, the
-  // version itself, then the other mirrored headers.
-  const headerVersion = header(request, 'mcp-protocol-version');
-  const refused =
-    (headerVersion === undefined
-      ? errorResponse(
-          message.id,
-          JsonRpcCode.HEADER_MISMATCH,
-          'Header mismatch: the MCP-Protocol-Version header is required',
-        )
-      : undefined) ??
-    checkStatelessRequest(message, headerVersion) ??
-    headerMismatch(request, message);
+  const refused = checkStatelessRequest(message, {
+    version: header(request, 'mcp-protocol-version'),
+    method: header(request, 'mcp-method'),
+    name: decodeHeaderValue(header(request, 'mcp-name')),
+  });
   if (refused) {
     // A refused envelope is 400, a removed method 404 (2026-07-28, Streamable HTTP).
     sendJson(response, statusFor(refused) === 404 ? 404 : 400, refused);
@@ -57,6 +49,12 @@ export async function handleStatelessRequest(
     const listen = await openListenStream(relay, message, caller, (note) => {
       stream ??= new SseStream(response, STREAM_HEADERS, 'close', unread);
       return stream.send(note);
+    });
+    // A stateless child may end the stream itself (it stopped): so do we.
+    void listen.ended?.then((end) => {
+      if (!end) return;
+      stream?.send(end, true);
+      stream?.end();
     });
     const keepAlive = setInterval(() => stream?.keepAlive(), 25_000);
     keepAlive.unref();
@@ -88,9 +86,9 @@ export async function handleStatelessRequest(
 }
 
 /**
- * The HTTP status of a stateless answer: errors the revision gives a status
- * of their own (-32601 404; -32021, -32022, -32020, -32602 of a refused
- * envelope 400), everything else in-band on 200.
+ * The HTTP status of a stateless answer: a method no one knows is 404, a
+ * missing client capability 400 (the revision says so of the error itself);
+ * everything else a child or the relay answers stays in-band on 200.
  */
 function statusFor(answer: JsonRpcResponse): number {
   if (!('error' in answer)) return 200;
@@ -98,45 +96,10 @@ function statusFor(answer: JsonRpcResponse): number {
     case JsonRpcCode.METHOD_NOT_FOUND:
       return 404;
     case JsonRpcCode.MISSING_REQUIRED_CLIENT_CAPABILITY:
-    case JsonRpcCode.UNSUPPORTED_PROTOCOL_VERSION:
-    case JsonRpcCode.HEADER_MISMATCH:
       return 400;
     default:
       return 200;
   }
-}
-
-/**
- * Intermediaries route on `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name`,
- * so a request whose headers disagree with its body is refused (HeaderMismatch).
- */
-function headerMismatch(
-  request: IncomingMessage,
-  message: JsonRpcRequest,
-): JsonRpcResponse | undefined {
-  const mismatch = (text: string) =>
-    errorResponse(message.id, JsonRpcCode.HEADER_MISMATCH, `Header mismatch: ${text}`);
-  const method = header(request, 'mcp-method');
-  if (method !== message.method) {
-    return mismatch(
-      `Mcp-Method header "${method ?? ''}" does not match body method "${message.method}"`,
-    );
-  }
-  const nameSource =
-    message.method === 'resources/read'
-      ? message.params?.uri
-      : message.method === 'tools/call' || message.method === 'prompts/get'
-        ? message.params?.name
-        : undefined;
-  if (nameSource !== undefined) {
-    const name = decodeHeaderValue(header(request, 'mcp-name'));
-    if (name !== nameSource) {
-      return mismatch(
-        `Mcp-Name header does not match the body's ${message.method === 'resources/read' ? 'uri' : 'name'}`,
-      );
-    }
-  }
-  return undefined;
 }
 
 function header(request: IncomingMessage, name: string): string | undefined {

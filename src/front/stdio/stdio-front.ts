@@ -94,7 +94,13 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     if (request.method === 'subscriptions/listen') {
       const refused = checkStatelessRequest(request);
       if (refused) return write(refused);
-      listens.set(request.id, await openListenStream(relay, request, context, sink));
+      const listen = await openListenStream(relay, request, context, sink);
+      listens.set(request.id, listen);
+      void listen.ended?.then((end) => {
+        if (!end || listens.get(request.id) !== listen) return;
+        listens.delete(request.id);
+        write(end);
+      });
       return;
     }
     const cancel = new AbortController();
