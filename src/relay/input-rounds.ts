@@ -3,7 +3,7 @@ import { INPUT_KEY_META_KEY } from '../core/child-meta.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { JsonObject, JsonRpcRequest, JsonRpcResponse } from '../core/jsonrpc.js';
 import { type InputRequest, MAX_INPUT_REQUESTS } from './input-required.js';
-import { capabilityFor } from './server-requests.js';
+import { capabilityFor, withoutMeta } from './server-requests.js';
 import type { StatelessRequestSession } from './stateless.js';
 
 /** Quiet time that closes a round of the child's requests, and the longest a round gathers. */
@@ -22,12 +22,12 @@ export type RoundOutcome =
   | { kind: 'ask'; round: number; parked: string; requests: Map<string, InputRequest> };
 
 /**
- * A call of a stateless client that a 2025 child is still working on,
- * parked while the client answers the child's own requests: the child's
+ * A call of a stateless client to a 2025 child, from its start: once the
+ * child asks for input it is parked while the client answers — the child's
  * call stays pending in the child, and each round's requests (those the
  * child sends together) go out in one `input_required` result.
  */
-class ParkedCall {
+class RoundCall {
   /** Requests of the current round not answered yet, by key, with the id the child's request has. */
   readonly asked = new Map<string, { id: string; input: InputRequest }>();
   round = 0;
@@ -39,7 +39,7 @@ class ParkedCall {
   private batchStart = 0;
   private batchTimer: NodeJS.Timeout | undefined;
   private final: JsonRpcResponse | undefined;
-  private waiter: ((outcome: ParkedOutcome) => void) | undefined;
+  private waiter: ((outcome: CallOutcome) => void) | undefined;
 
   constructor(
     readonly id: string,
@@ -62,7 +62,7 @@ class ParkedCall {
   }
 
   /** The child's answer, or its next requests, whichever comes first. */
-  next(): Promise<ParkedOutcome> {
+  next(): Promise<CallOutcome> {
     return new Promise((resolve) => {
       this.waiter = resolve;
       this.settle();
@@ -106,7 +106,7 @@ class ParkedCall {
   }
 }
 
-type ParkedOutcome =
+type CallOutcome =
   | { kind: 'final'; response: JsonRpcResponse }
   | { kind: 'ask'; requests: JsonRpcRequest[] };
 
@@ -126,9 +126,9 @@ export interface InputRoundsOptions {
  * nobody comes back for is cancelled in the child when its time is up.
  */
 export class InputRounds {
-  private readonly parked = new Map<string, ParkedCall>();
+  private readonly parked = new Map<string, RoundCall>();
   /** Every call from its start, parked or not, by its session. */
-  private readonly calls = new Map<StatelessRequestSession, ParkedCall>();
+  private readonly calls = new Map<StatelessRequestSession, RoundCall>();
 
   constructor(private readonly options: InputRoundsOptions) {}
 
@@ -142,7 +142,7 @@ export class InputRounds {
     session: StatelessRequestSession,
     answer: Promise<JsonRpcResponse>,
   ): Promise<RoundOutcome> {
-    const call = new ParkedCall(randomUUID(), session, answer);
+    const call = new RoundCall(randomUUID(), session, answer);
     this.calls.set(session, call);
     return this.advance(call);
   }
@@ -208,7 +208,7 @@ export class InputRounds {
     for (const call of [...this.calls.values()]) this.drop(call);
   }
 
-  private async advance(call: ParkedCall): Promise<RoundOutcome> {
+  private async advance(call: RoundCall): Promise<RoundOutcome> {
     const outcome = await call.next();
     if (outcome.kind === 'final') {
       this.drop(call);
@@ -246,7 +246,7 @@ export class InputRounds {
   }
 
   /** Parks (or keeps parked) a call until its client's next retry is due. */
-  private keep(call: ParkedCall): void {
+  private keep(call: RoundCall): void {
     this.parked.set(call.id, call);
     clearTimeout(call.expiry);
     call.expiry = setTimeout(() => this.drop(call), this.options.ttlMs());
@@ -254,7 +254,7 @@ export class InputRounds {
   }
 
   /** Forgets a call; one the child is still working on is cancelled there. */
-  private drop(call: ParkedCall): void {
+  private drop(call: RoundCall): void {
     clearTimeout(call.expiry);
     call.stop();
     this.parked.delete(call.id);
@@ -264,7 +264,7 @@ export class InputRounds {
   }
 }
 
-function inputsOf(call: ParkedCall): Map<string, InputRequest> {
+function inputsOf(call: RoundCall): Map<string, InputRequest> {
   return new Map([...call.asked].map(([key, asked]) => [key, asked.input]));
 }
 
@@ -273,14 +273,7 @@ function takeInputKey(params: JsonObject | undefined): {
   key: string | undefined;
   params: JsonObject | undefined;
 } {
-  const meta = params?._meta;
-  if (!params || typeof meta !== 'object' || meta === null || !(INPUT_KEY_META_KEY in meta)) {
-    return { key: undefined, params };
-  }
-  const { [INPUT_KEY_META_KEY]: named, ...rest } = meta as JsonObject;
-  const stripped: JsonObject = { ...params };
-  if (Object.keys(rest).length > 0) stripped._meta = rest;
-  else delete stripped._meta;
-  const key = typeof named === 'string' && /^[\w.-]{1,64}$/.test(named) ? named : undefined;
+  const { params: stripped, value } = withoutMeta(params, INPUT_KEY_META_KEY);
+  const key = typeof value === 'string' && /^[\w.-]{1,64}$/.test(value) ? value : undefined;
   return { key, params: stripped };
 }

@@ -108,13 +108,21 @@ export class ServerRequestIds {
  * (it is a child-side id, shared by all of a tenant's sessions).
  */
 export function withoutRoutingMeta(params: JsonObject | undefined): JsonObject | undefined {
+  return withoutMeta(params, RELATED_REQUEST_META_KEY).params;
+}
+
+/** `params` without one `_meta` key (and without an emptied `_meta`), and that key's value. */
+export function withoutMeta(
+  params: JsonObject | undefined,
+  key: string,
+): { params: JsonObject | undefined; value: unknown } {
   const meta = params?._meta;
-  if (!params || typeof meta !== 'object' || meta === null || !(RELATED_REQUEST_META_KEY in meta)) {
-    return params;
+  if (!params || typeof meta !== 'object' || meta === null || !(key in meta)) {
+    return { params, value: undefined };
   }
-  const { [RELATED_REQUEST_META_KEY]: _dropped, ...rest } = meta as JsonObject;
+  const { [key]: value, ...rest } = meta as JsonObject;
   const stripped: JsonObject = { ...params };
   if (Object.keys(rest).length > 0) stripped._meta = rest;
   else delete stripped._meta;
-  return stripped;
+  return { params: stripped, value };
 }
