@@ -16,12 +16,7 @@ import {
 import { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
 import { Cancellation, type RelaySession, type RequestStage, runStages } from '../core/pipeline.js';
-import {
-  META,
-  negotiateProtocolVersion,
-  STATELESS_PROTOCOL_VERSIONS,
-  SUPERVISOR_INFO,
-} from '../core/revisions.js';
+import { negotiateProtocolVersion } from '../core/revisions.js';
 import { routeChildNotification } from './child-notifications.js';
 import { fulfilInputRequired, isInputRequired, MRTR_METHODS } from './input-required.js';
 import { InputRounds } from './input-rounds.js';
@@ -29,6 +24,7 @@ import { PendingRequests } from './pending-requests.js';
 import { RequestStateSeal } from './request-state.js';
 import { ServerRequestRouter } from './server-request-router.js';
 import { SessionState } from './session-state.js';
+import { answerForStatelessChild, withStatelessMeta } from './stateless-child.js';
 
 /** Stateless calls of one tenant that may wait for their clients' input at once. */
 const MAX_PARKED_CALLS = 256;
@@ -426,49 +422,4 @@ export class TenantRelay {
 
 function cancelled(requestId: number, reason: string): JsonRpcNotification {
   return { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId, reason } };
-}
-
-/**
- * The session revisions' own methods, for a child that speaks only the
- * stateless one: `ping` is answered here, `logging/setLevel` too (the level
- * rides in each request's `_meta`), and `resources/subscribe` / `unsubscribe`
- * (which the revision replaced by `subscriptions/listen`) succeed without
- * reaching it, so no updates come from such a child for them.
- */
-function answerForStatelessChild(request: JsonRpcRequest): JsonRpcResponse | undefined {
-  switch (request.method) {
-    case 'ping':
-    case 'resources/subscribe':
-    case 'resources/unsubscribe':
-    case 'logging/setLevel':
-      return { jsonrpc: '2.0', id: request.id, result: {} };
-    default:
-      return undefined;
-  }
-}
-
-/**
- * A session client's request as the stateless revision carries it: its
- * envelope in `_meta`, with the session's log level (such a child logs only
- * for requests that ask).
- */
-function withStatelessMeta(
-  request: JsonRpcRequest,
-  capabilities: JsonObject | undefined,
-  logLevel: string | undefined,
-): JsonRpcRequest {
-  const meta = metaOf(request.params) ?? {};
-  return {
-    ...request,
-    params: {
-      ...request.params,
-      _meta: {
-        ...meta,
-        [META.protocolVersion]: STATELESS_PROTOCOL_VERSIONS[0],
-        [META.clientCapabilities]: capabilities ?? {},
-        [META.clientInfo]: SUPERVISOR_INFO,
-        ...(logLevel === undefined ? {} : { [META.logLevel]: logLevel }),
-      },
-    },
-  };
 }

@@ -3,11 +3,8 @@ import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
 import { errorFrom, JsonRpcCode } from '../../core/errors.js';
 import type { JsonRpcRequest, JsonRpcResponse } from '../../core/jsonrpc.js';
-import {
-  checkStatelessRequest,
-  openListenStream,
-  serveStatelessRequest,
-} from '../../relay/stateless-request.js';
+import { checkStatelessRequest } from '../../relay/stateless-checks.js';
+import { openListenStream, serveStatelessRequest } from '../../relay/stateless-request.js';
 import type { TenantRelay } from '../../relay/tenant-relay.js';
 import { sendJson } from './respond.js';
 import { ResponseChannel } from './response-channel.js';

@@ -23,11 +23,8 @@ import type { Logger } from '../../core/logger.js';
 import type { RelaySession } from '../../core/pipeline.js';
 import { isStatelessRequest } from '../../core/revisions.js';
 import type { Tenants } from '../../registry/tenants.js';
-import {
-  checkStatelessRequest,
-  openListenStream,
-  serveStatelessRequest,
-} from '../../relay/stateless-request.js';
+import { checkStatelessRequest } from '../../relay/stateless-checks.js';
+import { openListenStream, serveStatelessRequest } from '../../relay/stateless-request.js';
 import { readClientMessage } from '../client-message.js';
 import { createStdoutWriter } from './stdout-writer.js';
 
