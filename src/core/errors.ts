@@ -61,6 +61,11 @@ export const JsonRpcCode = {
    * a cancelled request gets where the transport needs one.
    */
   REQUEST_CANCELLED: -32800,
+  /**
+   * Resource not found in MCP 2025-11-25 and earlier (2026-07-28 uses
+   * INVALID_PARAMS instead, and clients should still accept this one).
+   */
+  RESOURCE_NOT_FOUND_2025: -32002,
   // MCP 2026-07-28, "Error handling" of the base protocol.
   HEADER_MISMATCH: -32020,
   MISSING_REQUIRED_CLIENT_CAPABILITY: -32021,

@@ -2,6 +2,7 @@ import { ErrorCode, errorFrom, JsonRpcCode, McpTenantsError } from '../core/erro
 import {
   errorResponse,
   type JsonObject,
+  type JsonRpcErrorObject,
   type JsonRpcMessage,
   type JsonRpcRequest,
   type JsonRpcResponse,
@@ -63,7 +64,7 @@ export async function serveStatelessRequest(
           id: request.id,
           result: completeStatelessResult(request.method, response.result, handshake.serverInfo),
         }
-      : { ...response, id: request.id };
+      : { ...response, id: request.id, error: statelessError(response.error) };
   try {
     return complete(await serveRounds(relay, request, caller, sink, cancel));
   } catch (error) {
@@ -326,4 +327,15 @@ export async function openListenStream(
 function whenAborted(cancel: AbortSignal | undefined, onAbort: () => void): void {
   if (cancel?.aborted) onAbort();
   else cancel?.addEventListener('abort', onAbort, { once: true });
+}
+
+/**
+ * An error as the stateless revision has it: a 2025 child's -32002
+ * (resource not found) is -32602 there, which 2026-07-28 implementations
+ * send instead ("Error codes" of its base protocol).
+ */
+function statelessError(error: JsonRpcErrorObject): JsonRpcErrorObject {
+  return error.code === JsonRpcCode.RESOURCE_NOT_FOUND_2025
+    ? { ...error, code: JsonRpcCode.INVALID_PARAMS }
+    : error;
 }
