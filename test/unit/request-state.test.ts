@@ -6,8 +6,11 @@ const binding = { tenant: 'acme', user: 'alice', method: 'tools/call', target: '
 describe('the sealed requestState', () => {
   it('opens only for its own binding, and a child state only once', async () => {
     const seal = new RequestStateSeal();
-    const state = await seal.seal(binding, { child: 'c1' }, 60_000);
-    expect(state).not.toContain('c1');
+    const child = 'the-child-state-is-not-for-clients';
+    const state = await seal.seal(binding, { child }, 60_000);
+    // Encrypted: neither the text nor its base64url encoding shows.
+    expect(state).not.toContain(child);
+    expect(state).not.toContain(Buffer.from(child).toString('base64url').slice(0, 20));
     for (const other of [
       { user: 'bob' },
       { tenant: 'globex' },
@@ -18,7 +21,7 @@ describe('the sealed requestState', () => {
         code: 'REQUEST_STATE_INVALID',
       });
     }
-    await expect(seal.open(state, binding)).resolves.toMatchObject({ child: 'c1' });
+    await expect(seal.open(state, binding)).resolves.toMatchObject({ child });
     await expect(seal.open(state, binding)).rejects.toThrow(/already answered/);
     await expect(new RequestStateSeal().open(state, binding)).rejects.toThrow(/integrity/);
   });
