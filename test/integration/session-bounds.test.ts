@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { INITIALIZE, type RawResponse, rawPost, rawSession } from '../helpers/mcp-client.js';
+import { waitFor } from '../helpers/processes.js';
 import { rssBytes, stalledStream } from '../helpers/raw-http.js';
 import {
   createWorkspace,
@@ -193,12 +194,17 @@ describe('unread bytes of slow readers, over all streams together', () => {
         },
       );
       expect(JSON.stringify(flood.body)).toContain('flooded 1200');
-      const after = rssBytes(pid);
 
       // Every stalled stream was closed: each session may open its stream again.
       for (const id of ids) expect(await streamStatus(serve.url, token, id)).toBe(200);
-      // 30 streams at 4 MiB each would hold 120 MiB; the budget is 1 MiB.
-      expect(after - before).toBeLessThan(48 * MiB);
+      // 30 streams at 4 MiB each would hold 120 MiB; the budget is 1 MiB. What
+      // the collector has not reached yet gets a few seconds: a leak stays.
+      const settled = await waitFor(
+        () => (rssBytes(pid) - before < 48 * MiB ? true : undefined),
+        10_000,
+        'supervisor memory back under the bound',
+      ).catch(() => false);
+      expect(settled, `grew by ${Math.round((rssBytes(pid) - before) / MiB)} MiB`).toBe(true);
     } finally {
       for (const reader of readers) reader.close();
       expect((await serve.stop()).survivors).toEqual([]);
