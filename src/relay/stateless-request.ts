@@ -26,7 +26,6 @@ import {
   parseSubscriptionFilter,
   StatelessRequestSession,
 } from './stateless.js';
-import { checkStatelessRequest } from './stateless-checks.js';
 import type { TenantRelay } from './tenant-relay.js';
 
 let nextSessionNumber = 1;
@@ -47,9 +46,8 @@ export async function serveStatelessRequest(
   sink: (message: JsonRpcMessage) => boolean,
   cancel?: AbortSignal,
 ): Promise<JsonRpcResponse> {
-  const refused = checkStatelessRequest(request);
-  if (refused) return refused;
-  const handshake = await relay.initialize(undefined);
+  // The fronts checked the request (checkStatelessRequest) before handing it here.
+  const handshake = (await relay.channel()).initializeResult;
   if (request.method === 'server/discover') {
     return {
       jsonrpc: '2.0',
@@ -282,9 +280,9 @@ export async function openListenStream(
     filter,
     sink,
   );
-  await relay.initialize(undefined);
+  const stateless = (await relay.channel()).speaksStateless;
   relay.attach(session);
-  if (await relay.childSpeaksStateless()) {
+  if (stateless) {
     // The child keeps the stream itself; what it tags with it comes to this session.
     let closed = false;
     const ended = relay

@@ -134,16 +134,15 @@ export class TenantRelay {
     this.sessionState.forget(session);
   }
 
-  /** Whether the tenant's child (started if need be) speaks the stateless revision. */
-  async childSpeaksStateless(): Promise<boolean> {
-    return (await this.child.acquire()).speaksStateless;
+  /** The tenant's child, started if need be: what it speaks and said of itself. */
+  channel(): Promise<ChildChannel> {
+    return this.child.acquire();
   }
 
   /** Answers a session's `initialize` from the child's one handshake. */
   async initialize(params: JsonObject | undefined): Promise<JsonObject> {
-    const channel = await this.child.acquire();
     return {
-      ...channel.initializeResult,
+      ...(await this.child.acquire()).initializeResult,
       protocolVersion: negotiateProtocolVersion(params?.protocolVersion),
     };
   }

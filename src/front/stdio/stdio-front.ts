@@ -88,9 +88,9 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   };
 
   const answerStateless = async (request: JsonRpcRequest): Promise<void> => {
+    const refused = checkStatelessRequest(request);
+    if (refused) return write(refused);
     if (request.method === 'subscriptions/listen') {
-      const refused = checkStatelessRequest(request);
-      if (refused) return write(refused);
       const listen = await openListenStream(relay, request, context, sink);
       listens.set(request.id, listen);
       void listen.ended?.then((end) => {
