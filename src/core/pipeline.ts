@@ -23,12 +23,11 @@ export interface RelaySession {
   readonly caller: Caller;
   /** The client's capabilities from its `initialize` (sampling, roots, ...). */
   readonly capabilities: JsonObject | undefined;
-  /** False for sessions that get logs only after asking for a level (2026-07-28). */
-  readonly logsByDefault?: boolean;
   /**
-   * True for a stateless (2026-07-28) client: it takes `input_required`
-   * results itself. Unset: a session client, for which the relay fulfils a
-   * child's `input_required` with real requests to it.
+   * True for a stateless (2026-07-28) client: it gets logs only for requests
+   * that ask for a level, and takes `input_required` results itself. Unset:
+   * a session client (logs from `info` up until it sets a level; the relay
+   * fulfils a child's `input_required` with real requests to it).
    */
   readonly stateless?: boolean;
   /**

@@ -98,7 +98,7 @@ export class SessionState {
 
   /** Whether a session takes a log message of `level`. */
   wantsLog(session: RelaySession, level: McpLogLevel): boolean {
-    if (session.logsByDefault === false && !this.logLevels.has(session)) return false;
+    if (session.stateless && !this.logLevels.has(session)) return false;
     return this.logLevels.wants(session, level);
   }
 

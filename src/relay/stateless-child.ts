@@ -7,8 +7,9 @@ import { META, STATELESS_PROTOCOL_VERSIONS, SUPERVISOR_INFO } from '../core/revi
 
 /**
  * The session revisions' own methods, for a child that speaks only the
- * stateless one: `ping` is answered here, `logging/setLevel` too (the level
- * rides in each request's `_meta`), and `resources/subscribe` / `unsubscribe`
+ * stateless one: `ping` is answered here (`logging/setLevel` never gets
+ * this far: sessions' levels are kept by the relay and ride in each request's
+ * `_meta`), and `resources/subscribe` / `unsubscribe`
  * (which the revision replaced by `subscriptions/listen`) succeed without
  * reaching it, so no updates come from such a child for them.
  */
@@ -17,7 +18,6 @@ export function answerForStatelessChild(request: JsonRpcRequest): JsonRpcRespons
     case 'ping':
     case 'resources/subscribe':
     case 'resources/unsubscribe':
-    case 'logging/setLevel':
       return { jsonrpc: '2.0', id: request.id, result: {} };
     default:
       return undefined;

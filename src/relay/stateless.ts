@@ -65,7 +65,6 @@ export class StatelessRequestSession implements RelaySession {
   readonly capabilities: JsonObject | undefined;
   readonly logLevel: McpLogLevel | undefined;
   /** Logs only when the request asked for them (`io.modelcontextprotocol/logLevel`). */
-  readonly logsByDefault = false;
   readonly stateless = true;
   /** Where the child's requests go; false (or unset): the session cannot take this one. */
   onRequest: ((request: JsonRpcRequest) => boolean) | undefined;
@@ -133,7 +132,6 @@ export function parseSubscriptionFilter(params: JsonObject | undefined): Subscri
  */
 export class ListenSession implements RelaySession {
   readonly capabilities = undefined;
-  readonly logsByDefault = false;
   readonly stateless = true;
 
   constructor(
