@@ -153,16 +153,16 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       (isStatelessRequest(message) || statelessHeader)
     ) {
       const relay = registry.relayFor(tenantOf(context));
-      await handleStatelessRequest(
+      await handleStatelessRequest({
         request,
         response,
-        message as JsonRpcRequest,
+        message: message as JsonRpcRequest,
         relay,
-        context,
+        caller: context,
         acceptsSse,
-        options.tokens,
-        sessions.unread,
-      );
+        tokens: options.tokens,
+        unread: sessions.unread,
+      });
       return;
     }
 

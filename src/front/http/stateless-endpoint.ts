@@ -14,21 +14,26 @@ import type { UnreadBudget } from './unread-budget.js';
 /** Proxies must not hold back event streams (2026-07-28 asks for this header). */
 const STREAM_HEADERS = { 'x-accel-buffering': 'no' };
 
+/** One stateless POST, as the endpoint read it. */
+export interface StatelessPost {
+  request: IncomingMessage;
+  response: ServerResponse;
+  message: JsonRpcRequest;
+  /** The tenant's shared relay. */
+  relay: TenantRelay;
+  caller: TenantContext;
+  acceptsSse: boolean;
+  tokens: TokenBindings;
+  /** The front's budget of unread bytes, which these streams count in. */
+  unread?: UnreadBudget | undefined;
+}
+
 /**
  * One POST of the stateless revision 2026-07-28: no session; the request's
  * `_meta` says who and what, and its mirrored headers must agree with the body.
  */
-export async function handleStatelessRequest(
-  request: IncomingMessage,
-  response: ServerResponse,
-  message: JsonRpcRequest,
-  relay: TenantRelay,
-  caller: TenantContext,
-  acceptsSse: boolean,
-  tokens: TokenBindings,
-  /** The front's budget of unread bytes, which these streams count in. */
-  unread?: UnreadBudget,
-): Promise<void> {
+export async function handleStatelessRequest(post: StatelessPost): Promise<void> {
+  const { request, response, message, relay, caller, acceptsSse, tokens, unread } = post;
   const refused = checkStatelessRequest(message, {
     version: header(request, 'mcp-protocol-version'),
     method: header(request, 'mcp-method'),
