@@ -48,6 +48,55 @@ export async function rawPost(
   return { status: response.status, headers: response.headers, body: parsed };
 }
 
+export interface StatelessCall {
+  token: string;
+  method: string;
+  params?: Record<string, unknown>;
+  id?: number | string;
+  /** `io.modelcontextprotocol/clientCapabilities`; `{}` when not given. */
+  capabilities?: Record<string, unknown>;
+  /** Headers that replace (or, set to undefined, remove) the mirrored ones. */
+  headers?: Record<string, string | undefined>;
+}
+
+/**
+ * A well-formed stateless (2026-07-28) request as raw HTTP: `_meta` with the
+ * protocol version and client capabilities, and the mirrored headers
+ * (MCP-Protocol-Version, Mcp-Method, Mcp-Name for the name or uri).
+ */
+export function statelessPost(url: string, call: StatelessCall): Promise<RawResponse> {
+  const params = call.params ?? {};
+  const meta = (params._meta ?? {}) as Record<string, unknown>;
+  const name = (params.name ?? params.uri) as string | undefined;
+  const headers: Record<string, string | undefined> = {
+    authorization: `Bearer ${call.token}`,
+    'mcp-protocol-version': '2026-07-28',
+    'mcp-method': call.method,
+    ...(name === undefined ? {} : { 'mcp-name': name }),
+    ...call.headers,
+  };
+  const sent = Object.fromEntries(
+    Object.entries(headers).filter((entry): entry is [string, string] => entry[1] !== undefined),
+  );
+  return rawPost(
+    url,
+    {
+      jsonrpc: '2.0',
+      id: call.id ?? 1,
+      method: call.method,
+      params: {
+        ...params,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': '2026-07-28',
+          'io.modelcontextprotocol/clientCapabilities': call.capabilities ?? {},
+          ...meta,
+        },
+      },
+    },
+    sent,
+  );
+}
+
 export const INITIALIZE = {
   jsonrpc: '2.0',
   id: 0,

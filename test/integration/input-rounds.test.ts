@@ -14,7 +14,7 @@ import { Client as SessionClient } from '@modelcontextprotocol/sdk/client/index.
 import { StreamableHTTPClientTransport as SessionTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawPost } from '../helpers/mcp-client.js';
+import { statelessPost } from '../helpers/mcp-client.js';
 import { waitFor } from '../helpers/processes.js';
 import {
   CLI,
@@ -68,29 +68,13 @@ describe('multi round-trip requests through the supervisor', () => {
     params: Json,
     options: { user?: string; capabilities?: Json } = {},
   ): Promise<Round> {
-    const token = await workspace.token(tenant, options.user ?? 'alice');
-    const name = (params.name ?? params.uri) as string | undefined;
-    const answer = await rawPost(
-      serve.url,
-      {
-        jsonrpc: '2.0',
-        id: nextId++,
-        method,
-        params: {
-          ...params,
-          _meta: {
-            'io.modelcontextprotocol/protocolVersion': STATELESS,
-            'io.modelcontextprotocol/clientCapabilities': options.capabilities ?? ALL_CAPABILITIES,
-          },
-        },
-      },
-      {
-        authorization: `Bearer ${token}`,
-        'mcp-protocol-version': STATELESS,
-        'mcp-method': method,
-        ...(name === undefined ? {} : { 'mcp-name': name }),
-      },
-    );
+    const answer = await statelessPost(serve.url, {
+      token: await workspace.token(tenant, options.user ?? 'alice'),
+      method,
+      params,
+      id: nextId++,
+      capabilities: options.capabilities ?? ALL_CAPABILITIES,
+    });
     const body = answer.body as { result?: Round['result']; error?: Round['error'] };
     return { status: answer.status, result: body.result, error: body.error };
   }

@@ -1,7 +1,7 @@
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rawPost } from '../helpers/mcp-client.js';
+import { rawPost, statelessPost } from '../helpers/mcp-client.js';
 import { waitFor } from '../helpers/processes.js';
 import {
   adminStatus,
@@ -194,6 +194,7 @@ describe('MCP 2026-07-28 (stateless) clients through a 2025-era child', () => {
       'mcp-protocol-version': STATELESS,
       'mcp-method': method,
     });
+    // Raw on purpose: these requests lack what statelessPost would add.
     const send = (method: string, params: Record<string, unknown>, extra = {}) =>
       rawPost(
         serve.url,
@@ -480,27 +481,12 @@ describe('a child on the 2.x SDK (2026-07-28 era) behind either kind of client',
   });
 
   it("answers a child's -32021 (a capability the client lacks) with HTTP 400", async () => {
-    const answer = await rawPost(
-      serve.url,
-      {
-        jsonrpc: '2.0',
-        id: 3,
-        method: 'resources/read',
-        params: {
-          uri: 'stateless://needs-sampling',
-          _meta: {
-            'io.modelcontextprotocol/protocolVersion': STATELESS,
-            'io.modelcontextprotocol/clientCapabilities': {},
-          },
-        },
-      },
-      {
-        authorization: `Bearer ${await workspace.token('stateless')}`,
-        'mcp-protocol-version': STATELESS,
-        'mcp-method': 'resources/read',
-        'mcp-name': 'stateless://needs-sampling',
-      },
-    );
+    const answer = await statelessPost(serve.url, {
+      token: await workspace.token('stateless'),
+      method: 'resources/read',
+      params: { uri: 'stateless://needs-sampling' },
+      id: 3,
+    });
     expect(answer.status).toBe(400);
     expect(answer.body).toMatchObject({ id: 3, error: { code: -32021 } });
   });
