@@ -28,6 +28,8 @@ export type RoundOutcome =
  * child sends together) go out in one `input_required` result.
  */
 class RoundCall {
+  /** Named when the call is first parked (most calls never are). */
+  id = '';
   /** Requests of the current round not answered yet, by key, with the id the child's request has. */
   readonly asked = new Map<string, { id: string; input: InputRequest }>();
   round = 0;
@@ -42,7 +44,6 @@ class RoundCall {
   private waiter: ((outcome: CallOutcome) => void) | undefined;
 
   constructor(
-    readonly id: string,
     readonly session: StatelessRequestSession,
     answer: Promise<JsonRpcResponse>,
   ) {
@@ -142,7 +143,7 @@ export class InputRounds {
     session: StatelessRequestSession,
     answer: Promise<JsonRpcResponse>,
   ): Promise<RoundOutcome> {
-    const call = new RoundCall(randomUUID(), session, answer);
+    const call = new RoundCall(session, answer);
     this.calls.set(session, call);
     return this.advance(call);
   }
@@ -214,7 +215,7 @@ export class InputRounds {
       this.drop(call);
       return outcome;
     }
-    if (!this.parked.has(call.id) && this.parked.size >= this.options.maxParked) {
+    if (!call.id && this.parked.size >= this.options.maxParked) {
       this.drop(call);
       const seconds = Math.max(1, Math.ceil(this.options.ttlMs() / 1000));
       throw new McpTenantsError(
@@ -247,6 +248,7 @@ export class InputRounds {
 
   /** Parks (or keeps parked) a call until its client's next retry is due. */
   private keep(call: RoundCall): void {
+    call.id ||= randomUUID();
     this.parked.set(call.id, call);
     clearTimeout(call.expiry);
     call.expiry = setTimeout(() => this.drop(call), this.options.ttlMs());

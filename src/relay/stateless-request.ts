@@ -79,13 +79,14 @@ async function serveRounds(
   cancel: AbortSignal | undefined,
 ): Promise<JsonRpcResponse> {
   if (!MRTR_METHODS.has(request.method)) return forwardOnce(relay, request, caller, sink, cancel);
-  const binding: StateBinding = {
+  // Digests are made only for a call that has a state to open or seal.
+  const binding = (): StateBinding => ({
     tenant: relay.tenantId,
     user: caller.userId,
     method: request.method,
     target: requestDigest(request),
     grants: grantsDigest(caller.permissions),
-  };
+  });
   const params = request.params ?? {};
   const inputResponses = params.inputResponses;
   if (inputResponses !== undefined && !isResponseMap(inputResponses)) {
@@ -97,7 +98,7 @@ async function serveRounds(
   }
   let forwarded = request;
   if (params.requestState !== undefined) {
-    const state = await relay.stateSeal.open(params.requestState, binding);
+    const state = await relay.stateSeal.open(params.requestState, binding());
     const parked = state.parked;
     if (parked !== undefined) {
       // Closing the retry's stream gives up the call, as closing the first one would.
@@ -207,7 +208,7 @@ async function applyLogLevel(
 async function roundAnswer(
   relay: TenantRelay,
   request: JsonRpcRequest,
-  binding: StateBinding,
+  binding: () => StateBinding,
   outcome: RoundOutcome,
 ): Promise<JsonRpcResponse> {
   const ttlMs = relay.config.request_timeout_ms;
@@ -220,7 +221,7 @@ async function roundAnswer(
         resultType: 'input_required',
         inputRequests,
         requestState: await relay.stateSeal.seal(
-          binding,
+          binding(),
           { parked: outcome.parked, round: outcome.round },
           ttlMs,
         ),
@@ -240,7 +241,7 @@ async function roundAnswer(
     result: {
       ...response.result,
       requestState: await relay.stateSeal.seal(
-        binding,
+        binding(),
         { child: typeof childState === 'string' ? childState : undefined },
         ttlMs,
       ),
