@@ -31,7 +31,11 @@ export const FOLDERS = {
     purpose: "reads, validates and edits the YAML manifest into core's config types",
     imports: ['core'],
   },
-  store: { purpose: "the supervisor's embedded database", imports: ['core'] },
+  store: {
+    purpose:
+      'where the durable state lives: the embedded SQLite database, or PostgreSQL and its migrations',
+    imports: ['core'],
+  },
   auth: {
     purpose: 'tokens: verify, sign, permissions syntax, revocations',
     imports: ['core', 'store'],
@@ -57,6 +61,11 @@ export const FOLDERS = {
     purpose: "one tenant's child shared by many sessions, over an injected child handle",
     imports: ['core'],
   },
+  cluster: {
+    purpose:
+      'nodes of one service: registration, tenant leases, placement, forwarding to the owner',
+    imports: ['core', 'store'],
+  },
   registry: {
     purpose: "the running manifest's tenants: their relays and child slots, reloads",
     imports: ['core', 'process', 'relay'],
@@ -78,6 +87,7 @@ export const FOLDERS = {
       'relay',
       'registry',
       'front',
+      'cluster',
     ],
   },
   doctor: {
@@ -98,6 +108,7 @@ export const FOLDERS = {
       'registry',
       'front',
       'app',
+      'cluster',
       'doctor',
       'tenant-server',
     ],

@@ -1,4 +1,3 @@
-import type Database from 'better-sqlite3';
 import { RevocationList } from '../auth/revocations.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestStage } from '../core/pipeline.js';
@@ -12,9 +11,10 @@ import { CounterStore } from '../quota/counter-store.js';
 import { quotaStage } from '../quota/quota-stage.js';
 import { SharedCounters } from '../quota/shared-counters.js';
 import { StorageSampler } from '../quota/storage-sampler.js';
+import type { StoreBackend } from '../store/backend.js';
 
 export interface RequestGuardOptions {
-  db: Database.Database;
+  store: StoreBackend;
   log: Logger;
   /** The manifest's `server.data_dir`, read when a tenant's folder is measured. */
   dataDir: () => string;
@@ -34,14 +34,16 @@ export class RequestGuard {
   private readonly counters: SharedCounters;
 
   constructor(options: RequestGuardOptions) {
-    this.revocations = new RevocationList(options.db);
-    this.counters = new SharedCounters({ store: new CounterStore(options.db), log: options.log });
+    if (options.store.kind !== 'sqlite') throw new Error('PostgreSQL: not yet');
+    const db = options.store.db;
+    this.revocations = new RevocationList(db);
+    this.counters = new SharedCounters({ store: new CounterStore(db), log: options.log });
     const catalog = new ListingCatalog();
     this.stages = [
       policyStage({
         cursors: new ListCursors(),
         catalog,
-        overCap: new OverCapRecorder(options.db, options.log),
+        overCap: new OverCapRecorder(db, options.log),
         maxUriLength: options.maxUriLength,
       }),
       quotaStage({
@@ -54,7 +56,7 @@ export class RequestGuard {
     ];
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.counters.close();
   }
 }

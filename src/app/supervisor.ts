@@ -1,5 +1,4 @@
 import type { Readable, Writable } from 'node:stream';
-import type Database from 'better-sqlite3';
 import { parseBearer } from '../auth/bearer.js';
 import type { TenantContext } from '../auth/context.js';
 import { RevocationWatch } from '../auth/revocation-watch.js';
@@ -14,11 +13,12 @@ import { type StdioFront, startStdioFront } from '../front/stdio/stdio-front.js'
 import type { HostLimits } from '../process/host-limits.js';
 import { startHostLimits } from '../process/host-limits.js';
 import { type RegistryHooks, TenantRegistry } from '../registry/tenant-registry.js';
-import { openSupervisorDatabase } from '../store/database.js';
+import type { StoreBackend } from '../store/backend.js';
 import { SUPERVISOR_CHAIN } from '../telemetry/records.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { RequestGuard } from './request-guard.js';
 import { buildRequestStages } from './request-stages.js';
+import { closeStore, openStore } from './store.js';
 
 /** How long shutdown waits for requests already in a child. */
 const DRAIN_MS = 5_000;
@@ -44,8 +44,8 @@ export class Supervisor {
   private http: HttpFront | undefined;
   private stdio: StdioFront | undefined;
   private closing: Promise<void> | undefined;
-  /** The supervisor's database (telemetry, audit trail, durable usage); opened once, closed last. */
-  readonly database: Database.Database;
+  /** Where telemetry, the audit trail, usage and revocations live; opened first, closed last. */
+  readonly store: StoreBackend;
   readonly telemetry: Telemetry;
   /** Revocations, permissions and quotas (their counters live in the database). */
   readonly guard: RequestGuard;
@@ -54,12 +54,26 @@ export class Supervisor {
   private readonly tokens = new TokenBindings(DEFAULT_CLOCK_TOLERANCE_SECONDS * 1000);
   private readonly revocationWatch: RevocationWatch;
 
-  constructor(private readonly options: SupervisorOptions) {
+  /** Opens the manifest's store (migrating a PostgreSQL one), then wires the supervisor on it. */
+  static async open(options: SupervisorOptions): Promise<Supervisor> {
+    const store = await openStore(options.manifest, { log: options.log, purpose: 'serve' });
+    try {
+      return new Supervisor(options, store);
+    } catch (error) {
+      await closeStore(store);
+      throw error;
+    }
+  }
+
+  private constructor(
+    private readonly options: SupervisorOptions,
+    store: StoreBackend,
+  ) {
     this.currentManifest = options.manifest;
+    this.store = store;
     this.verifier = this.newVerifier(options.manifest);
-    this.database = openSupervisorDatabase(options.manifest.server.data_dir);
     this.guard = new RequestGuard({
-      db: this.database,
+      store,
       log: options.log,
       dataDir: () => this.currentManifest.server.data_dir,
       maxUriLength: () => this.currentManifest.server.max_uri_length,
@@ -71,7 +85,7 @@ export class Supervisor {
         options.log.info('revoked token: its sessions and streams are closed', { jti, ended });
     });
     this.telemetry = new Telemetry({
-      db: this.database,
+      store,
       config: options.manifest.telemetry,
       log: options.log,
       isTenant: (id) => this.registry.has(id),
@@ -231,9 +245,9 @@ export class Supervisor {
       this.hostLimitsProbe?.watchdog.stop();
       await this.metricsServer?.close();
       // Last: what the children's exits added is written, then the database closes.
-      this.guard.close();
-      this.telemetry.close();
-      this.database.close();
+      await this.guard.close();
+      await this.telemetry.close();
+      await closeStore(this.store);
     })();
     return this.closing;
   }

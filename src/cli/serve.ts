@@ -51,7 +51,7 @@ async function serve(options: ServeOptions): Promise<void> {
   const log = createLogger({ level: options.logLevel });
   surviveFaults(log);
   const manifest = loadManifest(options.manifest);
-  const supervisor = new Supervisor({ manifest, log });
+  const supervisor = await Supervisor.open({ manifest, log });
   const reload = (): void => {
     supervisor.reload(() => loadManifest(options.manifest));
   };

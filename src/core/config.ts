@@ -146,6 +146,24 @@ export interface ServerConfig {
   watchdog_interval_ms: number;
   /** Where no cgroup caps CPU: throttle a child over its `cpu` limit, or only record it. */
   cpu_over_limit: 'throttle' | 'record';
+  /**
+   * Where everything durable lives: `sqlite` (the embedded store in
+   * `data_dir`) or a `postgres://` URL shared by every node of a cluster.
+   */
+  store: StoreConfig;
+  /** Processes serving this host's port as one cluster (one per core, say). */
+  workers: number;
+}
+
+export type StoreConfig = { kind: 'sqlite' } | { kind: 'postgres'; url: string };
+
+export interface ClusterConfig {
+  /** A node that has not renewed its leases for this long is taken over. */
+  lease_ms: number;
+  /** Where the other nodes reach this one (default: its own listen URL). */
+  advertise_url?: string | undefined;
+  /** Authenticates requests between nodes; unset, a node forwards nothing (one node). */
+  key?: string | undefined;
 }
 
 export interface AuthConfig {
@@ -179,6 +197,7 @@ export interface Manifest {
   server: ServerConfig;
   auth: AuthConfig;
   telemetry: TelemetryConfig;
+  cluster: ClusterConfig;
   tenants: Map<string, TenantConfig>;
 }
 
@@ -217,7 +236,10 @@ export const DEFAULT_SERVER = {
   max_uri_length: 2048,
   watchdog_interval_ms: 1_000,
   cpu_over_limit: 'throttle' as 'throttle' | 'record',
+  workers: 1,
 };
+
+export const DEFAULT_LEASE_MS = 10_000;
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 

@@ -34,6 +34,8 @@ export const ErrorCode = {
   SHUTTING_DOWN: 'SHUTTING_DOWN',
   AUDIT_TAMPERED: 'AUDIT_TAMPERED',
   REQUEST_STATE_INVALID: 'REQUEST_STATE_INVALID',
+  STORE_UNAVAILABLE: 'STORE_UNAVAILABLE',
+  NODE_UNAVAILABLE: 'NODE_UNAVAILABLE',
   INTERNAL: 'INTERNAL',
 } as const;
 
@@ -118,6 +120,8 @@ const mapping: Record<ErrorCode, CodeMapping> = {
   SHUTTING_DOWN: { http: 503, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 1 },
   AUDIT_TAMPERED: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 8 },
   REQUEST_STATE_INVALID: { http: 400, jsonRpc: JsonRpcCode.INVALID_PARAMS, exit: 1 },
+  STORE_UNAVAILABLE: { http: 503, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 9 },
+  NODE_UNAVAILABLE: { http: 503, jsonRpc: JsonRpcCode.CHILD_UNAVAILABLE, exit: 9 },
   INTERNAL: { http: 500, jsonRpc: JsonRpcCode.INTERNAL_ERROR, exit: 1 },
 };
 

@@ -7,8 +7,10 @@
 import { resolve as resolvePath } from 'node:path';
 import {
   type AuthConfig,
+  type ClusterConfig,
   DEFAULT_AUDIT,
   DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_LEASE_MS,
   DEFAULT_MAX_SESSIONS,
   DEFAULT_QUOTAS,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -58,17 +60,38 @@ export function resolveManifest(raw: RawManifest, context: ResolveContext): Mani
     server: resolveServer(raw.server, context.manifestDir),
     auth: resolveAuth(raw.auth, context),
     telemetry: { ...DEFAULT_TELEMETRY, ...raw.telemetry },
+    cluster: resolveCluster(raw.cluster, context),
     tenants,
   };
 }
 
 function resolveServer(server: RawManifest['server'], manifestDir: string): ServerConfig {
-  const merged = { ...DEFAULT_SERVER, ...server };
+  const { store, ...merged } = { ...DEFAULT_SERVER, ...server };
   return {
     ...merged,
     allowed_origins: [...merged.allowed_origins],
     data_dir: resolvePath(manifestDir, merged.data_dir),
+    store:
+      store === undefined || store === 'sqlite'
+        ? { kind: 'sqlite' }
+        : { kind: 'postgres', url: store },
   };
+}
+
+function resolveCluster(cluster: RawManifest['cluster'], context: ResolveContext): ClusterConfig {
+  const base = {
+    lease_ms: cluster?.lease_ms ?? DEFAULT_LEASE_MS,
+    advertise_url: cluster?.advertise_url,
+  };
+  if (cluster?.key_file === undefined) return { ...base, key: cluster?.key };
+  const result = readOrCreateSecretFile(resolvePath(context.manifestDir, cluster.key_file));
+  if (!result.ok) {
+    const path = ['cluster', 'key_file'];
+    throw manifestInvalid(context.fileLabel, [
+      { line: context.index.lineOf(path), path, message: result.message },
+    ]);
+  }
+  return { ...base, key: result.secret };
 }
 
 function resolveAuth(auth: RawManifest['auth'], context: ResolveContext): AuthConfig {

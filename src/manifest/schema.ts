@@ -23,6 +23,9 @@ const positiveInt = () => {
   return z.preprocess(numberFromText, z.int({ error }).positive({ error }));
 };
 
+const intInRange = (min: number, max: number, error: string) =>
+  z.preprocess(numberFromText, z.int({ error }).min(min, { error }).max(max, { error }));
+
 const nonNegativeInt = () => {
   const error = 'expected a whole number of milliseconds, 0 or more';
   return z.preprocess(numberFromText, z.int({ error }).min(0, { error }));
@@ -153,6 +156,14 @@ const serverSchema = section({
       error: 'expected "throttle" (SIGSTOP/SIGCONT duty cycle) or "record" (log only)',
     })
     .optional(),
+  store: z
+    .string({ error: 'expected "sqlite" or a postgres:// URL' })
+    .regex(/^(sqlite|postgres(ql)?:\/\/.+)$/, {
+      error:
+        'expected "sqlite" (the embedded store) or a postgres:// URL, e.g. from an environment variable',
+    })
+    .optional(),
+  workers: intInRange(1, 256, 'expected a number of worker processes from 1 to 256').optional(),
 });
 
 const LOOPBACK_LISTEN = /^(127(\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}$/;
@@ -227,6 +238,30 @@ const authSchema = section({
         ? 'set either secret or secret_file, not both'
         : // biome-ignore lint/suspicious/noTemplateCurlyInString: the manifest's own ${VAR} syntax
           'set exactly one of secret (e.g. secret: ${MCP_TENANTS_SECRET}) or secret_file',
+    });
+  }
+});
+
+const clusterSchema = section({
+  lease_ms: intInRange(
+    1_000,
+    600_000,
+    'expected milliseconds from 1000 to 600000 (a lease renews every third of it)',
+  ).optional(),
+  advertise_url: z
+    .url({
+      protocol: /^https?$/,
+      error: 'expected an http:// or https:// URL, like http://10.0.0.5:7800',
+    })
+    .optional(),
+  key: secret().optional(),
+  key_file: text().optional(),
+}).superRefine((cluster, ctx) => {
+  if (cluster.key !== undefined && cluster.key_file !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['key_file'],
+      message: 'set either key or key_file, not both',
     });
   }
 });
@@ -315,6 +350,7 @@ export const manifestSchema = z.strictObject({
     group: systemId('group').optional(),
   }).optional(),
   telemetry: telemetrySchema.optional(),
+  cluster: clusterSchema.optional(),
   tenants: z.preprocess(nullAsEmpty, z.record(tenantId, tenantSchema)),
 });
 

@@ -1,8 +1,8 @@
-import type Database from 'better-sqlite3';
 import type { ChildEvents } from '../core/child-events.js';
 import type { TelemetryConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestStage } from '../core/pipeline.js';
+import type { StoreBackend } from '../store/backend.js';
 import { BatchWriter } from './batch-writer.js';
 import { TelemetryMetrics } from './metrics.js';
 import { type RecentFigures, RecentTraffic } from './recent-figures.js';
@@ -21,7 +21,7 @@ const MAINTENANCE_INTERVAL_MS = 60_000;
 const FIRST_MAINTENANCE_MS = 5_000;
 
 export interface TelemetryOptions {
-  db: Database.Database;
+  store: StoreBackend;
   config: TelemetryConfig;
   log: Logger;
   /** Is this a tenant of the running manifest? (Token refusals of others go to the supervisor's chain.) */
@@ -56,8 +56,10 @@ export class Telemetry {
     const { config, log } = options;
     this.now = options.now ?? Date.now;
     this.recent = new RecentTraffic(this.now);
-    const store = new TelemetryStore(options.db);
-    this.retention = new Retention(options.db, {
+    if (options.store.kind !== 'sqlite') throw new Error('PostgreSQL: not yet');
+    const db = options.store.db;
+    const store = new TelemetryStore(db);
+    this.retention = new Retention(db, {
       retentionDays: config.retention_days,
       rollupRetentionDays: config.rollup_retention_days,
     });
@@ -175,7 +177,7 @@ export class Telemetry {
   }
 
   /** Stops the timers and writes what is left. Idempotent. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.maintenance);

@@ -53,7 +53,7 @@ describe('telemetry against records that cannot be written', () => {
   function setup() {
     db = new Database(':memory:');
     telemetry = new Telemetry({
-      db,
+      store: { kind: 'sqlite', db },
       config: {
         retention_days: 30,
         rollup_retention_days: 400,

@@ -67,7 +67,7 @@ describe('the telemetry stage', () => {
   function setup(audit = { arguments: false, max_argument_bytes: 32 }) {
     db = new Database(':memory:');
     telemetry = new Telemetry({
-      db,
+      store: { kind: 'sqlite', db },
       config: {
         retention_days: 30,
         rollup_retention_days: 400,

@@ -1,0 +1,4 @@
+import type { Migration } from '../store/migrations.js';
+
+/** Nodes and tenant leases. */
+export const CLUSTER_MIGRATIONS: readonly Migration[] = [];
