@@ -1,3 +1,4 @@
+import { RevocationWatch } from '../auth/revocation-watch.js';
 import { RevocationList } from '../auth/revocations.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestStage } from '../core/pipeline.js';
@@ -32,11 +33,13 @@ export class RequestGuard {
   readonly revocations: RevocationList;
   readonly stages: readonly RequestStage[];
   private readonly counters: SharedCounters;
+  private readonly revocationWatch: RevocationWatch;
 
   constructor(options: RequestGuardOptions) {
     if (options.store.kind !== 'sqlite') throw new Error('PostgreSQL: not yet');
     const db = options.store.db;
     this.revocations = new RevocationList(db);
+    this.revocationWatch = new RevocationWatch(this.revocations, options.log);
     this.counters = new SharedCounters({ store: new CounterStore(db), log: options.log });
     const catalog = new ListingCatalog();
     this.stages = [
@@ -56,7 +59,14 @@ export class RequestGuard {
     ];
   }
 
+  /** Calls `listener` with each jti revoked from now on (by any process sharing the store). */
+  onRevoked(listener: (jti: string) => void): () => void {
+    return this.revocationWatch.onRevoked(listener);
+  }
+
+  /** Stops watching for revocations (sessions are gone) and writes the counters still pending. */
   async close(): Promise<void> {
+    this.revocationWatch.close();
     this.counters.close();
   }
 }

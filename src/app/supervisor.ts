@@ -1,7 +1,6 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseBearer } from '../auth/bearer.js';
 import type { TenantContext } from '../auth/context.js';
-import { RevocationWatch } from '../auth/revocation-watch.js';
 import { TokenBindings } from '../auth/token-bindings.js';
 import { DEFAULT_CLOCK_TOLERANCE_SECONDS, TokenVerifier } from '../auth/verify.js';
 import type { Manifest } from '../core/config.js';
@@ -52,7 +51,6 @@ export class Supervisor {
   private metricsServer: MetricsServer | undefined;
   /** Sessions and streams held open for a token, ended when it expires or is revoked. */
   private readonly tokens = new TokenBindings(DEFAULT_CLOCK_TOLERANCE_SECONDS * 1000);
-  private readonly revocationWatch: RevocationWatch;
 
   /** Opens the manifest's store (migrating a PostgreSQL one), then wires the supervisor on it. */
   static async open(options: SupervisorOptions): Promise<Supervisor> {
@@ -78,8 +76,7 @@ export class Supervisor {
       dataDir: () => this.currentManifest.server.data_dir,
       maxUriLength: () => this.currentManifest.server.max_uri_length,
     });
-    this.revocationWatch = new RevocationWatch(this.guard.revocations, options.log);
-    this.revocationWatch.onRevoked((jti) => {
+    this.guard.onRevoked((jti) => {
       const ended = this.tokens.revoked(jti);
       if (ended > 0)
         options.log.info('revoked token: its sessions and streams are closed', { jti, ended });
@@ -239,8 +236,6 @@ export class Supervisor {
       await this.registry.drain(DRAIN_MS);
       this.stdio?.close();
       await this.http?.close();
-      // Sessions and streams are gone (each unbound its token); revocations no longer matter.
-      this.revocationWatch.close();
       await this.registry.close();
       this.hostLimitsProbe?.watchdog.stop();
       await this.metricsServer?.close();

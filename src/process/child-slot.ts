@@ -48,7 +48,8 @@ type SlotState =
 
 export interface ChildSlotOptions {
   tenantId: string;
-  plan: () => SpawnPlan;
+  /** How to start the child; may wait (e.g. for store credentials made for this start). */
+  plan: () => SpawnPlan | Promise<SpawnPlan>;
   /** The tenant's current limits, applied at every start. */
   limits: () => Limits;
   /** Absent: children run without cgroups, rlimits or watchdog (unit tests). */
@@ -243,7 +244,7 @@ export class ChildSlot implements ChildHandle {
       limits = hostLimits
         ? ChildLimits.prepare(hostLimits(), tenantId, this.options.limits())
         : undefined;
-      const plan = this.options.plan();
+      const plan = await this.options.plan();
       const link = await ChildLink.open({
         plan: limits ? limits.wrap(plan) : plan,
         maxLineBytes: this.options.maxLineBytes,

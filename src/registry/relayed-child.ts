@@ -11,7 +11,7 @@ import { TenantRelay } from '../relay/tenant-relay.js';
 export interface RelayedChildOptions {
   tenant: TenantConfig;
   /** Builds the child's command line from the current config; called for every (re)start. */
-  plan: (tenant: TenantConfig) => SpawnPlan;
+  plan: (tenant: TenantConfig) => SpawnPlan | Promise<SpawnPlan>;
   restartPolicy?: RestartPolicy | undefined;
   maxLineBytes: number;
   /** Deepest JSON the child's stdout lines may nest (`server.max_json_depth`). */

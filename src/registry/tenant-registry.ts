@@ -3,6 +3,7 @@ import type { Limits, Manifest, TenantConfig } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { LogFields, Logger } from '../core/logger.js';
 import type { RequestStage } from '../core/pipeline.js';
+import type { SpawnPlan } from '../process/child-process.js';
 import type { HostLimits } from '../process/host-limits.js';
 import { spawnPlan } from '../process/spawn-plan.js';
 import type { TenantRelay } from '../relay/tenant-relay.js';
@@ -16,6 +17,11 @@ export interface RegistryHooks {
   events?: ChildEvents;
   /** Cgroups, rlimits and watchdog for every child (found on first use); absent: unlimited. */
   hostLimits?: () => HostLimits;
+  /**
+   * Variables a tenant's child gets besides the manifest's, decided at each
+   * start (its lease epoch, its own store credentials). Absent: none.
+   */
+  childEnv?: (tenant: TenantConfig) => Promise<Record<string, string>>;
 }
 
 /**
@@ -120,8 +126,10 @@ export class TenantRegistry implements Tenants {
   }
 
   /** The child's command line; the built-in server also gets an IPC channel for its figures. */
-  private planFor(tenant: TenantConfig) {
-    const plan = spawnPlan(tenant, this.manifest.server.data_dir);
+  private async planFor(tenant: TenantConfig): Promise<SpawnPlan> {
+    const base = spawnPlan(tenant, this.manifest.server.data_dir);
+    const extra = this.hooks.childEnv ? await this.hooks.childEnv(tenant) : undefined;
+    const plan = extra ? { ...base, env: { ...base.env, ...extra } } : base;
     const onMessage = this.hooks.events?.message;
     if (tenant.command !== undefined || !onMessage) return plan;
     return {
