@@ -3,8 +3,10 @@ import { parseBearer } from '../auth/bearer.js';
 import type { TenantContext } from '../auth/context.js';
 import { TokenBindings } from '../auth/token-bindings.js';
 import { DEFAULT_CLOCK_TOLERANCE_SECONDS, TokenVerifier } from '../auth/verify.js';
-import type { Manifest } from '../core/config.js';
-import { McpTenantsError } from '../core/errors.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
+import { newNodeId } from '../cluster/node-id.js';
+import type { Manifest, TenantConfig } from '../core/config.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { type MetricsServer, startMetricsServer } from '../front/http/metrics-server.js';
 import { type HttpFront, startHttpFront } from '../front/http/server.js';
@@ -15,6 +17,7 @@ import { type RegistryHooks, TenantRegistry } from '../registry/tenant-registry.
 import type { StoreBackend } from '../store/backend.js';
 import { SUPERVISOR_CHAIN } from '../telemetry/records.js';
 import { Telemetry } from '../telemetry/telemetry.js';
+import { isClustered, joinCluster, peerRouting } from './cluster-member.js';
 import { RequestGuard } from './request-guard.js';
 import { buildRequestStages } from './request-stages.js';
 import { closeStore, openStore } from './store.js';
@@ -26,6 +29,8 @@ export interface SupervisorOptions {
   manifest: Manifest;
   log: Logger;
   hooks?: RegistryHooks;
+  /** One of `--workers` processes: a node of a cluster even on the embedded store. */
+  worker?: boolean;
 }
 
 /**
@@ -51,6 +56,11 @@ export class Supervisor {
   private metricsServer: MetricsServer | undefined;
   /** Sessions and streams held open for a token, ended when it expires or is revoked. */
   private readonly tokens = new TokenBindings(DEFAULT_CLOCK_TOLERANCE_SECONDS * 1000);
+  /** This supervisor's id as a node of a cluster (printed at start, in `tenants` and `nodes`). */
+  readonly nodeId = newNodeId();
+  /** Set once the node has joined, when the supervisor is one node of several. */
+  private cluster: ClusterNode | undefined;
+  private readonly clustered: boolean;
 
   /** Opens the manifest's store (migrating a PostgreSQL one), then wires the supervisor on it. */
   static async open(options: SupervisorOptions): Promise<Supervisor> {
@@ -69,6 +79,7 @@ export class Supervisor {
   ) {
     this.currentManifest = options.manifest;
     this.store = store;
+    this.clustered = isClustered(options.manifest, options.worker ?? false);
     this.verifier = this.newVerifier(options.manifest);
     this.guard = new RequestGuard({
       store,
@@ -94,7 +105,45 @@ export class Supervisor {
         buildRequestStages({ telemetry: this.telemetry, guard: this.guard }),
       events: options.hooks?.events ?? this.telemetry.events,
       hostLimits: options.hooks?.hostLimits ?? (() => this.hostLimits),
+      ...(this.clustered
+        ? {
+            childEnv: (tenant) => this.childEnv(tenant),
+            nodeOf: (tenantId) => this.cluster?.ownerOf(tenantId) ?? null,
+          }
+        : {}),
     });
+  }
+
+  /** What a child starting here gets from the cluster: the epoch of this node's lease on its tenant. */
+  private async childEnv(tenant: TenantConfig): Promise<Record<string, string>> {
+    const cluster = this.cluster;
+    if (!cluster) {
+      throw new McpTenantsError(
+        ErrorCode.NODE_UNAVAILABLE,
+        'this node is still joining its cluster; retry',
+      );
+    }
+    const epoch = await cluster.leaseFor(tenant.id);
+    return { MCP_TENANT_LEASE_EPOCH: String(epoch) };
+  }
+
+  /** Joins the cluster (when clustered) under the URL peers reach this node at. */
+  private async join(advertiseUrl: string): Promise<void> {
+    if (!this.clustered || this.cluster) return;
+    this.cluster = await joinCluster({
+      manifest: this.currentManifest,
+      store: this.store,
+      nodeId: this.nodeId,
+      advertiseUrl,
+      registry: this.registry,
+      endSessions: (tenantId) => this.http?.sessions.deleteTenant(tenantId),
+      log: this.options.log,
+    });
+  }
+
+  /** Whether this supervisor is one node of a cluster. */
+  get isClusterNode(): boolean {
+    return this.clustered;
   }
 
   /** What caps the children's resources on this host: probed (and logged) once, on first need. */
@@ -175,8 +224,16 @@ export class Supervisor {
       metrics: (maySee) => this.renderMetrics(maySee),
       onTokenRefused: (refusal) => this.telemetry.tokenRefused(refusal),
       audit: (event) => this.telemetry.audit(event),
+      peers: this.clustered ? peerRouting(() => this.cluster, this.nodeId) : undefined,
+      // Workers share one port; each also listens on its own, where peers reach it.
+      peerListenHost: this.options.worker ? server.host : undefined,
       log: this.options.log,
     });
+    await this.join(
+      this.http.peerUrl ??
+        this.options.manifest.cluster.advertise_url ??
+        new URL(this.http.url).origin,
+    );
     await this.startMetricsListener();
     this.registry.warmEager();
     return this.http;
@@ -214,6 +271,8 @@ export class Supervisor {
     });
     // Probed once the token is known good, so a refused start prints one line.
     void this.hostLimits;
+    // Holds leases like any node, but serves no peer: nothing is routed to it.
+    await this.join('');
     this.stdio = startStdioFront({
       registry: this.registry,
       context,
@@ -237,6 +296,8 @@ export class Supervisor {
       this.stdio?.close();
       await this.http?.close();
       await this.registry.close();
+      // Its leases end now, so peers take its tenants at once.
+      await this.cluster?.close();
       this.hostLimitsProbe?.watchdog.stop();
       await this.metricsServer?.close();
       // Last: what the children's exits added is written, then the database closes.

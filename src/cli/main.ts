@@ -5,6 +5,7 @@ import { auditCommand } from './audit.js';
 import { childCommand } from './child.js';
 import { doctorCommand } from './doctor.js';
 import { initCommand } from './init.js';
+import { nodesCommand } from './nodes.js';
 import { exitWithError } from './output.js';
 import { reportCommand } from './report.js';
 import { revokeCommand } from './revoke.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     revokeCommand(),
     reportCommand(),
     auditCommand(),
+    nodesCommand(),
     doctorCommand(),
     tenantsCommand(),
     childCommand(),

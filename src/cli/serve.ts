@@ -1,16 +1,19 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { Supervisor } from '../app/supervisor.js';
+import type { Manifest } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../core/logger.js';
 import { loadManifest } from '../manifest/load.js';
 import { watchManifest } from '../manifest/watch.js';
 import { manifestOption, parsePort } from './options.js';
+import { isWorker, reportReady, runPrimary, stopWithPrimary } from './workers.js';
 
 interface ServeOptions {
   manifest: string;
   port?: number;
   host?: string;
   stdio?: boolean;
+  workers?: number;
   watch: boolean;
   logLevel: LogLevel;
 }
@@ -26,6 +29,11 @@ export function serveCommand(): Command {
     .option(
       '--stdio',
       'serve one MCP connection on stdin/stdout; the token comes from MCP_TENANT_TOKEN',
+    )
+    .option(
+      '--workers <count>',
+      'processes sharing the port, one cluster (default: server.workers, 1); e.g. one per core',
+      parseWorkers,
     )
     .option('--no-watch', 'do not reload when the manifest file changes (SIGHUP still reloads)')
     .addOption(
@@ -51,13 +59,27 @@ async function serve(options: ServeOptions): Promise<void> {
   const log = createLogger({ level: options.logLevel });
   surviveFaults(log);
   const manifest = loadManifest(options.manifest);
-  const supervisor = await Supervisor.open({ manifest, log });
+  const workers = options.workers ?? manifest.server.workers;
+  const worker = isWorker();
+  if (workers > 1 && !options.stdio && !worker) {
+    await runPrimary(workers, log, (ready) =>
+      printBanner(
+        options,
+        manifest,
+        ready[0]?.url ?? '',
+        undefined,
+        ready.map((one) => one.nodeId),
+      ),
+    );
+    return;
+  }
+  const supervisor = await Supervisor.open({ manifest, log, worker });
   const reload = (): void => {
     supervisor.reload(() => loadManifest(options.manifest));
   };
   process.on('SIGHUP', reload);
   const stopWatching = options.watch ? watchManifest(options.manifest, reload) : () => {};
-  const stop = shutdownOnSignals(supervisor, stopWatching);
+  const stop = shutdownOnSignals(supervisor, stopWatching, worker);
 
   if (options.stdio) {
     const token = process.env.MCP_TENANT_TOKEN;
@@ -79,13 +101,44 @@ async function serve(options: ServeOptions): Promise<void> {
   }
 
   const front = await supervisor.startHttp({ port: options.port, host: options.host });
+  if (worker) {
+    stopWithPrimary(stop);
+    reportReady({ type: 'ready', url: front.url, nodeId: supervisor.nodeId });
+    return;
+  }
+  printBanner(
+    options,
+    manifest,
+    front.url,
+    supervisor.metricsUrl,
+    supervisor.isClusterNode ? [supervisor.nodeId] : [],
+  );
+}
+
+function printBanner(
+  options: ServeOptions,
+  manifest: Manifest,
+  url: string,
+  metricsUrl: string | undefined,
+  nodes: string[],
+): void {
   const count = manifest.tenants.size;
   process.stdout.write(
-    `mcp-tenants: serving ${count} tenant${count === 1 ? '' : 's'} at ${front.url}\n` +
+    `mcp-tenants: serving ${count} tenant${count === 1 ? '' : 's'} at ${url}\n` +
       `  get a token: mcp-tenants token <tenant> -m ${options.manifest} --user <you>\n` +
       `  tenants: ${[...manifest.tenants.keys()].join(', ') || '(none yet: mcp-tenants add-tenant)'}\n` +
-      (supervisor.metricsUrl ? `  metrics: ${supervisor.metricsUrl}\n` : ''),
+      (metricsUrl ? `  metrics: ${metricsUrl}\n` : '') +
+      (nodes.length === 1 ? `  node: ${nodes[0]}\n` : '') +
+      (nodes.length > 1 ? `  workers: ${nodes.length} (nodes ${nodes.join(', ')})\n` : ''),
   );
+}
+
+function parseWorkers(value: string): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > 256) {
+    throw new InvalidArgumentError('expected a number of worker processes from 1 to 256');
+  }
+  return count;
 }
 
 /**
@@ -110,7 +163,11 @@ function surviveFaults(log: Logger): void {
  * SIGINT/SIGTERM stop gracefully (fronts, then children) and exit 0; a second
  * signal exits at once — the children still exit, on their stdin's EOF.
  */
-function shutdownOnSignals(supervisor: Supervisor, stopWatching: () => void): () => Promise<void> {
+function shutdownOnSignals(
+  supervisor: Supervisor,
+  stopWatching: () => void,
+  worker: boolean,
+): () => Promise<void> {
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopWatching();
@@ -119,12 +176,16 @@ function shutdownOnSignals(supervisor: Supervisor, stopWatching: () => void): ()
   };
   const onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) {
+      // A worker may get a signal twice (from a process-group kill and from its
+      // primary): its primary decides when to give up waiting.
+      if (worker) return;
       process.exit(130);
     }
     process.stderr.write(`mcp-tenants: ${signal} received, stopping\n`);
     void stop().then(() => process.exit(0));
   };
-  process.on('SIGINT', onSignal);
+  // A worker's Ctrl-C comes from its primary, as SIGTERM, once for all.
+  process.on('SIGINT', worker ? () => {} : onSignal);
   process.on('SIGTERM', onSignal);
   return stop;
 }

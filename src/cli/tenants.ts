@@ -108,6 +108,11 @@ function table(tenants: TenantStatus[]): string {
     String(tenant.restarts),
   ]);
   const header = ['TENANT', 'STATE', 'PID', 'UPTIME', 'SESSIONS', 'MEMORY', 'RESTARTS'];
+  // In a cluster: which node serves each tenant.
+  if (tenants.some((tenant) => tenant.node !== undefined)) {
+    header.push('NODE');
+    for (const [i, tenant] of tenants.entries()) rows[i]?.push(tenant.node ?? '-');
+  }
   // Only where some tenant runs as a user of its own (`user:`): "-" is the supervisor's.
   if (tenants.some((tenant) => tenant.uid !== null)) {
     header.push('UID');

@@ -132,6 +132,11 @@ export interface ServerConfig {
   max_json_depth: number;
   /** Extra browser origins allowed to call the HTTP front. */
   allowed_origins: string[];
+  /**
+   * Host headers admitted besides the bind address's own (on a loopback
+   * bind, where Host is checked): the names a proxy in front forwards.
+   */
+  allowed_hosts: string[];
   /** Sessions with no traffic for this long are closed. */
   session_idle_timeout_ms: number;
   /** Open HTTP sessions per user of a tenant (a tenant's `quotas` may set its own). */
@@ -229,6 +234,7 @@ export const DEFAULT_SERVER = {
   max_line_bytes: 16 * 1024 * 1024,
   max_json_depth: 64,
   allowed_origins: [] as string[],
+  allowed_hosts: [] as string[],
   session_idle_timeout_ms: 30 * 60 * 1000,
   max_sessions_per_user: 100,
   max_sessions_per_tenant: 1000,

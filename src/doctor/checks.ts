@@ -2,9 +2,11 @@ import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Limits, Manifest, TenantConfig } from '../core/config.js';
+import { createLogger } from '../core/logger.js';
 import { loadManifest } from '../manifest/load.js';
 import { findExecutable } from '../process/find-executable.js';
 import { detectHostLimits, type HostLimitsReport } from '../process/limits/index.js';
+import { PostgresStore } from '../store/postgres.js';
 import type { CheckResult } from './check-result.js';
 import { checkOverCap, checkTokenKeys, checkToolModules } from './policy-checks.js';
 import { checkRunAs } from './run-as-checks.js';
@@ -33,6 +35,7 @@ export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
   results.push(ok('manifest', `${manifest.path}: ${manifest.tenants.size} tenant(s)`));
   results.push(checkSecret(manifest.auth.secret));
   results.push(checkDataDir(manifest.server.data_dir));
+  results.push(await checkStore(manifest));
   const keys = checkTokenKeys(manifest);
   if (keys) results.push(keys);
   for (const tenant of manifest.tenants.values()) {
@@ -50,6 +53,46 @@ export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
   }
   results.push(await checkPort(manifest.server.host, manifest.server.port));
   return results;
+}
+
+/** The PostgreSQL store answers, and how far its schema is migrated (the embedded one is the data folder). */
+async function checkStore(manifest: Manifest): Promise<CheckResult> {
+  const store = manifest.server.store;
+  if (store.kind === 'sqlite') return ok('store', 'embedded SQLite in the data folder');
+  let pg: PostgresStore | undefined;
+  try {
+    pg = await PostgresStore.open(store.url, {
+      log: createLogger({ level: 'silent' }),
+      applicationName: 'mcp-tenants doctor',
+      maxConnections: 1,
+      connectDeadlineMs: 3_000,
+    });
+    const version = await pg.query<{ version: string }>('SHOW server_version');
+    const applied = await pg.query<{ count: string }>(
+      "SELECT count(*)::text AS count FROM pg_tables WHERE tablename = 'mcp_schema_migrations'",
+    );
+    const migrated =
+      applied.rows[0]?.count === '1'
+        ? (
+            await pg.query<{ count: string }>(
+              'SELECT count(*)::text AS count FROM mcp_schema_migrations',
+            )
+          ).rows[0]?.count
+        : '0';
+    return ok(
+      'store',
+      `PostgreSQL ${version.rows[0]?.version ?? '?'} at ${pg.where}; ${migrated} migration(s) applied (serve applies the rest at start)`,
+    );
+  } catch (error) {
+    return {
+      check: 'store',
+      status: 'fail',
+      detail: error instanceof Error ? error.message : String(error),
+      fix: 'check server.store (host, port, database, user, password) and that PostgreSQL accepts connections from this host',
+    };
+  } finally {
+    await pg?.close();
+  }
 }
 
 function checkNode(): CheckResult {

@@ -70,6 +70,7 @@ function resolveServer(server: RawManifest['server'], manifestDir: string): Serv
   return {
     ...merged,
     allowed_origins: [...merged.allowed_origins],
+    allowed_hosts: [...merged.allowed_hosts],
     data_dir: resolvePath(manifestDir, merged.data_dir),
     store:
       store === undefined || store === 'sqlite'

@@ -145,6 +145,14 @@ const serverSchema = section({
   max_line_bytes: positiveInt().optional(),
   max_json_depth: jsonDepth().optional(),
   allowed_origins: z.array(origin(), { error: 'expected a list of origins' }).optional(),
+  allowed_hosts: z
+    .array(
+      z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, {
+        error: 'expected a host name with an optional port, like mcp.example.com or 127.0.0.1:8443',
+      }),
+      { error: 'expected a list of host names' },
+    )
+    .optional(),
   session_idle_timeout_ms: positiveInt().optional(),
   max_sessions_per_user: positiveInt().optional(),
   max_sessions_per_tenant: positiveInt().optional(),

@@ -22,6 +22,8 @@ export interface RegistryHooks {
    * start (its lease epoch, its own store credentials). Absent: none.
    */
   childEnv?: (tenant: TenantConfig) => Promise<Record<string, string>>;
+  /** In a cluster: the node serving a tenant, for `status()`. */
+  nodeOf?: (tenantId: string) => string | null;
 }
 
 /**
@@ -152,12 +154,7 @@ export class TenantRegistry implements Tenants {
     const added = [...next.tenants.keys()].filter((id) => !previous.tenants.has(id));
     const removed = [...previous.tenants.keys()].filter((id) => !next.tenants.has(id));
     const changed: string[] = [];
-    for (const id of removed) {
-      void this.shared.get(id)?.close();
-      this.shared.delete(id);
-      for (const relayed of this.perSession.get(id) ?? []) void relayed.close();
-      this.perSession.delete(id);
-    }
+    for (const id of removed) void this.evict(id);
     for (const [id, tenant] of next.tenants) {
       const before = previous.tenants.get(id);
       if (!before || JSON.stringify(before) === JSON.stringify(tenant)) continue;
@@ -167,6 +164,17 @@ export class TenantRegistry implements Tenants {
       for (const relayed of all) reconfigure(relayed, before, tenant);
     }
     return { added, removed, changed };
+  }
+
+  /**
+   * Stops a tenant's children here (it stays in the manifest): another node
+   * serves it now. The next request here starts a child again.
+   */
+  evict(tenantId: string): Promise<void> {
+    const all = [this.shared.get(tenantId), ...(this.perSession.get(tenantId) ?? [])];
+    this.shared.delete(tenantId);
+    this.perSession.delete(tenantId);
+    return Promise.all(all.map((relayed) => relayed?.close())).then(() => undefined);
   }
 
   /** Starts the children of `eager` tenants now; failures are logged, not fatal. */
@@ -201,6 +209,7 @@ export class TenantRegistry implements Tenants {
         rss_bytes: slot?.rssBytes ?? null,
         uid: tenant.run_as?.uid ?? null,
         gid: tenant.run_as?.gid ?? null,
+        ...(this.hooks.nodeOf ? { node: this.hooks.nodeOf(tenant.id) } : {}),
       };
     });
   }

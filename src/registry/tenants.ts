@@ -40,4 +40,6 @@ export interface TenantStatus {
   /** The uid and gid its child runs as (`user:`/`group:`); null: the supervisor's own. */
   uid: number | null;
   gid: number | null;
+  /** In a cluster: the node that serves the tenant now (null: none yet). Absent on one node. */
+  node?: string | null;
 }

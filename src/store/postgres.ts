@@ -30,7 +30,13 @@ export class PostgresStore {
 
   static async open(
     url: string,
-    options: { log: Logger; applicationName: string; maxConnections?: number },
+    options: {
+      log: Logger;
+      applicationName: string;
+      maxConnections?: number;
+      /** How long to keep trying to reach the database at start. */
+      connectDeadlineMs?: number;
+    },
   ): Promise<PostgresStore> {
     const where = describeUrl(url);
     const pool = new pg.Pool({
@@ -49,7 +55,7 @@ export class PostgresStore {
     });
     const store = new PostgresStore(pool, where, url);
     try {
-      await store.waitUntilReachable();
+      await store.waitUntilReachable(options.connectDeadlineMs ?? CONNECT_DEADLINE_MS);
     } catch (error) {
       await pool.end().catch(() => {});
       throw error;
@@ -114,8 +120,8 @@ export class PostgresStore {
   }
 
   /** Retries for a bounded time: several nodes and a database may start together. */
-  private async waitUntilReachable(): Promise<void> {
-    const deadline = Date.now() + CONNECT_DEADLINE_MS;
+  private async waitUntilReachable(deadlineMs: number): Promise<void> {
+    const deadline = Date.now() + deadlineMs;
     let delay = 100;
     for (;;) {
       try {

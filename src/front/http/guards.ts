@@ -14,12 +14,22 @@ export interface OriginPolicy {
  * Browsers can reach a server on 127.0.0.1 from any web page; checking Origin
  * (and Host, against DNS rebinding) keeps a page from driving it.
  */
-export function originPolicy(host: string, port: number, extraOrigins: string[]): OriginPolicy {
+export function originPolicy(
+  host: string,
+  port: number,
+  extraOrigins: string[],
+  extraHosts: readonly string[] = [],
+): OriginPolicy {
   const names = isLoopback(host) ? LOOPBACK_NAMES : [host];
   const hosts = new Set(names.map((name) => `${name}:${port}`));
   const origins = new Set([...[...hosts].map((h) => `http://${h}`), ...extraOrigins]);
-  // A public bind address can be reached under names we cannot know: skip the Host check there.
-  return { allowedHosts: isLoopback(host) ? hosts : new Set(), allowedOrigins: origins };
+  if (!isLoopback(host)) {
+    // A public bind address can be reached under names we cannot know: skip the Host check there.
+    return { allowedHosts: new Set(), allowedOrigins: origins };
+  }
+  // Names a proxy in front forwards with (`server.allowed_hosts`), with or without a port.
+  for (const name of extraHosts) hosts.add(name.toLowerCase());
+  return { allowedHosts: hosts, allowedOrigins: origins };
 }
 
 export function checkOrigin(request: IncomingMessage, policy: OriginPolicy): void {
@@ -31,10 +41,13 @@ export function checkOrigin(request: IncomingMessage, policy: OriginPolicy): voi
     );
   }
   const host = request.headers.host;
-  if (policy.allowedHosts.size > 0 && (host === undefined || !policy.allowedHosts.has(host))) {
+  if (
+    policy.allowedHosts.size > 0 &&
+    (host === undefined || !policy.allowedHosts.has(host.toLowerCase()))
+  ) {
     throw new McpTenantsError(
       ErrorCode.ORIGIN_FORBIDDEN,
-      `host ${JSON.stringify(host ?? '')} is not allowed for this server`,
+      `host ${JSON.stringify(host ?? '')} is not allowed for this server; a proxy or load balancer in front that forwards this Host: add it to server.allowed_hosts`,
     );
   }
 }

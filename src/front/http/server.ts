@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { authInvalid } from '../../auth/auth-error.js';
@@ -41,7 +42,25 @@ export interface HttpFrontOptions {
   onTokenRefused?: ((refusal: TokenRefusal) => void) | undefined;
   /** Admin actions, for the audit trail. */
   audit?: AdminAudit | undefined;
+  /** In a cluster: sends a request for /mcp to the node that serves it. */
+  peers?: PeerRouting | undefined;
+  /**
+   * Also listen on a port of this process's own on this address (a free
+   * one): where peers reach one worker of several sharing the main port.
+   */
+  peerListenHost?: string | undefined;
   log: Logger;
+}
+
+/**
+ * How a front in a cluster passes requests on: `pass` answers the request
+ * by relaying it to the node that serves it, or returns false to serve it
+ * here (decided from the headers alone, before the body is read).
+ */
+export interface PeerRouting {
+  pass(request: IncomingMessage, response: ServerResponse): false | Promise<void>;
+  /** A new session's id, naming this node so every node can route it. */
+  newSessionId(): string;
 }
 
 export interface TokenRefusal {
@@ -55,6 +74,8 @@ export interface HttpFront {
   /** `http://<host>:<port>/mcp`, with the port actually bound. */
   readonly url: string;
   readonly port: number;
+  /** Where peers reach this process, when it listens on a port of its own too (`peerListenHost`). */
+  readonly peerUrl: string | undefined;
   readonly sessions: SessionStore;
   /** Refuses new connections; open ones keep being served. */
   stopAccepting(): void;
@@ -65,12 +86,13 @@ export interface HttpFront {
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
 
 export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFront> {
-  const { server: config, log } = options;
+  const { server: config, log, peers } = options;
   const sessions = new SessionStore(
     config.session_idle_timeout_ms,
     options.tokens,
     new SessionCaps(config),
     new UnreadBudget(config.max_unread_bytes),
+    peers ? () => peers.newSessionId() : randomUUID,
   );
   // Every refused token is reported (audit trail), then refused as before.
   const verify = async (
@@ -112,7 +134,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     figures: options.figures,
   });
   const metrics = options.metrics && createMetricsEndpoint(options.metrics, authenticate);
-  let policy = originPolicy(config.host, config.port, config.allowed_origins);
+  let policy = originPolicy(config.host, config.port, config.allowed_origins, config.allowed_hosts);
   let baseUrl = '';
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
@@ -133,6 +155,8 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
         });
         throw refusal;
       }
+      const passed = peers?.pass(request, response);
+      if (passed) return passed;
       await endpoint(request, response);
       return;
     }
@@ -169,7 +193,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     throw new McpTenantsError(ErrorCode.NOT_FOUND, `no route for GET ${path}; MCP is at /mcp`);
   };
 
-  const httpServer = createServer((request, response) => {
+  const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
     handle(request, response).catch((error: unknown) => {
       const failure = toMcpTenantsError(error);
       if (failure.code === ErrorCode.INTERNAL) {
@@ -177,7 +201,8 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       }
       sendError(response, failure, { resourceMetadataUrl: `${baseUrl}${METADATA_PATH}/mcp` });
     });
-  });
+  };
+  const httpServer = createServer(onRequest);
   httpServer.on('clientError', answerClientError);
 
   await new Promise<void>((resolve, reject) => {
@@ -195,18 +220,33 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     httpServer.listen(config.port, config.host, () => resolve());
   });
   const port = (httpServer.address() as AddressInfo).port;
-  policy = originPolicy(config.host, port, config.allowed_origins);
+  policy = originPolicy(config.host, port, config.allowed_origins, config.allowed_hosts);
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
   baseUrl = `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}`;
+  const peerServer = options.peerListenHost === undefined ? undefined : createServer(onRequest);
+  let peerUrl: string | undefined;
+  if (peerServer && options.peerListenHost !== undefined) {
+    const host = options.peerListenHost;
+    // exclusive: a worker's own port, not one shared through the primary.
+    await new Promise<void>((resolve, reject) => {
+      peerServer.once('error', reject);
+      peerServer.listen({ host, port: 0, exclusive: true }, () => resolve());
+    });
+    peerServer.on('clientError', answerClientError);
+    const peerHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+    peerUrl = `http://${peerHost}:${(peerServer.address() as AddressInfo).port}`;
+  }
 
   let closing: Promise<void> | undefined;
   const closed = new Promise<void>((resolve) => httpServer.once('close', () => resolve()));
   const stopAccepting = (): void => {
     if (httpServer.listening) httpServer.close();
+    if (peerServer?.listening) peerServer.close();
   };
   return {
     url: `${baseUrl}/mcp`,
     port,
+    peerUrl,
     sessions,
     stopAccepting,
     close() {
@@ -215,8 +255,12 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
         stopAccepting();
         sessions.closeAll();
         httpServer.closeIdleConnections();
+        peerServer?.closeIdleConnections();
         // Requests still open after a moment are cut; their children are stopping anyway.
-        setTimeout(() => httpServer.closeAllConnections(), 1_000).unref();
+        setTimeout(() => {
+          httpServer.closeAllConnections();
+          peerServer?.closeAllConnections();
+        }, 1_000).unref();
       });
       return closing;
     },

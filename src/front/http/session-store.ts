@@ -19,6 +19,8 @@ export class SessionStore {
     private readonly caps: SessionCaps,
     /** Unread bytes of every stream and backlog of the front together. */
     readonly unread: UnreadBudget,
+    /** Ids for new sessions: unguessable, and in a cluster naming their node. */
+    private readonly newId: () => string = randomUUID,
   ) {
     this.sweeper = setInterval(() => this.sweep(), Math.min(60_000, idleTimeoutMs));
     this.sweeper.unref();
@@ -43,7 +45,7 @@ export class SessionStore {
     // The session's token may end it first (revoked, expired); either way it unbinds on close.
     let unbindToken = (): void => {};
     const session = new HttpSession(
-      randomUUID(),
+      this.newId(),
       tenantId,
       caller,
       protocolVersion,

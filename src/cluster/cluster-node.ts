@@ -1,0 +1,261 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import type { ClusterStore, LeaseRow, NodeLoad, NodeRow } from './cluster-store.js';
+import { ownerOfSession } from './node-id.js';
+import { PEER_HEADER, signPeerHeader, verifyPeerHeader } from './peer-auth.js';
+import { PeerProxy } from './peer-proxy.js';
+import { preferredNode } from './placement.js';
+import { tenantOfToken } from './token-tenant.js';
+
+/** Nodes silent this long leave the list (their leases lapsed long before). */
+const FORGET_AFTER_MS = 60 * 60_000;
+
+/** What this node is doing, for heartbeats and for moving idle tenants. */
+export interface LocalTenants {
+  isTenant(tenantId: string): boolean;
+  /** Open sessions per tenant here (a tenant with sessions is not moved). */
+  sessions(tenantId: string): number;
+  load(): NodeLoad;
+  /** Stops the tenant's children and ends its sessions here. */
+  evict(tenantId: string, reason: string): Promise<void>;
+}
+
+export interface ClusterNodeOptions {
+  store: ClusterStore;
+  nodeId: string;
+  /** Where peers reach this node: scheme, host and port. */
+  advertiseUrl: string;
+  leaseMs: number;
+  key: Buffer;
+  local: LocalTenants;
+  log: Logger;
+}
+
+/** Where one HTTP request for /mcp is served. */
+export type Route =
+  | { kind: 'here' }
+  | { kind: 'peer'; node: NodeRow }
+  /** A session of a node that is gone: the client must initialize again (404). */
+  | { kind: 'gone'; node: string };
+
+/**
+ * This process as one node of the cluster. It registers, heartbeats and
+ * renews its leases every third of `lease_ms`, and keeps a view of the live
+ * nodes and every lease, from which requests are routed with no I/O:
+ *
+ * - a 2025 session id names its node; a 2026 request (or an `initialize`)
+ *   goes to the holder of its tenant's lease, or where no valid lease is, to
+ *   the tenant's preferred live node (rendezvous hashing);
+ * - a child starts here only under this node's lease (`leaseFor`), whose
+ *   epoch the child's writes are fenced with;
+ * - a lease this node failed to renew (paused, cut off) is given up at
+ *   once: its children stop, as another node may hold it by now;
+ * - an idle tenant whose preferred node is another (a node joined) is let go.
+ */
+export class ClusterNode {
+  readonly id: string;
+  private nodesById = new Map<string, NodeRow>();
+  private live = new Map<string, NodeRow>();
+  private leaseView = new Map<string, LeaseRow>();
+  /** Leases this node holds, by tenant. */
+  private readonly held = new Map<string, LeaseRow>();
+  private readonly acquiring = new Map<string, Promise<number>>();
+  private readonly proxy = new PeerProxy();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | undefined;
+  private closed = false;
+  private lastFailureLog = 0;
+
+  private constructor(private readonly options: ClusterNodeOptions) {
+    this.id = options.nodeId;
+  }
+
+  static async start(options: ClusterNodeOptions): Promise<ClusterNode> {
+    const node = new ClusterNode(options);
+    await options.store.register({
+      node_id: node.id,
+      url: options.advertiseUrl,
+      host: hostname(),
+      pid: process.pid,
+    });
+    await node.refresh();
+    node.timer = setInterval(() => node.tick(), Math.max(200, Math.floor(options.leaseMs / 3)));
+    node.timer.unref();
+    return node;
+  }
+
+  /** The node the view says serves a tenant now, if any. */
+  ownerOf(tenantId: string): string | undefined {
+    const lease = this.leaseView.get(tenantId);
+    if (lease?.valid && this.live.has(lease.node_id)) return lease.node_id;
+    return undefined;
+  }
+
+  get nodes(): NodeRow[] {
+    return [...this.nodesById.values()];
+  }
+
+  /** Where a request goes, from its headers alone (the body is not read here). */
+  route(request: IncomingMessage): Route {
+    const session = request.headers['mcp-session-id'];
+    if (typeof session === 'string') {
+      const owner = ownerOfSession(session);
+      if (owner === undefined || owner === this.id) return { kind: 'here' };
+      const node = this.live.get(owner);
+      return node ? { kind: 'peer', node } : { kind: 'gone', node: owner };
+    }
+    // Routing only: the node that serves the request verifies the token in full.
+    const tenant = tenantOfToken(request.headers.authorization);
+    if (tenant === undefined || !this.options.local.isTenant(tenant)) return { kind: 'here' };
+    const target = this.ownerOf(tenant) ?? preferredNode(tenant, [...this.live.keys()]) ?? this.id;
+    if (target === this.id) return { kind: 'here' };
+    const node = this.live.get(target);
+    return node ? { kind: 'peer', node } : { kind: 'here' };
+  }
+
+  /**
+   * True for a request a peer forwarded (it is served here, never sent on);
+   * a peer header that does not verify is refused, so no client can pose as a node.
+   */
+  isForwarded(request: IncomingMessage): boolean {
+    const header = request.headers[PEER_HEADER];
+    if (header === undefined) return false;
+    const from =
+      typeof header === 'string'
+        ? verifyPeerHeader(this.options.key, header, request.method ?? '', request.url ?? '')
+        : undefined;
+    if (from === undefined) {
+      throw new McpTenantsError(
+        ErrorCode.FORBIDDEN,
+        `the ${PEER_HEADER} header did not verify: only nodes of this cluster (same cluster key) may send it`,
+      );
+    }
+    return true;
+  }
+
+  forward(request: IncomingMessage, response: ServerResponse, node: NodeRow): Promise<void> {
+    const header = signPeerHeader(
+      this.options.key,
+      this.id,
+      request.method ?? '',
+      request.url ?? '',
+    );
+    return this.proxy.forward(request, response, node, { [PEER_HEADER]: header });
+  }
+
+  /**
+   * The epoch of this node's lease on a tenant, taking the lease when it is
+   * free or lapsed. Refused (NODE_UNAVAILABLE, retry) while another node holds it.
+   */
+  leaseFor(tenantId: string): Promise<number> {
+    const held = this.held.get(tenantId);
+    if (held) return Promise.resolve(held.epoch);
+    let pending = this.acquiring.get(tenantId);
+    if (!pending) {
+      pending = this.acquire(tenantId).finally(() => this.acquiring.delete(tenantId));
+      this.acquiring.set(tenantId, pending);
+    }
+    return pending;
+  }
+
+  /** Leaves the cluster: leases end now, so peers take the tenants at once. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.ticking;
+    this.proxy.close();
+    try {
+      await this.options.store.leave(this.id);
+    } catch (error) {
+      this.options.log.warn(
+        'could not leave the cluster cleanly; peers take over when the leases lapse',
+        {
+          error: messageOf(error),
+        },
+      );
+    }
+  }
+
+  private async acquire(tenantId: string): Promise<number> {
+    if (this.closed) throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'this node is stopping');
+    const lease = await this.options.store.acquire(tenantId, this.id, this.options.leaseMs);
+    this.leaseView.set(tenantId, lease);
+    if (lease.node_id === this.id && lease.valid) {
+      this.held.set(tenantId, lease);
+      this.options.log.info('took the lease of a tenant', { tenant: tenantId, epoch: lease.epoch });
+      return lease.epoch;
+    }
+    throw new McpTenantsError(
+      ErrorCode.NODE_UNAVAILABLE,
+      `tenant "${tenantId}" is served by node ${lease.node_id}; retry: requests are routed there`,
+      { data: { node: lease.node_id } },
+    );
+  }
+
+  private tick(): void {
+    if (this.ticking || this.closed) return;
+    this.ticking = this.refresh()
+      .catch((error: unknown) => {
+        const now = Date.now();
+        if (now - this.lastFailureLog < 10_000) return;
+        this.lastFailureLog = now;
+        this.options.log.warn('cluster heartbeat failed; retrying', { error: messageOf(error) });
+      })
+      .finally(() => {
+        this.ticking = undefined;
+      });
+  }
+
+  /** One heartbeat: renew, read the view, give up what is lost, let go what belongs elsewhere. */
+  private async refresh(): Promise<void> {
+    const { store, leaseMs, local } = this.options;
+    await store.heartbeat(this.id, local.load());
+    const renewed = await store.renew(this.id, leaseMs);
+    const kept = new Map(renewed.map((lease) => [lease.tenant, lease]));
+    for (const [tenant, lease] of this.held) {
+      const now = kept.get(tenant);
+      if (now && now.epoch === lease.epoch) continue;
+      this.held.delete(tenant);
+      this.options.log.warn('lost the lease of a tenant; its children here stop', { tenant });
+      void local.evict(tenant, 'lease lost');
+    }
+    const nodes = await store.nodes();
+    this.nodesById = new Map(nodes.map((node) => [node.node_id, node]));
+    this.live = new Map(
+      nodes
+        // A node without a URL (a desktop host's `serve --stdio`) holds leases but takes no requests.
+        .filter(
+          (node) =>
+            node.url !== '' && (node.heartbeat_age_ms < leaseMs || node.node_id === this.id),
+        )
+        .map((node) => [node.node_id, node]),
+    );
+    this.leaseView = new Map((await store.leases()).map((lease) => [lease.tenant, lease]));
+    await this.letGoOfMovedTenants();
+    if (Math.random() < 0.01) await store.forget(FORGET_AFTER_MS);
+  }
+
+  private async letGoOfMovedTenants(): Promise<void> {
+    const liveIds = [...this.live.keys()];
+    for (const tenant of [...this.held.keys()]) {
+      if (!this.options.local.isTenant(tenant)) {
+        this.held.delete(tenant);
+        await this.options.store.release(tenant, this.id);
+        continue;
+      }
+      if (preferredNode(tenant, liveIds) === this.id) continue;
+      if (this.options.local.sessions(tenant) > 0 || this.acquiring.has(tenant)) continue;
+      this.held.delete(tenant);
+      await this.options.local.evict(tenant, 'moved to its preferred node');
+      await this.options.store.release(tenant, this.id);
+      this.options.log.info('let an idle tenant go to its preferred node', { tenant });
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,114 @@
+import {
+  Agent,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
+
+/** Headers of one hop only (RFC 9110, section 7.6.1): never passed on. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+]);
+
+/** Waiting this long for a peer to accept the connection means it is down. */
+const CONNECT_TIMEOUT_MS = 3_000;
+
+/**
+ * Relays one HTTP request to the node that serves it and its answer back,
+ * byte for byte and as it comes: an event stream stays a stream, and a
+ * client that goes away ends the peer's request too (which cancels it there).
+ * Connections to peers are kept alive and reused.
+ */
+export class PeerProxy {
+  private readonly http = new Agent({ keepAlive: true, maxFreeSockets: 64 });
+  private readonly https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 64 });
+
+  forward(
+    request: IncomingMessage,
+    response: ServerResponse,
+    peer: { node_id: string; url: string },
+    extraHeaders: Record<string, string>,
+  ): Promise<void> {
+    const target = new URL(request.url ?? '/', peer.url);
+    const secure = target.protocol === 'https:';
+    const headers = passOn(request.headers);
+    // The client's Host, not the peer's address: the owner checks it as the first node did.
+    Object.assign(headers, extraHeaders, { host: request.headers.host ?? target.host });
+    const forwardedFor = request.headers['x-forwarded-for'];
+    const client = request.socket.remoteAddress ?? '';
+    headers['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${client}` : client;
+    return new Promise<void>((resolve, reject) => {
+      const upstream = (secure ? httpsRequest : httpRequest)(target, {
+        method: request.method,
+        headers,
+        agent: secure ? this.https : this.http,
+        timeout: CONNECT_TIMEOUT_MS,
+      });
+      let answered = false;
+      const unreachable = (error: Error): void => {
+        if (answered) {
+          response.destroy(error);
+          resolve();
+          return;
+        }
+        reject(
+          new McpTenantsError(
+            ErrorCode.NODE_UNAVAILABLE,
+            `node ${peer.node_id}, which serves this request, did not answer (${error.message}); retry in a moment: another node takes over its tenants`,
+            { cause: error },
+          ),
+        );
+      };
+      upstream.once('socket', (socket) => {
+        // The connect timeout only: a stream may then stay quiet for as long as it likes.
+        socket.once('connect', () => upstream.setTimeout(0));
+        if (!socket.connecting) upstream.setTimeout(0);
+      });
+      upstream.once('timeout', () => upstream.destroy(new Error('connection timed out')));
+      upstream.once('error', unreachable);
+      upstream.once('response', (answer) => {
+        answered = true;
+        response.writeHead(answer.statusCode ?? 502, passOn(answer.headers));
+        response.flushHeaders();
+        answer.pipe(response);
+        answer.once('end', () => resolve());
+        answer.once('error', (error) => {
+          response.destroy(error);
+          resolve();
+        });
+      });
+      // The client gone before the answer ended: end the peer's side too.
+      response.once('close', () => {
+        if (!response.writableFinished) upstream.destroy();
+        resolve();
+      });
+      request.pipe(upstream);
+    });
+  }
+
+  close(): void {
+    this.http.destroy();
+    this.https.destroy();
+  }
+}
+
+function passOn(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}

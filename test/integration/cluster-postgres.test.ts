@@ -1,0 +1,198 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCluster, type TestCluster } from '../helpers/cluster.js';
+import { connectHttp, rawPost, statelessPost, textOf } from '../helpers/mcp-client.js';
+import { postgresSkipReason, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { waitFor, waitGone } from '../helpers/processes.js';
+import { type RoundRobin, startRoundRobin } from '../helpers/round-robin.js';
+import { runCli } from '../helpers/serve-process.js';
+
+const TENANTS = {
+  acme: {},
+  globex: {},
+  initech: {},
+  metered: { quotas: { max_requests_per_minute: 10 } },
+};
+
+interface Answer {
+  status: number;
+  body: { result?: unknown; error?: { code: number; message: string } };
+}
+
+/**
+ * Three supervisors on one PostgreSQL database, each with a data folder of
+ * its own as if on separate hosts, behind a plain round-robin balancer.
+ */
+describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on PostgreSQL', () => {
+  let postgres: TestPostgres;
+  let cluster: TestCluster;
+  let balancer: RoundRobin;
+  const ports: number[] = [];
+
+  const urlOf = (index: number): string => cluster.nodes[index]?.url ?? '';
+  const call = async (url: string, tenant: string, name: string, args: Record<string, unknown>) =>
+    (await statelessPost(url, {
+      token: await cluster.token(tenant),
+      method: 'tools/call',
+      params: { name, arguments: args },
+      headers: { connection: 'close' },
+    })) as Answer;
+
+  beforeAll(async () => {
+    postgres = await startPostgres();
+    const store = await postgres.createDatabase('cluster');
+    cluster = await createCluster({
+      store,
+      size: 3,
+      tenants: TENANTS,
+      server: { allowed_hosts: ['127.0.0.1'] },
+    });
+    // All three at once on an empty database: the migrations run once.
+    await Promise.all([0, 1, 2].map((index) => cluster.start(index)));
+    for (const node of cluster.nodes) ports.push(Number(new URL(node?.url ?? '').port));
+    balancer = await startRoundRobin(() => ports);
+  }, 60_000);
+
+  afterAll(async () => {
+    await balancer?.close();
+    await cluster?.cleanup();
+    postgres?.stop();
+  });
+
+  it('gives each node an id of its own and lists them all as live', () => {
+    expect(new Set(cluster.nodeIds).size).toBe(3);
+    const listed = runCli(['nodes', '--json', '-m', cluster.manifestPath]);
+    expect(listed.stderr).toBe('');
+    const nodes = (JSON.parse(listed.stdout) as { nodes: { node: string; live: boolean }[] }).nodes;
+    expect(
+      nodes
+        .filter((node) => node.live)
+        .map((node) => node.node)
+        .sort(),
+    ).toEqual([...cluster.nodeIds].sort());
+  });
+
+  it('reads through every node what was written through one, and names one owner everywhere', async () => {
+    const client = await connectHttp(
+      balancer.url.replace('127.0.0.1', '127.0.0.1'),
+      await cluster.token('acme'),
+    );
+    try {
+      const set = await client.callTool({
+        name: 'data_set',
+        arguments: { key: 'greeting', value: 'written through the balancer' },
+      });
+      expect(set.isError).not.toBe(true);
+    } finally {
+      await client.close();
+    }
+    for (const index of [0, 1, 2]) {
+      const read = await call(urlOf(index), 'acme', 'data_get', { key: 'greeting' });
+      expect(read.status).toBe(200);
+      expect(textOf(read.body.result)).toContain('written through the balancer');
+    }
+    const owners = [0, 1, 2].map((index) => {
+      const listed = runCli([
+        'tenants',
+        '--json',
+        '-m',
+        cluster.manifests[index] ?? '',
+        '--url',
+        urlOf(index).replace(/\/mcp$/, ''),
+      ]);
+      const tenants = (
+        JSON.parse(listed.stdout) as { tenants: { id: string; node?: string | null }[] }
+      ).tenants;
+      return tenants.find((tenant) => tenant.id === 'acme')?.node;
+    });
+    expect(new Set(owners).size).toBe(1);
+    expect(cluster.nodeIds).toContain(owners[0]);
+  });
+
+  it('holds a quota exactly over the nodes', async () => {
+    const answers: Answer[] = [];
+    for (let i = 0; i < 15; i++)
+      answers.push(await call(urlOf(i % 3), 'metered', 'data_get', { key: 'x' }));
+    const refused = answers.filter((answer) => answer.body.error?.code === -30429);
+    const served = answers.filter((answer) => answer.body.result !== undefined);
+    expect(served).toHaveLength(10);
+    expect(refused).toHaveLength(5);
+  });
+
+  it('makes a revocation count on every node within 2 s of `revoke` returning', async () => {
+    const token = await cluster.token('globex', 'mallory');
+    for (const index of [0, 1, 2]) {
+      const answer = await statelessPost(urlOf(index), { token, method: 'tools/list' });
+      expect(answer.status).toBe(200);
+    }
+    const revoked = runCli(['revoke', token, '-m', cluster.manifestPath]);
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const returned = Date.now();
+    for (const index of [0, 1, 2]) {
+      await waitFor(
+        async () => {
+          const answer = await statelessPost(urlOf(index), { token, method: 'tools/list' });
+          return answer.status === 401 ? true : undefined;
+        },
+        2_000,
+        `the revocation on node ${index}`,
+      );
+    }
+    expect(Date.now() - returned).toBeLessThan(2_000 + 500);
+  });
+
+  it('verifies the audit trail written by all nodes, and reports the whole cluster', () => {
+    const verified = runCli(['audit', 'verify', '-m', cluster.manifestPath]);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    const report = runCli(['report', '--format', 'json', '-m', cluster.manifestPath]);
+    expect(report.code, report.stderr).toBe(0);
+    expect(report.stdout).toContain('metered');
+  });
+
+  it('moves a tenant to a live node when its owner is killed, losing no acknowledged write', async () => {
+    const write = await call(urlOf(0), 'initech', 'data_set', {
+      key: 'before',
+      value: 'acknowledged',
+    });
+    expect(write.status).toBe(200);
+    expect(write.body.result).toBeDefined();
+    const listed = runCli([
+      'tenants',
+      '--json',
+      '-m',
+      cluster.manifestPath,
+      '--url',
+      urlOf(0).replace(/\/mcp$/, ''),
+    ]);
+    const owner = (
+      JSON.parse(listed.stdout) as { tenants: { id: string; node?: string | null }[] }
+    ).tenants.find((tenant) => tenant.id === 'initech')?.node;
+    const victim = cluster.nodeIds.indexOf(owner ?? '');
+    expect(victim).toBeGreaterThanOrEqual(0);
+    const survivor = (victim + 1) % 3;
+    const victimProcess = cluster.nodes[victim];
+    const children = victimProcess?.childPids() ?? [];
+    victimProcess?.process.kill('SIGKILL');
+    // Its children see their stdin close and exit by themselves.
+    expect(await waitGone(children, 10_000)).toEqual([]);
+    const read = await waitFor(
+      async () => {
+        const answer = await call(urlOf(survivor), 'initech', 'data_get', { key: 'before' });
+        return answer.body.result !== undefined ? answer : undefined;
+      },
+      2_000 + 10_000,
+      'the takeover',
+    );
+    expect(textOf(read.body.result)).toContain('acknowledged');
+    // A session of the dead node is unknown everywhere now: the client initializes again.
+    const gone = await rawPost(
+      urlOf(survivor),
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      {
+        authorization: `Bearer ${await cluster.token('initech')}`,
+        'mcp-session-id': `${owner}.00000000-0000-4000-8000-000000000000`,
+        'mcp-protocol-version': '2025-11-25',
+      },
+    );
+    expect(gone.status).toBe(404);
+  }, 30_000);
+});
