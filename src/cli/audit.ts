@@ -1,9 +1,13 @@
 import { Command } from 'commander';
+import { closeStore, openStore } from '../app/store.js';
+import type { Manifest } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
 import { loadManifest } from '../manifest/load.js';
-import { openForReading } from '../store/read-database.js';
+import type { StoreBackend } from '../store/backend.js';
 import { type AuditFormat, formatAudit, formatVerification } from '../telemetry/audit-format.js';
-import { queryAudit, verifyAudit } from '../telemetry/audit-log.js';
+import { type ChainReport, queryAudit, verifyAudit } from '../telemetry/audit-log.js';
+import { queryAuditPg, verifyAuditPg } from '../telemetry/pg-audit-log.js';
 import { parseWindow } from '../telemetry/time-window.js';
 import { formatOption, manifestOption, parsePositiveInt, timeWindowOptions } from './options.js';
 import { ProgressLine } from './progress-line.js';
@@ -62,29 +66,48 @@ Examples:
   return command;
 }
 
-function listAudit(options: AuditOptions): void {
-  const manifest = loadManifest(options.manifest);
-  const window = parseWindow(options, Date.now());
-  const db = openForReading(manifest.server.data_dir);
+/** The manifest's store, read-only where it can be (SQLite), for `body`; closed after. */
+async function withStore<T>(
+  manifest: Manifest,
+  body: (store: StoreBackend) => Promise<T>,
+): Promise<T> {
+  // Warnings only: stdout holds the result, and a first run's migration is no news.
+  const store = await openStore(manifest, {
+    log: createLogger({ level: 'warn' }),
+    purpose: 'audit',
+    readonly: true,
+  });
   try {
-    const { tenant, user, action, limit } = options;
-    const rows = queryAudit(db, { ...window, tenant, user, action, limit });
-    process.stdout.write(formatAudit(rows, options.format));
+    return await body(store);
   } finally {
-    db.close();
+    await closeStore(store);
   }
 }
 
-function verifyTrail(options: VerifyOptions): void {
+async function listAudit(options: AuditOptions): Promise<void> {
   const manifest = loadManifest(options.manifest);
-  const db = openForReading(manifest.server.data_dir);
+  const window = parseWindow(options, Date.now());
+  const { tenant, user, action, limit } = options;
+  const filter = { ...window, tenant, user, action, limit };
+  const rows = await withStore(manifest, async (store) =>
+    store.kind === 'sqlite' ? queryAudit(store.db, filter) : queryAuditPg(store.pg, filter),
+  );
+  process.stdout.write(formatAudit(rows, options.format));
+}
+
+async function verifyTrail(options: VerifyOptions): Promise<void> {
+  const manifest = loadManifest(options.manifest);
   const progress = new ProgressLine();
-  let chains: ReturnType<typeof verifyAudit>;
+  let chains: ChainReport[];
   try {
-    // One read transaction: rows and heads from the same moment while serve writes.
-    chains = db.transaction(() => verifyAudit(db, options.tenant, progress.update))();
+    chains = await withStore(manifest, async (store) => {
+      if (store.kind === 'postgres')
+        return verifyAuditPg(store.pg, options.tenant, progress.update);
+      const db = store.db;
+      // One read transaction: rows and heads from the same moment while serve writes.
+      return db.transaction(() => verifyAudit(db, options.tenant, progress.update))();
+    });
   } finally {
-    db.close();
     progress.done();
   }
   process.stdout.write(

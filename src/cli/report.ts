@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { Command } from 'commander';
+import { closeStore, openStore } from '../app/store.js';
+import { createLogger } from '../core/logger.js';
 import { loadManifest } from '../manifest/load.js';
 import { tenantDataDir } from '../process/spawn-plan.js';
 import { folderSize } from '../quota/folder-size.js';
-import { openForReading } from '../store/read-database.js';
-import { buildReport } from '../telemetry/report.js';
+import { buildReportFrom } from '../telemetry/report.js';
 import { formatReport, type ReportFormat } from '../telemetry/report-format.js';
 import { parseWindow } from '../telemetry/time-window.js';
 import { formatOption, manifestOption, timeWindowOptions } from './options.js';
@@ -53,27 +54,30 @@ async function report(options: ReportOptions): Promise<void> {
       `note: tenant "${options.tenant}" is not in the manifest (any telemetry it left is shown)\n`,
     );
   }
-  const db = openForReading(dataDir);
-  const storage = await storageMb(
-    dataDir,
-    [...manifest.tenants.keys(), options.tenant ?? []].flat(),
-  );
-  const progress = new ProgressLine();
+  // Warnings only: stdout holds the report, and a first run's migration is no news.
+  const store = await openStore(manifest, {
+    log: createLogger({ level: 'warn' }),
+    purpose: 'report',
+    readonly: true,
+  });
   try {
-    // One read transaction: a consistent snapshot while serve keeps writing.
-    const result = db.transaction(() =>
-      buildReport(db, {
-        ...window,
-        tenants: [...manifest.tenants.keys()],
-        only: options.tenant,
-        storageMb: (tenant) => storage.get(tenant) ?? null,
-        progress: progress.update,
-      }),
-    )();
+    // On PostgreSQL the tenants' data is not in local folders; its sizes come from the store.
+    const storage =
+      store.kind === 'sqlite'
+        ? await storageMb(dataDir, [...manifest.tenants.keys(), options.tenant ?? []].flat())
+        : new Map<string, number>();
+    const progress = new ProgressLine();
+    const result = await buildReportFrom(store, {
+      ...window,
+      tenants: [...manifest.tenants.keys()],
+      only: options.tenant,
+      storageMb: (tenant) => storage.get(tenant) ?? null,
+      progress: progress.update,
+    });
     progress.done();
     process.stdout.write(formatReport(result, options.format));
   } finally {
-    db.close();
+    await closeStore(store);
   }
 }
 

@@ -33,25 +33,33 @@ export class AuditAppender {
     for (const entry of entries) {
       const head = heads.get(entry.tenant) ??
         this.head.get(entry.tenant) ?? { seq: 0, hash: GENESIS_HASH };
-      const fields = {
-        tenant: entry.tenant,
-        seq: head.seq + 1,
-        ts: entry.ts,
-        actor: entry.actor,
-        action: entry.action,
-        target: entry.target,
-        outcome: entry.outcome,
-        detail: entry.detail === null ? null : JSON.stringify(entry.detail),
-      };
-      const hash = chainHash(head.hash, fields);
+      const row = nextRow(head, entry);
       this.insert.run(
-        ...[fields.tenant, fields.seq, fields.ts, fields.actor, fields.action, fields.target],
-        ...[fields.outcome, fields.detail, head.hash, hash],
+        ...[row.tenant, row.seq, row.ts, row.actor, row.action, row.target],
+        ...[row.outcome, row.detail, row.prev_hash, row.hash],
       );
-      heads.set(entry.tenant, { seq: fields.seq, hash });
+      heads.set(entry.tenant, { seq: row.seq, hash: row.hash });
     }
     for (const [tenant, head] of heads) this.setHead.run(tenant, head.seq, head.hash);
   }
+}
+
+/**
+ * An entry as the row after `head` in its chain: the fields exactly as
+ * stored, and their hash. Throws when the detail cannot be serialised.
+ */
+export function nextRow(head: { seq: number; hash: string }, entry: AuditEntry): ChainedRow {
+  const fields = {
+    tenant: entry.tenant,
+    seq: head.seq + 1,
+    ts: entry.ts,
+    actor: entry.actor,
+    action: entry.action,
+    target: entry.target,
+    outcome: entry.outcome,
+    detail: entry.detail === null ? null : JSON.stringify(entry.detail),
+  };
+  return { ...fields, prev_hash: head.hash, hash: chainHash(head.hash, fields) };
 }
 
 export interface AuditRow extends ChainedRow {
@@ -119,18 +127,27 @@ export function verifyAudit(
   return tenants.map((id) => {
     const head = heads.get(id);
     const result = verifyChain(countRows(rowsOf.iterate(id), `verifying ${id}`, progress), head);
-    if (!head) {
-      result.problems.push({
-        seq: 0,
-        problem: 'the chain has no recorded head (audit_heads row deleted)',
-      });
-    }
-    return {
-      tenant: id,
-      rows: result.rows,
-      ok: result.problems.length === 0,
-      head: result.last,
-      problems: result.problems,
-    };
+    return chainReport(id, result, head);
   });
+}
+
+/** What `audit verify` says of one chain, given what `verifyChain` found. */
+export function chainReport(
+  tenant: string,
+  result: ReturnType<typeof verifyChain>,
+  head: { seq: number; hash: string } | undefined,
+): ChainReport {
+  if (!head) {
+    result.problems.push({
+      seq: 0,
+      problem: 'the chain has no recorded head (audit_heads row deleted)',
+    });
+  }
+  return {
+    tenant,
+    rows: result.rows,
+    ok: result.problems.length === 0,
+    head: result.last,
+    problems: result.problems,
+  };
 }

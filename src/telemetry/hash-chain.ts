@@ -51,12 +51,21 @@ export function verifyChain(
   rows: Iterable<ChainedRow>,
   head: { seq: number; hash: string } | undefined,
 ): { rows: number; problems: ChainProblem[]; last: { seq: number; hash: string } } {
-  const problems: ChainProblem[] = [];
-  let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
-  let count = 0;
-  for (const row of rows) {
-    count += 1;
+  const verifier = new ChainVerifier();
+  for (const row of rows) verifier.add(row);
+  return verifier.finish(head);
+}
+
+/** `verifyChain` a row at a time, for rows that arrive asynchronously (PostgreSQL). */
+export class ChainVerifier {
+  private readonly problems: ChainProblem[] = [];
+  private expectedSeq = 1;
+  private prevHash = GENESIS_HASH;
+  private count = 0;
+
+  add(row: ChainedRow): void {
+    const { problems, expectedSeq } = this;
+    this.count += 1;
     if (row.seq !== expectedSeq) {
       const missing =
         row.seq === expectedSeq + 1
@@ -65,7 +74,7 @@ export function verifyChain(
             ? `rows ${expectedSeq}-${row.seq - 1} are missing (deleted)`
             : `seq ${row.seq} appears out of order`;
       problems.push({ seq: row.seq, problem: missing });
-    } else if (row.prev_hash !== prevHash) {
+    } else if (row.prev_hash !== this.prevHash) {
       problems.push({
         seq: row.seq,
         problem: 'does not link to the previous row (that row or this link was changed)',
@@ -74,18 +83,26 @@ export function verifyChain(
     if (chainHash(row.prev_hash, row) !== row.hash) {
       problems.push({ seq: row.seq, problem: 'was modified: its hash does not match its content' });
     }
-    expectedSeq = row.seq + 1;
-    prevHash = row.hash;
+    this.expectedSeq = row.seq + 1;
+    this.prevHash = row.hash;
   }
-  const last = { seq: expectedSeq - 1, hash: prevHash };
-  if (head && (head.seq !== last.seq || head.hash !== last.hash)) {
-    problems.push({
-      seq: head.seq,
-      problem:
-        head.seq > last.seq
-          ? `the chain ends at ${last.seq} but ${head.seq} rows were written (last rows deleted)`
-          : `the chain's last row does not match the recorded head (seq ${head.seq})`,
-    });
+
+  finish(head: { seq: number; hash: string } | undefined): {
+    rows: number;
+    problems: ChainProblem[];
+    last: { seq: number; hash: string };
+  } {
+    const problems = this.problems;
+    const last = { seq: this.expectedSeq - 1, hash: this.prevHash };
+    if (head && (head.seq !== last.seq || head.hash !== last.hash)) {
+      problems.push({
+        seq: head.seq,
+        problem:
+          head.seq > last.seq
+            ? `the chain ends at ${last.seq} but ${head.seq} rows were written (last rows deleted)`
+            : `the chain's last row does not match the recorded head (seq ${head.seq})`,
+      });
+    }
+    return { rows: this.count, problems, last };
   }
-  return { rows: count, problems, last };
 }

@@ -111,3 +111,122 @@ export function childOf(entry: Accumulator): NonNullable<TenantReport['child']> 
   entry.report.child ??= { tool_calls: 0, tool_errors: 0, tool_ms: 0, db_mb: null, rows: null };
   return entry.report.child;
 }
+
+const MIB = 1024 * 1024;
+
+// The folding of the report's rows into the accumulators, whichever store
+// they were read from: the SQLite and PostgreSQL sources select the same
+// columns and hand each row here.
+
+/** One raw request row. */
+export interface RequestRow {
+  tenant: string;
+  user: string;
+  method: string;
+  name: string;
+  outcome: string;
+  latency_us: number;
+  request_bytes: number;
+  response_bytes: number;
+}
+
+/** One hourly aggregate of requests, its latency buckets parsed. */
+export interface HourlyRequestRow extends Omit<RequestRow, 'user' | 'latency_us'> {
+  count: number;
+  latency_us_max: number;
+  buckets: readonly number[];
+}
+
+/** A tenant's usage over minutes or hours, summed. */
+export interface UsageTotals {
+  tenant: string;
+  cpu: number;
+  rss: number;
+  seconds: number;
+  peak: number;
+  calls: number;
+  errors: number;
+  ms: number;
+  /** How many rows carried a database size reported by the child. */
+  reported: number;
+}
+
+/** The newest database figures the child reported. */
+export interface DatabaseFigures {
+  db_bytes: number;
+  db_rows: number;
+}
+
+/** A tenant's child starts and exits, summed. */
+export interface ChildrenTotals {
+  tenant: string;
+  starts: number;
+  restarts: number;
+  crashes: number;
+  limit_kills: number;
+  start_sum: number;
+  start_max: number | null;
+}
+
+export function addRequestRow(tenant: TenantLookup, row: RequestRow): void {
+  const entry = tenant(row.tenant);
+  if (!entry) return;
+  entry.users.add(row.user);
+  countRequests(entry, row, 1);
+  if (!TIMED_OUTCOMES.has(row.outcome)) return;
+  const ms = row.latency_us / 1000;
+  entry.latency.add(ms);
+  if (row.method === 'tools/call') toolOf(entry, row.name).latency.add(ms);
+}
+
+export function addHourlyRequestRow(tenant: TenantLookup, row: HourlyRequestRow): void {
+  const entry = tenant(row.tenant);
+  if (!entry) return;
+  countRequests(entry, row, row.count);
+  if (!TIMED_OUTCOMES.has(row.outcome)) return;
+  const max = row.latency_us_max / 1000;
+  entry.latency.addBuckets(row.buckets, max);
+  if (row.method === 'tools/call') toolOf(entry, row.name).latency.addBuckets(row.buckets, max);
+}
+
+/**
+ * CPU, memory and what the child reported over IPC. Minutes are added
+ * before hours and are the newest: the first database figure found stays.
+ */
+export function addUsageTotals(
+  tenant: TenantLookup,
+  row: UsageTotals,
+  latest: (tenant: string) => DatabaseFigures | undefined,
+): void {
+  const entry = tenant(row.tenant);
+  if (!entry) return;
+  entry.report.cpu_seconds += row.cpu;
+  entry.rssByteSeconds += row.rss;
+  entry.rssSeconds += row.seconds;
+  entry.report.peak_rss_mb = Math.max(entry.report.peak_rss_mb, row.peak / MIB);
+  if (row.reported === 0) return;
+  const child = childOf(entry);
+  child.tool_calls += row.calls;
+  child.tool_errors += row.errors;
+  child.tool_ms += row.ms;
+  const database = child.db_mb === null ? latest(row.tenant) : undefined;
+  if (database) {
+    child.db_mb = database.db_bytes / MIB;
+    child.rows = database.db_rows;
+  }
+}
+
+/** Starts, restarts after a crash, crashes, limit kills, cold-start times. */
+export function addChildrenTotals(tenant: TenantLookup, row: ChildrenTotals): void {
+  const entry = tenant(row.tenant);
+  if (!entry) return;
+  const report = entry.report;
+  report.starts += row.starts;
+  report.restarts += row.restarts;
+  report.crashes += row.crashes;
+  report.limit_kills += row.limit_kills;
+  entry.startMsSum += row.start_sum;
+  if (row.start_max !== null) {
+    report.cold_start_ms.max = Math.max(report.cold_start_ms.max ?? 0, row.start_max);
+  }
+}

@@ -1,5 +1,9 @@
 import type Database from 'better-sqlite3';
-import { type Accumulator, newAccumulator } from './report-accumulator.js';
+import type { StoreBackend } from '../store/backend.js';
+import type { PostgresStore } from '../store/postgres.js';
+import { addChildrenPg, addRequestsPg, addUsagePg } from './pg-report-sources.js';
+import { pgSnapshot } from './pg-rows.js';
+import { type Accumulator, newAccumulator, type TenantLookup } from './report-accumulator.js';
 import type { Report, TenantReport } from './report-lines.js';
 import { addChildren, addRequests, addUsage } from './report-sources.js';
 import type { RowProgress } from './row-progress.js';
@@ -13,7 +17,7 @@ export interface ReportOptions {
   tenants: readonly string[];
   /** Only this tenant. */
   only?: string | undefined;
-  /** Storage in MiB (the tenant's data folder), null when unknown. */
+  /** Storage in MiB (the tenant's data folder, or its share of the PostgreSQL store), null when unknown. */
   storageMb?: (tenant: string) => number | null;
   topTools?: number;
   /** Told how far the read of request rows has gone (the long part on a large database). */
@@ -26,6 +30,45 @@ export interface ReportOptions {
  * read transaction for a consistent snapshot while `serve` writes.
  */
 export function buildReport(db: Database.Database, options: ReportOptions): Report {
+  const { all, tenant } = startReport(options);
+  const window = { since: options.since, until: options.until };
+  addRequests(db, window, tenant, options.progress);
+  addUsage(db, window, tenant);
+  addChildren(db, window, tenant);
+  return finishReport(all, options);
+}
+
+/**
+ * `buildReport` from the PostgreSQL store: what every node wrote, read in
+ * one read-only snapshot while they keep writing.
+ */
+export async function buildReportFromPostgres(
+  store: PostgresStore,
+  options: ReportOptions,
+): Promise<Report> {
+  const { all, tenant } = startReport(options);
+  const scope = { since: options.since, until: options.until, only: options.only };
+  await pgSnapshot(store, async (client) => {
+    await addRequestsPg(client, scope, tenant, options.progress);
+    await addUsagePg(client, scope, tenant);
+    await addChildrenPg(client, scope, tenant);
+  });
+  return finishReport(all, options);
+}
+
+/** The report of whichever store the manifest names. */
+export function buildReportFrom(store: StoreBackend, options: ReportOptions): Promise<Report> {
+  if (store.kind === 'postgres') return buildReportFromPostgres(store.pg, options);
+  const db = store.db;
+  // One read transaction: a consistent snapshot while serve keeps writing.
+  return Promise.resolve(db.transaction(() => buildReport(db, options))());
+}
+
+/** The accumulators: the manifest's tenants first, and any other the rows name. */
+function startReport(options: ReportOptions): {
+  all: Map<string, Accumulator>;
+  tenant: TenantLookup;
+} {
   const all = new Map<string, Accumulator>();
   const tenant = (id: string): Accumulator | undefined => {
     if (options.only !== undefined && id !== options.only) return undefined;
@@ -38,10 +81,10 @@ export function buildReport(db: Database.Database, options: ReportOptions): Repo
   };
   for (const id of options.tenants) tenant(id);
   if (options.only !== undefined) tenant(options.only);
-  const window = { since: options.since, until: options.until };
-  addRequests(db, window, tenant, options.progress);
-  addUsage(db, window, tenant);
-  addChildren(db, window, tenant);
+  return { all, tenant };
+}
+
+function finishReport(all: Map<string, Accumulator>, options: ReportOptions): Report {
   return {
     since: new Date(options.since).toISOString(),
     until: new Date(options.until).toISOString(),

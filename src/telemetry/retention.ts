@@ -14,7 +14,7 @@ export interface RetentionOptions {
   chunkRows?: number;
 }
 
-interface RawRequest {
+export interface RawRequest {
   id: number;
   ts: number;
   tenant: string;
@@ -38,6 +38,40 @@ interface HourlyRequest {
   latency_buckets: string;
   request_bytes: number;
   response_bytes: number;
+}
+
+/** Raw requests of one tenant, hour, method, name and outcome, added up; latencies as bucket counts. */
+export interface RequestGroup extends Omit<HourlyRequest, 'latency_buckets'> {
+  buckets: number[];
+}
+
+/** Adds raw request rows up per hour (the same buckets as `/metrics`, see latency.ts). */
+export function groupRequestsByHour(rows: readonly RawRequest[]): RequestGroup[] {
+  const groups = new Map<string, RequestGroup>();
+  for (const row of rows) {
+    const hour = floorTo(row.ts, HOUR_MS);
+    const key = JSON.stringify([row.tenant, hour, row.method, row.name, row.outcome]);
+    let group = groups.get(key);
+    if (!group) {
+      group = {
+        ...{ tenant: row.tenant, hour, method: row.method, name: row.name, outcome: row.outcome },
+        count: 0,
+        latency_us_sum: 0,
+        latency_us_max: 0,
+        request_bytes: 0,
+        response_bytes: 0,
+        buckets: emptyBuckets(),
+      };
+      groups.set(key, group);
+    }
+    group.count += 1;
+    group.latency_us_sum += row.latency_us;
+    group.latency_us_max = Math.max(group.latency_us_max, row.latency_us);
+    addToBuckets(group.buckets, row.latency_us / 1000);
+    group.request_bytes += row.request_bytes;
+    group.response_bytes += row.response_bytes;
+  }
+  return [...groups.values()];
 }
 
 type UsageRow = Record<string, number | string | null> & { rid: number; minute: number };
@@ -149,34 +183,9 @@ export class Retention {
   private rollUpRequests(cutoff: number): number {
     const rows = this.statements.oldRequests.all(cutoff, this.chunk);
     if (rows.length === 0) return 0;
-    const groups = new Map<string, HourlyRequest & { buckets: number[] }>();
-    for (const row of rows) {
-      const hour = floorTo(row.ts, HOUR_MS);
-      const key = JSON.stringify([row.tenant, hour, row.method, row.name, row.outcome]);
-      let group = groups.get(key);
-      if (!group) {
-        group = {
-          ...{ tenant: row.tenant, hour, method: row.method, name: row.name, outcome: row.outcome },
-          count: 0,
-          latency_us_sum: 0,
-          latency_us_max: 0,
-          latency_buckets: '',
-          request_bytes: 0,
-          response_bytes: 0,
-          buckets: emptyBuckets(),
-        };
-        groups.set(key, group);
-      }
-      group.count += 1;
-      group.latency_us_sum += row.latency_us;
-      group.latency_us_max = Math.max(group.latency_us_max, row.latency_us);
-      addToBuckets(group.buckets, row.latency_us / 1000);
-      group.request_bytes += row.request_bytes;
-      group.response_bytes += row.response_bytes;
-    }
+    const groups = groupRequestsByHour(rows);
     this.db.transaction(() => {
-      for (const group of groups.values()) {
-        const { buckets, ...row } = group;
+      for (const { buckets, ...row } of groups) {
         const existing = this.statements.hourlyRequest.get(
           row.tenant,
           row.hour,

@@ -22,3 +22,18 @@ export function* countRows<T>(
   }
   progress(phase, count);
 }
+
+/** `countRows` for rows that arrive asynchronously (a PostgreSQL cursor). */
+export async function* countRowsAsync<T>(
+  rows: AsyncIterable<T>,
+  phase: string,
+  progress: RowProgress | undefined,
+): AsyncGenerator<T> {
+  let count = 0;
+  for await (const row of rows) {
+    yield row;
+    count += 1;
+    if (progress && count % EVERY_ROWS === 0) progress(phase, count);
+  }
+  progress?.(phase, count);
+}

@@ -5,8 +5,11 @@ import type { RequestStage } from '../core/pipeline.js';
 import type { StoreBackend } from '../store/backend.js';
 import { BatchWriter } from './batch-writer.js';
 import { TelemetryMetrics } from './metrics.js';
+import { PgRetention } from './pg-retention.js';
+import { isPgStoreUnavailable } from './pg-rows.js';
+import { PgTelemetryStore } from './pg-telemetry-store.js';
 import { type RecentFigures, RecentTraffic } from './recent-figures.js';
-import type { AuditEntry, TelemetryRecord } from './records.js';
+import type { AuditEntry, TelemetryRecord, UsageDelta } from './records.js';
 import { telemetryStage } from './request-stage.js';
 import { Retention } from './retention.js';
 import { isStoreUnavailable, TelemetryStore } from './telemetry-store.js';
@@ -29,6 +32,49 @@ export interface TelemetryOptions {
   now?: () => number;
 }
 
+/**
+ * Where telemetry goes: SQLite answers synchronously (a flush is done when
+ * it returns), PostgreSQL with promises (one per batch, never per record).
+ */
+interface TelemetryBackend {
+  write(
+    records: readonly TelemetryRecord[],
+    usage: readonly UsageDelta[],
+  ): Promise<void> | undefined;
+  isUnavailable(error: unknown): boolean;
+  /** One bounded retention step; how many rows it handled. */
+  retentionStep(now: number): number | Promise<number>;
+}
+
+function backendFor(options: TelemetryOptions): TelemetryBackend {
+  const retention = {
+    retentionDays: options.config.retention_days,
+    rollupRetentionDays: options.config.rollup_retention_days,
+  };
+  const store = options.store;
+  if (store.kind === 'sqlite') {
+    const writer = new TelemetryStore(store.db);
+    const rollup = new Retention(store.db, retention);
+    return {
+      write: (records, usage) => {
+        writer.write(records, usage);
+        return undefined;
+      },
+      isUnavailable: isStoreUnavailable,
+      retentionStep: (now) => rollup.step(now),
+    };
+  }
+  const writer = new PgTelemetryStore(store.pg);
+  const rollup = new PgRetention(store.pg, retention);
+  return {
+    // Every tick writes an empty batch: no transaction for it.
+    write: (records, usage) =>
+      records.length === 0 && usage.length === 0 ? undefined : writer.write(records, usage),
+    isUnavailable: isPgStoreUnavailable,
+    retentionStep: (now) => rollup.step(now),
+  };
+}
+
 /** What callers give to record an audit event; time and kind are filled in. */
 export type AuditEvent = Omit<AuditEntry, 'kind' | 'ts'>;
 
@@ -44,25 +90,22 @@ export class Telemetry {
   private readonly writer: BatchWriter<TelemetryRecord>;
   private readonly meter: UsageMeter;
   private readonly refusals: TokenRefusals;
-  private readonly retention: Retention;
+  private readonly backend: TelemetryBackend;
   private readonly maintenance: NodeJS.Timeout;
   private readonly firstMaintenance: NodeJS.Timeout;
   private readonly recent: RecentTraffic;
   private readonly now: () => number;
   private closed = false;
-  private maintaining = false;
+  private closing: Promise<void> | undefined;
+  /** The retention run under way, awaited by `close()`. */
+  private maintaining: Promise<void> | undefined;
 
   constructor(private readonly options: TelemetryOptions) {
     const { config, log } = options;
     this.now = options.now ?? Date.now;
     this.recent = new RecentTraffic(this.now);
-    if (options.store.kind !== 'sqlite') throw new Error('PostgreSQL: not yet');
-    const db = options.store.db;
-    const store = new TelemetryStore(db);
-    this.retention = new Retention(db, {
-      retentionDays: config.retention_days,
-      rollupRetentionDays: config.rollup_retention_days,
-    });
+    const backend = backendFor(options);
+    this.backend = backend;
     this.meter = new UsageMeter({
       now: this.now,
       record: (record) => {
@@ -80,14 +123,19 @@ export class Telemetry {
       maxRows: config.flush_rows,
       write: (batch) => {
         const usage = this.meter.drain();
-        try {
-          store.write(batch, usage);
-        } catch (error) {
+        const putBack = (error: unknown): never => {
           this.meter.putBack(usage);
           throw error;
+        };
+        let written: Promise<void> | undefined;
+        try {
+          written = backend.write(batch, usage);
+        } catch (error) {
+          putBack(error);
         }
+        return written?.catch(putBack);
       },
-      isUnavailable: isStoreUnavailable,
+      isUnavailable: backend.isUnavailable,
       onError: (error, pending) =>
         log.warn('telemetry write failed; retrying on the next flush', {
           error: messageOf(error),
@@ -171,37 +219,46 @@ export class Telemetry {
     return this.recent.figures(tenant);
   }
 
-  /** Writes everything queued now (tests; shutdown does it by itself). */
-  flush(): void {
-    this.writer.flush();
+  /** Writes everything queued now (tests; shutdown does it by itself); PostgreSQL: when it resolves. */
+  flush(): Promise<void> | undefined {
+    return this.writer.flush();
   }
 
-  /** Stops the timers and writes what is left. Idempotent. */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Stops the timers and writes what is left; resolves once written. Idempotent. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
     this.closed = true;
     clearInterval(this.maintenance);
     clearTimeout(this.firstMaintenance);
-    this.writer.close();
+    // SQLite: written before close() returns; a retention run under way is awaited.
+    const written = this.writer.close();
+    this.closing = Promise.all([written, this.maintaining]).then(() => undefined);
+    return this.closing;
   }
 
-  /** Rollup and pruning, one short transaction per turn of the event loop. */
+  /** Rollup and pruning, unless a run is still under way. */
   private maintain(): void {
-    if (this.maintaining) return;
-    this.maintaining = true;
-    const step = (): void => {
-      let more = false;
-      try {
-        more = !this.closed && this.retention.step(this.now()) > 0;
-      } catch (error) {
-        this.options.log.warn('telemetry retention step failed; retrying in a minute', {
-          error: error instanceof Error ? error.message : String(error),
-        });
+    if (this.maintaining || this.closed) return;
+    this.maintaining = this.runMaintenance().finally(() => {
+      this.maintaining = undefined;
+    });
+  }
+
+  /**
+   * One short transaction per step, the event loop free between steps; a
+   * step that fails is retried on the next round. Never rejects.
+   */
+  private async runMaintenance(): Promise<void> {
+    try {
+      while (!this.closed) {
+        if ((await this.backend.retentionStep(this.now())) === 0) return;
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      if (more) setImmediate(step);
-      else this.maintaining = false;
-    };
-    step();
+    } catch (error) {
+      this.options.log.warn('telemetry retention step failed; retrying in a minute', {
+        error: messageOf(error),
+      });
+    }
   }
 }
 

@@ -126,4 +126,152 @@ describe('the telemetry batch writer', () => {
     expect(batchWriter.dropped).toBe(2);
     expect(batchWriter.pending).toBe(0);
   });
+
+  /** A store answering with promises the test settles: the PostgreSQL shape. */
+  function asyncWriter(options: { maxRows?: number; maxPending?: number } = {}) {
+    const calls: { batch: number[]; settle: (error?: Error) => void }[] = [];
+    const written: number[][] = [];
+    const errors: number[] = [];
+    const dropped: number[][] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const batchWriter = new BatchWriter<number>({
+      intervalMs: 1_000,
+      maxRows: options.maxRows ?? 100,
+      maxPending: options.maxPending,
+      write: (batch) => {
+        if (batch.length === 0) return undefined;
+        inFlight += 1;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        return new Promise<void>((resolve, reject) => {
+          calls.push({
+            batch: [...batch],
+            settle: (error) => {
+              inFlight -= 1;
+              if (error) reject(error);
+              else {
+                written.push([...batch]);
+                resolve();
+              }
+            },
+          });
+        });
+      },
+      isUnavailable: (error) => error instanceof Error && /connection/.test(error.message),
+      onError: (_error, pending) => errors.push(pending),
+      onDropped: (records) => dropped.push([...records]),
+    });
+    /** Settles the next unsettled write; a promise for the turn after. */
+    const answer = async (error?: Error) => {
+      const call = calls.shift();
+      if (!call) throw new Error('no write is waiting');
+      call.settle(error);
+      // Let the writer's continuations run.
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+      return call.batch;
+    };
+    return {
+      batchWriter,
+      calls,
+      written,
+      errors,
+      dropped,
+      answer,
+      maxInFlight: () => maxInFlight,
+    };
+  }
+
+  it('keeps one asynchronous write in flight; flushes asked for meanwhile become one batch', async () => {
+    const { batchWriter, calls, written, answer, maxInFlight } = asyncWriter();
+    batchWriter.push(1);
+    const first = batchWriter.flush();
+    expect(first).toBeInstanceOf(Promise);
+    batchWriter.push(2);
+    const second = batchWriter.flush();
+    batchWriter.push(3);
+    vi.advanceTimersByTime(1_000); // the timer's flush joins the same follow-up
+    const third = batchWriter.flush();
+    expect(third).toBe(second);
+    expect(calls.map((call) => call.batch)).toEqual([[1]]);
+    expect(await answer()).toEqual([1]);
+    expect(calls.map((call) => call.batch)).toEqual([[2, 3]]);
+    await answer();
+    await Promise.all([first, second]);
+    expect(written).toEqual([[1], [2, 3]]);
+    expect(maxInFlight()).toBe(1);
+    expect(batchWriter.flush()).toBeUndefined(); // nothing queued: no write at all
+    await batchWriter.close();
+  });
+
+  it('keeps an asynchronous batch the store could not take, in order, for the next flush', async () => {
+    const { batchWriter, written, errors, dropped, answer } = asyncWriter();
+    batchWriter.push(1);
+    batchWriter.push(2);
+    const flushed = batchWriter.flush();
+    batchWriter.push(3);
+    await answer(new Error('connection terminated'));
+    await flushed;
+    expect(errors).toEqual([3]);
+    expect(batchWriter.pending).toBe(3);
+    const retried = batchWriter.flush();
+    await answer();
+    await retried;
+    expect(written).toEqual([[1, 2, 3]]);
+    expect(dropped).toEqual([]);
+    await batchWriter.close();
+  });
+
+  it('writes an asynchronous batch row by row after a row’s failure, dropping only that row', async () => {
+    const { batchWriter, written, dropped, errors, answer } = asyncWriter();
+    for (const row of [1, 2, 3]) batchWriter.push(row);
+    const flushed = batchWriter.flush();
+    expect(await answer(new RangeError('bad row'))).toEqual([1, 2, 3]);
+    expect(await answer()).toEqual([1]);
+    expect(await answer(new RangeError('bad row'))).toEqual([2]);
+    expect(await answer()).toEqual([3]);
+    await flushed;
+    expect(written).toEqual([[1], [3]]);
+    expect(dropped).toEqual([[2]]);
+    expect(errors).toEqual([]);
+    expect(batchWriter.dropped).toBe(1);
+    await batchWriter.close();
+  });
+
+  it('keeps the rest when the store goes away during an asynchronous row-by-row retry', async () => {
+    const { batchWriter, written, dropped, errors, answer } = asyncWriter();
+    for (const row of [1, 2, 3, 4]) batchWriter.push(row);
+    const flushed = batchWriter.flush();
+    await answer(new RangeError('bad row'));
+    await answer(); // 1
+    await answer(new RangeError('bad row')); // 2
+    await answer(new Error('connection terminated')); // 3: the rest waits
+    await flushed;
+    expect(written).toEqual([[1]]);
+    expect(dropped).toEqual([[2]]);
+    expect(errors).toEqual([2]);
+    expect(batchWriter.pending).toBe(2);
+    const closed = batchWriter.close();
+    await answer(new Error('connection terminated'));
+    await closed;
+    expect(dropped).toEqual([[2], [3, 4]]);
+  });
+
+  it('closes after the write in flight, writing what came meanwhile, and resolves when done', async () => {
+    const { batchWriter, written, answer } = asyncWriter();
+    batchWriter.push(1);
+    const flushed = batchWriter.flush();
+    batchWriter.push(2);
+    let closed = false;
+    const closing = batchWriter.close().then(() => {
+      closed = true;
+    });
+    expect(batchWriter.close()).toBe(batchWriter.close());
+    batchWriter.push(3); // after close: ignored
+    await answer();
+    expect(closed).toBe(false);
+    await answer();
+    await Promise.all([flushed, closing]);
+    expect(closed).toBe(true);
+    expect(written).toEqual([[1], [2]]);
+  });
 });

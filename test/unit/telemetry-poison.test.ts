@@ -45,8 +45,8 @@ function call(id: number, name: string, args: unknown): JsonRpcRequest {
 describe('telemetry against records that cannot be written', () => {
   let db: Database.Database;
   let telemetry: Telemetry;
-  afterEach(() => {
-    telemetry?.close();
+  afterEach(async () => {
+    await telemetry?.close();
     db?.close();
   });
 

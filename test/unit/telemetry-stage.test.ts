@@ -59,8 +59,8 @@ async function child(request: JsonRpcRequest): Promise<JsonRpcResponse> {
 describe('the telemetry stage', () => {
   let db: Database.Database;
   let telemetry: Telemetry;
-  afterEach(() => {
-    telemetry?.close();
+  afterEach(async () => {
+    await telemetry?.close();
     db?.close();
   });
 
