@@ -47,6 +47,8 @@ export async function openStore(
     applicationName: `mcp-tenants ${options.purpose}`,
   });
   try {
+    // A reading command needs no DDL rights once the schema is current.
+    if (options.readonly && (await isCurrent(pg))) return { kind: 'postgres', pg };
     const applied = await migrate(pg, MIGRATIONS);
     if (applied.length > 0) {
       options.log.info('PostgreSQL store migrated', {
@@ -59,6 +61,18 @@ export async function openStore(
     throw pg.explain(error);
   }
   return { kind: 'postgres', pg };
+}
+
+async function isCurrent(pg: PostgresStore): Promise<boolean> {
+  const table = await pg.query<{ present: boolean }>(
+    "SELECT to_regclass('mcp_schema_migrations') IS NOT NULL AS present",
+  );
+  if (!table.rows[0]?.present) return false;
+  const done = await pg.query<{ key: string }>(
+    "SELECT component || '/' || version AS key FROM mcp_schema_migrations",
+  );
+  const applied = new Set(done.rows.map((row) => row.key));
+  return MIGRATIONS.every((migration) => applied.has(`${migration.component}/${migration.version}`));
 }
 
 export async function closeStore(backend: StoreBackend): Promise<void> {

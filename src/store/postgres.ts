@@ -75,16 +75,27 @@ export class PostgresStore {
   /** Runs `body` in one transaction on one connection; rolls back when it throws. */
   async transaction<T>(body: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client = await this.checkout();
+    // A connection that dies while held emits 'error' on the client, which
+    // would be an uncaught exception without a listener; the query fails anyway.
+    let broken: Error | undefined;
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
+    let failed: unknown;
     try {
       await client.query('BEGIN');
       const result = await body(client);
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
+      failed = broken ?? error;
+      if (!broken) await client.query('ROLLBACK').catch(() => {});
+      throw this.explain(failed);
     } finally {
-      client.release();
+      client.off('error', onError);
+      // A broken connection is discarded, not returned to the pool.
+      client.release(broken ?? (failed !== undefined && isConnectionFailure(failed)));
     }
   }
 
