@@ -32,16 +32,27 @@ export function reportFigures(store: TenantStore, transport: Transport): Figures
       done?.();
       return;
     }
-    const figures: ChildFigures = {
-      type: CHILD_FIGURES_TYPE,
+    const tools = {
       ...pending,
       tool_ms: Math.round(pending.tool_ms * 1000) / 1000,
-      db_bytes: store.sizeBytes(),
-      rows: store.rowCount(),
     };
     pending = { tool_calls: 0, tool_errors: 0, tool_ms: 0 };
     dirty = false;
-    send(figures, undefined, undefined, () => done?.());
+    Promise.all([store.sizeBytes(), store.rowCount()])
+      .then(([db_bytes, rows]) => {
+        if (!process.connected) return done?.();
+        const figures: ChildFigures = { type: CHILD_FIGURES_TYPE, ...tools, db_bytes, rows };
+        send(figures, undefined, undefined, () => done?.());
+      })
+      .catch(() => {
+        // The store cannot be measured now (unreachable): these tool figures
+        // go with the next report rather than without database figures.
+        pending.tool_calls += tools.tool_calls;
+        pending.tool_errors += tools.tool_errors;
+        pending.tool_ms += tools.tool_ms;
+        dirty = true;
+        done?.();
+      });
   };
   const timer = setInterval(() => report(), REPORT_INTERVAL_MS);
   timer.unref();

@@ -20,14 +20,16 @@ export function registerDataPrompts(server: McpServer, store: TenantStore): void
           .describe('Only keys starting with this text.'),
       },
     },
-    ({ prefix }) => ({
-      messages: [{ role: 'user', content: { type: 'text', text: summarizeText(store, prefix) } }],
+    async ({ prefix }) => ({
+      messages: [
+        { role: 'user', content: { type: 'text', text: await summarizeText(store, prefix) } },
+      ],
     }),
   );
 }
 
-function summarizeText(store: TenantStore, prefix: string | undefined): string {
-  const page = store.list({ prefix, limit: PROMPT_KEY_LIMIT });
+async function summarizeText(store: TenantStore, prefix: string | undefined): Promise<string> {
+  const page = await store.list({ prefix, limit: PROMPT_KEY_LIMIT });
   const scope = prefix ? ` under keys starting with ${JSON.stringify(prefix)}` : '';
   const intro = `Summarize the data stored for tenant ${store.tenantId}${scope}.`;
   if (page.items.length === 0) return `${intro}\nThere are no such keys yet; say so briefly.`;

@@ -1,7 +1,7 @@
 import { type McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Variables } from '@modelcontextprotocol/sdk/shared/uriTemplate.js';
 import { McpError, ErrorCode as RpcErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import { isMcpTenantsError } from '../core/errors.js';
+import { ErrorCode, isMcpTenantsError } from '../core/errors.js';
 import { MAX_KEY_LENGTH, MAX_LIST_LIMIT } from './limits.js';
 import type { TenantStore } from './store.js';
 
@@ -15,8 +15,8 @@ export function dataResourceUri(tenantId: string, key: string): string {
 /** Every key readable as a text/plain resource; listing is capped at MAX_LIST_LIMIT keys. */
 export function registerDataResources(server: McpServer, store: TenantStore): void {
   const template = new ResourceTemplate(DATA_URI_TEMPLATE, {
-    list: () => ({
-      resources: store.list({ limit: MAX_LIST_LIMIT }).items.map((item) => ({
+    list: async () => ({
+      resources: (await store.list({ limit: MAX_LIST_LIMIT })).items.map((item) => ({
         uri: dataResourceUri(store.tenantId, item.key),
         name: item.key,
         mimeType: 'text/plain',
@@ -25,10 +25,10 @@ export function registerDataResources(server: McpServer, store: TenantStore): vo
     }),
     complete: {
       tenant: () => [store.tenantId],
-      key: (value) =>
-        store
-          .list({ prefix: value.slice(0, MAX_KEY_LENGTH), limit: 100 })
-          .items.map((item) => item.key),
+      key: async (value) =>
+        (await store.list({ prefix: value.slice(0, MAX_KEY_LENGTH), limit: 100 })).items.map(
+          (item) => item.key,
+        ),
     },
   });
 
@@ -40,9 +40,9 @@ export function registerDataResources(server: McpServer, store: TenantStore): vo
       description: `A value stored by data_set, one resource per key of tenant ${store.tenantId}.`,
       mimeType: 'text/plain',
     },
-    (uri, variables) => {
+    async (uri, variables) => {
       const key = keyFromVariables(store.tenantId, uri, variables);
-      const value = readValue(store, key);
+      const value = await readValue(store, key);
       if (value === undefined) throw invalid(`no such key: ${key}`);
       return { contents: [{ uri: uri.href, mimeType: 'text/plain', text: value }] };
     },
@@ -63,12 +63,14 @@ function keyFromVariables(tenantId: string, uri: URL, variables: Variables): str
   }
 }
 
-function readValue(store: TenantStore, key: string): string | undefined {
+async function readValue(store: TenantStore, key: string): Promise<string | undefined> {
   try {
-    return store.get(key);
+    return await store.get(key);
   } catch (error) {
     // Validation failures (a bad key) are the caller's mistake, not ours.
-    if (isMcpTenantsError(error)) throw invalid(error.message);
+    if (isMcpTenantsError(error) && error.code === ErrorCode.USAGE) throw invalid(error.message);
+    // The store cannot answer now: said plainly, as an internal error.
+    if (isMcpTenantsError(error)) throw new McpError(RpcErrorCode.InternalError, error.message);
     throw error;
   }
 }

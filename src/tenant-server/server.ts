@@ -3,10 +3,12 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { createLogger, type Logger } from '../core/logger.js';
 import { PACKAGE_VERSION } from '../core/version.js';
 import { reportFigures } from './figures-reporter.js';
+import { trackInFlight } from './in-flight.js';
+import { openTenantStore } from './open-store.js';
 import type { TenantServerOptions } from './options.js';
 import { registerDataPrompts } from './prompts.js';
 import { registerDataResources } from './resources.js';
-import { TenantStore } from './store.js';
+import type { TenantStore } from './store.js';
 import { loadToolModules } from './tool-modules.js';
 import { DATA_TOOL_NAMES, registerDataTools } from './tools.js';
 
@@ -15,8 +17,13 @@ export { type TenantServerOptions, tenantServerOptionsFromEnv } from './options.
 export const TENANT_SERVER_NAME = 'mcp-tenants-child';
 export const TENANT_SERVER_VERSION = PACKAGE_VERSION;
 
+/** How long a stop waits for requests still being answered (the entry exits 2 s after a stop anyway). */
+const ANSWER_GRACE_MS = 1_500;
+
 export interface TenantServerHandle {
-  /** Stops serving, then closes the database. Idempotent. */
+  /** Where the tenant's data lives, for the log (a file, or host:port/database). */
+  readonly where: string;
+  /** Lets requests in progress finish, stops serving, then closes the database. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -44,7 +51,7 @@ export async function runTenantServer(
   options: TenantServerOptions,
   log: Logger = createLogger().with({ tenant: options.tenantId }),
 ): Promise<TenantServerHandle> {
-  const store = TenantStore.open(options);
+  const store = await openTenantStore(options, log);
   const server = createTenantMcpServer(store, log);
   // Before connecting, so the first tools/list already holds them.
   await loadToolModules(server, options.toolsModules ?? [], {
@@ -58,16 +65,19 @@ export async function runTenantServer(
   try {
     await server.connect(transport);
   } catch (error) {
-    store.close();
+    await store.close();
     throw error;
   }
+  const inFlight = trackInFlight(transport);
   const figures = reportFigures(store, transport);
   let closing: Promise<void> | undefined;
   return {
+    where: store.where,
     close: () => {
       // Server first, so no request reaches a closed database; the last figures need it open.
-      closing ??= server
-        .close()
+      closing ??= inFlight
+        .settled(ANSWER_GRACE_MS)
+        .then(() => server.close())
         .then(() => figures.close())
         .finally(() => store.close());
       return closing;

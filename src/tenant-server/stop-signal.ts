@@ -15,8 +15,8 @@ export function waitForStopSignal(): Promise<StopReason> {
       process.off('SIGINT', onInt);
       resolve(reason);
     };
-    // setImmediate: requests read just before EOF still get their answer,
-    // since their handlers finish within the current turn of the event loop.
+    // setImmediate: requests read just before EOF still reach their handlers;
+    // the server's close then waits for the answers still being worked on.
     const onEnd = () => setImmediate(() => stop('stdin-end'));
     // EPIPE: nobody reads our answers any more.
     const onStdoutError = () => stop('stdout-error');

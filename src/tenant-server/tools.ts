@@ -47,8 +47,8 @@ export function registerDataTools(server: McpServer, store: TenantStore, log: Lo
       },
     },
     (args, extra) =>
-      runTool('data_set', log, () => {
-        const bytes = store.set(args.key, args.value, userIdFromMeta(extra._meta));
+      runTool('data_set', log, async () => {
+        const bytes = await store.set(args.key, args.value, userIdFromMeta(extra._meta));
         return textResult(`stored ${args.key} (${bytes} bytes)`);
       }),
   );
@@ -62,8 +62,8 @@ export function registerDataTools(server: McpServer, store: TenantStore, log: Lo
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     (args) =>
-      runTool('data_get', log, () => {
-        const value = store.get(args.key);
+      runTool('data_get', log, async () => {
+        const value = await store.get(args.key);
         return value === undefined ? errorResult(`no such key: ${args.key}`) : textResult(value);
       }),
   );
@@ -82,8 +82,8 @@ export function registerDataTools(server: McpServer, store: TenantStore, log: Lo
       },
     },
     (args) =>
-      runTool('data_delete', log, () =>
-        store.delete(args.key)
+      runTool('data_delete', log, async () =>
+        (await store.delete(args.key))
           ? textResult(`deleted ${args.key}`)
           : errorResult(`no such key: ${args.key}`),
       ),
@@ -102,8 +102,8 @@ export function registerDataTools(server: McpServer, store: TenantStore, log: Lo
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     (args) =>
-      runTool('data_list', log, () => {
-        const page = store.list({
+      runTool('data_list', log, async () => {
+        const page = await store.list({
           prefix: args.prefix,
           cursor: args.cursor,
           limit: LIST_PAGE_SIZE,

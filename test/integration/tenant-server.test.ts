@@ -4,9 +4,9 @@
  * driven by the SDK's own stdio client.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -378,6 +378,46 @@ describe('tenant server process lifecycle', () => {
     await initialized;
     child.kill('SIGTERM');
     expect(await waitForExit(child)).toEqual({ code: 0, signal: null });
+  });
+
+  it('exits 2 when the store URL comes without its schema or with a bad epoch, never printing the URL', async () => {
+    const url = 'postgres://mcp_abcdef_acme:not-for-the-log@127.0.0.1:1/db';
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [
+        { MCP_TENANT_STORE_URL: url },
+        /^mcp-tenants child: MCP_TENANT_STORE_SCHEMA is not set[^\n]*\n$/,
+      ],
+      [
+        { MCP_TENANT_STORE_URL: url, MCP_TENANT_STORE_SCHEMA: 's', MCP_TENANT_LEASE_EPOCH: '-1' },
+        /^mcp-tenants child: MCP_TENANT_LEASE_EPOCH "-1" is not a lease epoch[^\n]*\n$/,
+      ],
+      [
+        { MCP_TENANT_STORE_URL: 'mysql://u:not-for-the-log@h/db', MCP_TENANT_STORE_SCHEMA: 's' },
+        /^mcp-tenants child: MCP_TENANT_STORE_URL must be a postgres:\/\/ URL[^\n]*\n$/,
+      ],
+    ];
+    for (const [extra, reason] of cases) {
+      const child = spawnChild(childEnv(extra));
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString('utf8');
+      });
+      expect((await waitForExit(child)).code).toBe(2);
+      expect(stderr).toMatch(reason);
+      expect(stderr).not.toContain('not-for-the-log');
+    }
+  });
+
+  it('loads the PostgreSQL driver only for data in PostgreSQL', () => {
+    const dir = dirname(ENTRY);
+    const loaders = readdirSync(dir)
+      .filter((name) => name.endsWith('.js'))
+      .filter((name) =>
+        /from ['"]pg['"]|require\(['"]pg['"]\)/.test(readFileSync(join(dir, name), 'utf8')),
+      );
+    expect(loaders).toEqual([]);
+    expect(readFileSync(join(dir, 'pg-store.js'), 'utf8')).toContain("import('pg')");
+    expect(readFileSync(join(dir, 'open-store.js'), 'utf8')).toContain("import('./pg-store.js')");
   });
 
   it('exits 2 with a one-line reason when MCP_TENANT_ID is missing', async () => {
