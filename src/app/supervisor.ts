@@ -15,6 +15,7 @@ import type { HostLimits } from '../process/host-limits.js';
 import { startHostLimits } from '../process/host-limits.js';
 import { type RegistryHooks, TenantRegistry } from '../registry/tenant-registry.js';
 import type { StoreBackend } from '../store/backend.js';
+import { TenantDataRoles } from '../store/tenant-data.js';
 import { SUPERVISOR_CHAIN } from '../telemetry/records.js';
 import { Telemetry } from '../telemetry/telemetry.js';
 import { isClustered, joinCluster, peerRouting } from './cluster-member.js';
@@ -61,6 +62,12 @@ export class Supervisor {
   /** Set once the node has joined, when the supervisor is one node of several. */
   private cluster: ClusterNode | undefined;
   private readonly clustered: boolean;
+  /** The built-in server's data on PostgreSQL: a role and a schema per tenant. */
+  private readonly tenantData: TenantDataRoles | undefined;
+  private readonly credentials = new Map<
+    string,
+    { epoch: number; env: Promise<Record<string, string>> }
+  >();
 
   /** Opens the manifest's store (migrating a PostgreSQL one), then wires the supervisor on it. */
   static async open(options: SupervisorOptions): Promise<Supervisor> {
@@ -80,6 +87,7 @@ export class Supervisor {
     this.currentManifest = options.manifest;
     this.store = store;
     this.clustered = isClustered(options.manifest, options.worker ?? false);
+    this.tenantData = store.kind === 'postgres' ? new TenantDataRoles(store.pg) : undefined;
     this.verifier = this.newVerifier(options.manifest);
     this.guard = new RequestGuard({
       store,
@@ -114,7 +122,13 @@ export class Supervisor {
     });
   }
 
-  /** What a child starting here gets from the cluster: the epoch of this node's lease on its tenant. */
+  /**
+   * What a child starting here gets from the cluster: the epoch of this
+   * node's lease on its tenant (the lease first: nothing is set up for a
+   * tenant another node serves) and, for the built-in server on PostgreSQL,
+   * its tenant's own credentials. Those are made once per lease epoch, so
+   * the children of one tenant (`isolation: session`) share one password.
+   */
   private async childEnv(tenant: TenantConfig): Promise<Record<string, string>> {
     const cluster = this.cluster;
     if (!cluster) {
@@ -124,7 +138,15 @@ export class Supervisor {
       );
     }
     const epoch = await cluster.leaseFor(tenant.id);
-    return { MCP_TENANT_LEASE_EPOCH: String(epoch) };
+    const env = { MCP_TENANT_LEASE_EPOCH: String(epoch) };
+    if (tenant.command !== undefined || !this.tenantData) return env;
+    let made = this.credentials.get(tenant.id);
+    if (made?.epoch !== epoch) {
+      made = { epoch, env: this.tenantData.credentials(tenant.id) };
+      this.credentials.set(tenant.id, made);
+      made.env.catch(() => this.credentials.delete(tenant.id));
+    }
+    return { ...(await made.env), ...env };
   }
 
   /** Joins the cluster (when clustered) under the URL peers reach this node at. */

@@ -5,6 +5,8 @@ import { createLogger } from '../core/logger.js';
 import { loadManifest } from '../manifest/load.js';
 import { tenantDataDir } from '../process/spawn-plan.js';
 import { folderSize } from '../quota/folder-size.js';
+import type { PostgresStore } from '../store/postgres.js';
+import { TenantDataRoles } from '../store/tenant-data.js';
 import { buildReportFrom } from '../telemetry/report.js';
 import { formatReport, type ReportFormat } from '../telemetry/report-format.js';
 import { parseWindow } from '../telemetry/time-window.js';
@@ -65,7 +67,7 @@ async function report(options: ReportOptions): Promise<void> {
     const storage =
       store.kind === 'sqlite'
         ? await storageMb(dataDir, [...manifest.tenants.keys(), options.tenant ?? []].flat())
-        : new Map<string, number>();
+        : await storeStorageMb(store.pg);
     const progress = new ProgressLine();
     const result = await buildReportFrom(store, {
       ...window,
@@ -79,6 +81,12 @@ async function report(options: ReportOptions): Promise<void> {
   } finally {
     await closeStore(store);
   }
+}
+
+/** Each built-in tenant's data in the PostgreSQL store, in MiB (what its storage quota counts). */
+async function storeStorageMb(pg: PostgresStore): Promise<Map<string, number>> {
+  const bytes = await new TenantDataRoles(pg).dataBytes();
+  return new Map([...bytes].map(([tenant, size]) => [tenant, size / 1024 / 1024]));
 }
 
 /** Each tenant's data folder in MiB, measured as the storage quota does; absent folders left out. */
