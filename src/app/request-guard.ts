@@ -1,5 +1,5 @@
-import { RevocationWatch } from '../auth/revocation-watch.js';
-import { RevocationList } from '../auth/revocations.js';
+import { PgRevocationFeed } from '../auth/pg-revocations.js';
+import { type RevocationFeed, SqliteRevocationFeed } from '../auth/revocation-feed.js';
 import type { Logger } from '../core/logger.js';
 import type { RequestStage } from '../core/pipeline.js';
 import { ListCursors } from '../policy/list-cursor.js';
@@ -9,8 +9,9 @@ import { policyStage } from '../policy/policy-stage.js';
 import { tenantDataDir } from '../process/spawn-plan.js';
 import { ConcurrencyLimiter } from '../quota/concurrency.js';
 import { CounterStore } from '../quota/counter-store.js';
+import { PgCounters } from '../quota/pg-counters.js';
 import { quotaStage } from '../quota/quota-stage.js';
-import { SharedCounters } from '../quota/shared-counters.js';
+import { SharedCounters, type UsageCounters } from '../quota/shared-counters.js';
 import { StorageSampler } from '../quota/storage-sampler.js';
 import type { StoreBackend } from '../store/backend.js';
 
@@ -25,28 +26,33 @@ export interface RequestGuardOptions {
 
 /**
  * Permissions, revocations and quotas for every tenant's requests, with the
- * state they keep (the `jti` deny list and usage counters in the
- * supervisor's database, slots and listings in memory). `close()` writes
- * the counters still pending; call it before the database closes.
+ * state they keep (the `jti` deny list and usage counters in the store,
+ * slots and listings in memory), on SQLite or PostgreSQL alike. `close()`
+ * writes the counters still pending; call it before the store closes.
  */
 export class RequestGuard {
-  readonly revocations: RevocationList;
+  readonly revocations: RevocationFeed;
   readonly stages: readonly RequestStage[];
-  private readonly counters: SharedCounters;
-  private readonly revocationWatch: RevocationWatch;
+  private readonly counters: UsageCounters;
+  private readonly overCap: OverCapRecorder;
 
   constructor(options: RequestGuardOptions) {
-    if (options.store.kind !== 'sqlite') throw new Error('PostgreSQL: not yet');
-    const db = options.store.db;
-    this.revocations = new RevocationList(db);
-    this.revocationWatch = new RevocationWatch(this.revocations, options.log);
-    this.counters = new SharedCounters({ store: new CounterStore(db), log: options.log });
+    const { store, log } = options;
+    if (store.kind === 'sqlite') {
+      this.revocations = new SqliteRevocationFeed(store.db, log);
+      this.counters = new SharedCounters({ store: new CounterStore(store.db), log });
+      this.overCap = new OverCapRecorder(store.db, log);
+    } else {
+      this.revocations = new PgRevocationFeed({ pg: store.pg, log });
+      this.counters = new PgCounters({ pg: store.pg, log });
+      this.overCap = new OverCapRecorder(store.pg, log);
+    }
     const catalog = new ListingCatalog();
     this.stages = [
       policyStage({
         cursors: new ListCursors(),
         catalog,
-        overCap: new OverCapRecorder(db, options.log),
+        overCap: this.overCap,
         maxUriLength: options.maxUriLength,
       }),
       quotaStage({
@@ -59,14 +65,24 @@ export class RequestGuard {
     ];
   }
 
-  /** Calls `listener` with each jti revoked from now on (by any process sharing the store). */
-  onRevoked(listener: (jti: string) => void): () => void {
-    return this.revocationWatch.onRevoked(listener);
+  /**
+   * Resolves once the deny list is known (at once on SQLite; on PostgreSQL
+   * after its first read, before which a token check is refused as
+   * STORE_UNAVAILABLE rather than let through).
+   */
+  ready(): Promise<void> {
+    return this.revocations.ready();
   }
 
-  /** Stops watching for revocations (sessions are gone) and writes the counters still pending. */
+  /** Calls `listener` with each jti revoked from now on (by any process sharing the store). */
+  onRevoked(listener: (jti: string) => void): () => void {
+    return this.revocations.onRevoked(listener);
+  }
+
+  /** Stops watching for revocations (sessions are gone) and writes what the counters and records hold. */
   async close(): Promise<void> {
-    this.revocationWatch.close();
-    this.counters.close();
+    await this.revocations.close();
+    await this.counters.close();
+    await this.overCap.close();
   }
 }

@@ -1,9 +1,12 @@
 import { Command } from 'commander';
 import { decodeJwt } from 'jose';
-import { RevocationList } from '../auth/revocations.js';
+import { closeStore, openStore } from '../app/store.js';
+import { PgRevocationTable } from '../auth/pg-revocations.js';
+import { type Revocation, RevocationList } from '../auth/revocations.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
 import { loadManifest } from '../manifest/load.js';
-import { openSupervisorDatabase } from '../store/database.js';
+import type { StoreBackend } from '../store/backend.js';
 import { manifestOption } from './options.js';
 
 interface RevokeOptions {
@@ -15,7 +18,7 @@ interface RevokeOptions {
 export function revokeCommand(): Command {
   return new Command('revoke')
     .description(
-      "revoke a token by its jti (or the token itself): every supervisor using the manifest's data folder refuses it from the next request on",
+      "revoke a token by its jti (or the token itself): every supervisor using the manifest's store refuses it from the next request on",
     )
     .argument('[jti]', "the token's jti claim, or the whole token")
     .addOption(manifestOption())
@@ -25,7 +28,9 @@ export function revokeCommand(): Command {
       'after',
       `
 The deny list lives in the supervisor's database (<data_dir>/mcp-tenants.db),
-so running supervisors see it at once; no restart or reload is needed.
+so running supervisors see it at once; no restart or reload is needed. With
+server.store set to a postgres:// URL it lives in that database, and every
+node of the cluster refuses the token within a second.
 Tokens made by \`mcp-tenants token\` always carry a jti; it is also in the
 audit trail of every call.
 
@@ -37,29 +42,45 @@ Examples:
     .action((jti: string | undefined, options: RevokeOptions) => revoke(jti, options));
 }
 
-function revoke(argument: string | undefined, options: RevokeOptions): void {
+async function revoke(argument: string | undefined, options: RevokeOptions): Promise<void> {
   const manifest = loadManifest(options.manifest);
-  const db = openSupervisorDatabase(manifest.server.data_dir);
+  if (!options.list && (argument === undefined || argument.trim() === '')) {
+    throw new McpTenantsError(ErrorCode.USAGE, 'name the jti to revoke, or pass --list');
+  }
+  const store = await openStore(manifest, {
+    log: createLogger({ level: 'warn' }),
+    purpose: 'revoke',
+  });
   try {
-    const list = new RevocationList(db);
+    const list = revocationsIn(store);
     if (options.list) {
-      for (const entry of list.list()) {
+      for (const entry of await list.list()) {
         const at = new Date(entry.revoked_at).toISOString();
         process.stdout.write(`${entry.jti}\t${at}\t${entry.reason ?? ''}\n`);
       }
       return;
     }
-    if (argument === undefined || argument.trim() === '') {
-      throw new McpTenantsError(ErrorCode.USAGE, 'name the jti to revoke, or pass --list');
-    }
-    const { jti, expiresAt } = claimsOf(argument.trim());
-    const added = list.revoke(jti, options.reason, expiresAt);
+    const { jti, expiresAt } = claimsOf((argument ?? '').trim());
+    const added = await list.revoke(jti, options.reason, expiresAt);
     process.stdout.write(
       added ? `revoked ${jti}: refused from the next request on\n` : `${jti} was already revoked\n`,
     );
   } finally {
-    db.close();
+    await closeStore(store);
   }
+}
+
+/** The deny list of either store; PostgreSQL's revoke also notifies every node. */
+function revocationsIn(store: StoreBackend): {
+  list(): Revocation[] | Promise<Revocation[]>;
+  revoke(jti: string, reason?: string, expiresAt?: number): boolean | Promise<boolean>;
+} {
+  if (store.kind === 'postgres') return new PgRevocationTable(store.pg);
+  const list = new RevocationList(store.db);
+  return {
+    list: () => list.list(),
+    revoke: (jti, reason, expiresAt) => list.revoke(jti, reason, expiresAt),
+  };
 }
 
 /**

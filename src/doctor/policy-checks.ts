@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import type { Manifest, TenantConfig } from '../core/config.js';
-import { readOverCap } from '../policy/over-cap.js';
+import { type OverCapRow, readOverCap, readOverCapAt } from '../policy/over-cap.js';
+import { describeUrl } from '../store/postgres.js';
 import { openForReading } from '../store/read-database.js';
 import type { CheckResult } from './check-result.js';
 
@@ -26,9 +27,13 @@ export function checkToolModules(tenant: TenantConfig): CheckResult | undefined 
 /**
  * Tenants whose server listed more tools or resources than their cap, as the
  * running (or last) supervisor recorded it, judged against today's manifest.
+ * Synchronous, so the embedded store only; `checkOverCapInStore` reads a
+ * PostgreSQL store too.
  */
 export function checkOverCap(manifest: Manifest): CheckResult[] {
-  let rows: ReturnType<typeof readOverCap>;
+  // The record of a PostgreSQL store is in that database, read by checkOverCapInStore.
+  if (manifest.server.store.kind !== 'sqlite') return [];
+  let rows: OverCapRow[];
   try {
     // No database yet (no supervisor has run): nothing recorded, nothing to report.
     const db = openForReading(manifest.server.data_dir);
@@ -40,6 +45,28 @@ export function checkOverCap(manifest: Manifest): CheckResult[] {
   } catch {
     return [];
   }
+  return judgeOverCap(manifest, rows);
+}
+
+/** `checkOverCap` for either store: PostgreSQL's record is read over a connection of its own. */
+export async function checkOverCapInStore(manifest: Manifest): Promise<CheckResult[]> {
+  const store = manifest.server.store;
+  if (store.kind === 'sqlite') return checkOverCap(manifest);
+  try {
+    return judgeOverCap(manifest, await readOverCapAt(store.url));
+  } catch (error) {
+    return [
+      {
+        check: 'max_tools/max_resources',
+        status: 'warn',
+        detail: `could not read the recorded over-cap listings from the PostgreSQL store at ${describeUrl(store.url)} (${error instanceof Error ? error.message : String(error)})`,
+        fix: 'check server.store and that the database accepts connections, then run doctor again',
+      },
+    ];
+  }
+}
+
+function judgeOverCap(manifest: Manifest, rows: readonly OverCapRow[]): CheckResult[] {
   const results: CheckResult[] = [];
   for (const row of rows) {
     const tenant = manifest.tenants.get(row.tenant);

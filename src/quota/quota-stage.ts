@@ -4,7 +4,7 @@ import { errorResponse, type JsonRpcRequest } from '../core/jsonrpc.js';
 import type { RequestStage } from '../core/pipeline.js';
 import type { ConcurrencyLimiter } from './concurrency.js';
 import { concurrencyRefused, retryLater, storageRefused } from './quota-errors.js';
-import type { SharedCounters } from './shared-counters.js';
+import type { UsageCounters } from './shared-counters.js';
 import type { StorageSampler } from './storage-sampler.js';
 import { usageChecks } from './usage-checks.js';
 
@@ -26,7 +26,7 @@ export interface ReadOnlyTools {
 }
 
 export interface QuotaStageDeps {
-  counters: SharedCounters;
+  counters: UsageCounters;
   slots: ConcurrencyLimiter;
   storage: StorageSampler;
   /** Which tools the tenant's own listing marks read-only (the policy stage learns them). */
@@ -68,7 +68,9 @@ export function quotaStage(deps: QuotaStageDeps): RequestStage {
     }
     try {
       const checks = usageChecks(tenant, context.session.caller.userId, request.method);
-      const admission = deps.counters.tryAdmit(checks.map((entry) => entry.check));
+      const decided = deps.counters.tryAdmit(checks.map((entry) => entry.check));
+      // Awaited only when the store had to be asked: a decision from memory stays synchronous.
+      const admission = decided instanceof Promise ? await decided : decided;
       if (!admission.admitted) {
         // Refused means refused: no path on to the child, even for an index out of range.
         const refused = checks[admission.refused];

@@ -13,6 +13,18 @@ export type Admission =
   | { admitted: true }
   | { admitted: false; refused: number; used: number; retryAfterMs: number };
 
+/**
+ * What the quota stage counts with. The embedded store decides at once (a
+ * plain value); the PostgreSQL one decides from memory when it can and
+ * returns a promise only when it has to ask the database.
+ */
+export interface UsageCounters {
+  /** Counts one request in every scope, or in none when any scope is at its limit. */
+  tryAdmit(checks: readonly CounterCheck[]): Admission | Promise<Admission>;
+  /** Writes or gives back what is pending; call before the store closes. Idempotent. */
+  close(): void | Promise<void>;
+}
+
 export interface SharedCountersOptions {
   store: CounterStore;
   log: Logger;
@@ -70,7 +82,7 @@ interface ScopeState {
  * towards the exact path, never towards admitting. If the database fails,
  * this process goes on counting in memory and says so in the log.
  */
-export class SharedCounters {
+export class SharedCounters implements UsageCounters {
   private readonly scopes = new Map<string, ScopeState>();
   private readonly now: () => number;
   private readonly timer: NodeJS.Timeout;
