@@ -67,18 +67,40 @@ export async function joinCluster(options: ClusterMemberOptions): Promise<Cluste
 export function peerRouting(node: () => ClusterNode | undefined, nodeId: string): PeerRouting {
   return {
     newSessionId: () => sessionIdOf(nodeId, crypto.randomUUID()),
+    isForwarded: (request) => node()?.isForwarded(request) ?? false,
     pass(request: IncomingMessage, response: ServerResponse) {
       const cluster = node();
       if (!cluster || cluster.isForwarded(request)) return false;
       const route = cluster.route(request);
       if (route.kind === 'here') return false;
-      if (route.kind === 'gone') {
-        throw new McpTenantsError(
-          ErrorCode.SESSION_UNKNOWN,
-          `this session was served by node ${route.node}, which has stopped; initialize a new session`,
-        );
+      if (route.kind === 'peer')
+        return cluster.forward(request, response, route.node).then(() => true);
+      if (route.kind === 'claim') {
+        return cluster.claim(route.tenant).then(async (holder) => {
+          if (holder === nodeId) return false;
+          const peer = cluster.liveNode(holder);
+          if (!peer) {
+            throw new McpTenantsError(
+              ErrorCode.NODE_UNAVAILABLE,
+              `tenant "${route.tenant}" is served by node ${holder}, which this node cannot reach yet; retry`,
+            );
+          }
+          await cluster.forward(request, response, peer);
+          return true;
+        });
       }
-      return cluster.forward(request, response, route.node);
+      // A node this one has not heard of: it may have joined since the last heartbeat.
+      return cluster.refreshNow().then(async () => {
+        const again = cluster.route(request);
+        if (again.kind !== 'peer') {
+          throw new McpTenantsError(
+            ErrorCode.SESSION_UNKNOWN,
+            `this session was served by node ${route.node}, which has stopped; initialize a new session`,
+          );
+        }
+        await cluster.forward(request, response, again.node);
+        return true;
+      });
     },
   };
 }

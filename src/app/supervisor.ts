@@ -72,12 +72,21 @@ export class Supervisor {
   /** Opens the manifest's store (migrating a PostgreSQL one), then wires the supervisor on it. */
   static async open(options: SupervisorOptions): Promise<Supervisor> {
     const store = await openStore(options.manifest, { log: options.log, purpose: 'serve' });
+    let supervisor: Supervisor;
     try {
-      return new Supervisor(options, store);
+      supervisor = new Supervisor(options, store);
     } catch (error) {
       await closeStore(store);
       throw error;
     }
+    try {
+      // The revocation list is read before the first request is checked against it.
+      await supervisor.guard.ready();
+    } catch (error) {
+      await supervisor.close();
+      throw error;
+    }
+    return supervisor;
   }
 
   private constructor(

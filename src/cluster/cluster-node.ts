@@ -37,8 +37,10 @@ export interface ClusterNodeOptions {
 export type Route =
   | { kind: 'here' }
   | { kind: 'peer'; node: NodeRow }
-  /** A session of a node that is gone: the client must initialize again (404). */
-  | { kind: 'gone'; node: string };
+  /** A session of a node this one has not heard of: gone, or joined since the last heartbeat. */
+  | { kind: 'gone'; node: string }
+  /** A tenant no node holds that belongs here: `claim` it, then serve here or at the holder. */
+  | { kind: 'claim'; tenant: string };
 
 /**
  * This process as one node of the cluster. It registers, heartbeats and
@@ -67,6 +69,7 @@ export class ClusterNode {
   private ticking: Promise<void> | undefined;
   private closed = false;
   private lastFailureLog = 0;
+  private lastRefresh = 0;
 
   private constructor(private readonly options: ClusterNodeOptions) {
     this.id = options.nodeId;
@@ -97,6 +100,27 @@ export class ClusterNode {
     return [...this.nodesById.values()];
   }
 
+  /**
+   * For a tenant no node holds by this node's view: takes the lease here,
+   * or learns which node has it. Returns the holder's id.
+   */
+  async claim(tenantId: string): Promise<string> {
+    try {
+      await this.leaseFor(tenantId);
+      return this.id;
+    } catch (error) {
+      const holder = (error as McpTenantsError).data?.node;
+      if (typeof holder !== 'string') throw error;
+      await this.refreshNow();
+      return holder;
+    }
+  }
+
+  /** The live node with this id, when this node's view has it. */
+  liveNode(nodeId: string): NodeRow | undefined {
+    return this.live.get(nodeId);
+  }
+
   /** Where a request goes, from its headers alone (the body is not read here). */
   route(request: IncomingMessage): Route {
     const session = request.headers['mcp-session-id'];
@@ -109,8 +133,12 @@ export class ClusterNode {
     // Routing only: the node that serves the request verifies the token in full.
     const tenant = tenantOfToken(request.headers.authorization);
     if (tenant === undefined || !this.options.local.isTenant(tenant)) return { kind: 'here' };
-    const target = this.ownerOf(tenant) ?? preferredNode(tenant, [...this.live.keys()]) ?? this.id;
-    if (target === this.id) return { kind: 'here' };
+    const owner = this.ownerOf(tenant);
+    if (owner === this.id) return { kind: 'here' };
+    const target = owner ?? preferredNode(tenant, [...this.live.keys()]) ?? this.id;
+    // Nobody holds it, and it belongs here: take the lease first (another node may just have).
+    if (target === this.id)
+      return this.held.has(tenant) ? { kind: 'here' } : { kind: 'claim', tenant };
     const node = this.live.get(target);
     return node ? { kind: 'peer', node } : { kind: 'here' };
   }
@@ -188,6 +216,8 @@ export class ClusterNode {
       this.options.log.info('took the lease of a tenant', { tenant: tenantId, epoch: lease.epoch });
       return lease.epoch;
     }
+    // The holder may be a node this one has not heard of yet: learn of it for the retry.
+    void this.refreshNow();
     throw new McpTenantsError(
       ErrorCode.NODE_UNAVAILABLE,
       `tenant "${tenantId}" is served by node ${lease.node_id}; retry: requests are routed there`,
@@ -195,8 +225,18 @@ export class ClusterNode {
     );
   }
 
+  /**
+   * A heartbeat now (or the one under way), at most every 100 ms: for a
+   * request naming a node this one has not heard of yet.
+   */
+  refreshNow(): Promise<void> {
+    if (!this.ticking && Date.now() - this.lastRefresh >= 100) this.tick();
+    return this.ticking ?? Promise.resolve();
+  }
+
   private tick(): void {
     if (this.ticking || this.closed) return;
+    this.lastRefresh = Date.now();
     this.ticking = this.refresh()
       .catch((error: unknown) => {
         const now = Date.now();

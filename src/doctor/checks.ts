@@ -8,7 +8,7 @@ import { findExecutable } from '../process/find-executable.js';
 import { detectHostLimits, type HostLimitsReport } from '../process/limits/index.js';
 import { PostgresStore } from '../store/postgres.js';
 import type { CheckResult } from './check-result.js';
-import { checkOverCap, checkTokenKeys, checkToolModules } from './policy-checks.js';
+import { checkOverCapInStore, checkTokenKeys, checkToolModules } from './policy-checks.js';
 import { checkRunAs } from './run-as-checks.js';
 
 const ok = (check: string, detail: string): CheckResult => ({ check, status: 'ok', detail });
@@ -44,7 +44,7 @@ export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
     if (modules) results.push(modules);
   }
   results.push(...checkRunAs(manifest));
-  results.push(...checkOverCap(manifest));
+  results.push(...(await checkOverCapInStore(manifest)));
   const hostLimits = detectHostLimits();
   results.push(checkHostLimits(hostLimits));
   for (const tenant of manifest.tenants.values()) {

@@ -6,6 +6,8 @@ const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
 export interface OriginPolicy {
   /** Host names (with port) a request's Host header may carry; empty = any. */
   allowedHosts: Set<string>;
+  /** Host names admitted on any port (`server.allowed_hosts` entries without one). */
+  allowedNames?: Set<string>;
   /** Browser origins allowed to call us; our own origins always are. */
   allowedOrigins: Set<string>;
 }
@@ -27,9 +29,14 @@ export function originPolicy(
     // A public bind address can be reached under names we cannot know: skip the Host check there.
     return { allowedHosts: new Set(), allowedOrigins: origins };
   }
-  // Names a proxy in front forwards with (`server.allowed_hosts`), with or without a port.
-  for (const name of extraHosts) hosts.add(name.toLowerCase());
-  return { allowedHosts: hosts, allowedOrigins: origins };
+  // Names a proxy in front forwards with (`server.allowed_hosts`): on one port, or on any.
+  const anyPort = new Set<string>();
+  for (const name of extraHosts) {
+    const lower = name.toLowerCase();
+    if (/:\d+$/.test(lower)) hosts.add(lower);
+    else anyPort.add(lower);
+  }
+  return { allowedHosts: hosts, allowedNames: anyPort, allowedOrigins: origins };
 }
 
 export function checkOrigin(request: IncomingMessage, policy: OriginPolicy): void {
@@ -40,16 +47,19 @@ export function checkOrigin(request: IncomingMessage, policy: OriginPolicy): voi
       `origin ${JSON.stringify(origin)} is not allowed; add it to server.allowed_origins`,
     );
   }
-  const host = request.headers.host;
-  if (
-    policy.allowedHosts.size > 0 &&
-    (host === undefined || !policy.allowedHosts.has(host.toLowerCase()))
-  ) {
+  const host = request.headers.host?.toLowerCase();
+  if (policy.allowedHosts.size > 0 && (host === undefined || !hostAllowed(policy, host))) {
     throw new McpTenantsError(
       ErrorCode.ORIGIN_FORBIDDEN,
       `host ${JSON.stringify(host ?? '')} is not allowed for this server; a proxy or load balancer in front that forwards this Host: add it to server.allowed_hosts`,
     );
   }
+}
+
+function hostAllowed(policy: OriginPolicy, host: string): boolean {
+  if (policy.allowedHosts.has(host)) return true;
+  const name = host.replace(/:\d+$/, '');
+  return policy.allowedNames?.has(name) ?? false;
 }
 
 function isLoopback(host: string): boolean {

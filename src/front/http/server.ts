@@ -54,11 +54,14 @@ export interface HttpFrontOptions {
 
 /**
  * How a front in a cluster passes requests on: `pass` answers the request
- * by relaying it to the node that serves it, or returns false to serve it
- * here (decided from the headers alone, before the body is read).
+ * by relaying it to the node that serves it (true), or says to serve it
+ * here (false) — at once where the headers alone decide, the common case,
+ * else after asking the store who holds the tenant. The body is not read.
  */
 export interface PeerRouting {
-  pass(request: IncomingMessage, response: ServerResponse): false | Promise<void>;
+  /** Whether a peer forwarded this request (verified); a forged claim throws. */
+  isForwarded(request: IncomingMessage): boolean;
+  pass(request: IncomingMessage, response: ServerResponse): false | Promise<boolean>;
   /** A new session's id, naming this node so every node can route it. */
   newSessionId(): string;
 }
@@ -140,7 +143,8 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const path = (request.url ?? '/').split('?', 1)[0];
     if (path === '/mcp') {
-      checkOrigin(request, policy);
+      // A peer checked Origin and Host where the client connected (to its own address).
+      if (!peers?.isForwarded(request)) checkOrigin(request, policy);
       if (/[?&](access_)?token=/.test(request.url ?? '')) {
         const refusal = authInvalid(
           'token_in_query',
@@ -156,7 +160,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
         throw refusal;
       }
       const passed = peers?.pass(request, response);
-      if (passed) return passed;
+      if (passed && (await passed)) return;
       await endpoint(request, response);
       return;
     }
