@@ -257,6 +257,147 @@ export function renderTable(summary, goalRows, { startup, notes, rounds }) {
   return lines.join('\n');
 }
 
+/** The cluster section's ratios: [key in the JSON, scenario]; each against `1node`. */
+const CLUSTER_RATIOS = [
+  ['workers2/1node', 'workers2'],
+  ['2nodesPG/1node', 'pg2'],
+  ['1nodePG/1node', 'pg1'],
+];
+
+/**
+ * The cluster section's medians over its rounds: per scenario, and the
+ * ratios, each taken within a round (against that round's 1-node run) before
+ * the median, like the goals of the main table.
+ */
+export function summarizeCluster(cluster) {
+  const rounds = cluster.rounds.map((round) => round.results);
+  const across = (name, extract) =>
+    median(
+      rounds.filter((results) => results[name]).map((results) => extract(results[name], results)),
+    );
+  const scenarios = {};
+  for (const name of Object.keys(cluster.scenarios)) {
+    if (!rounds.some((results) => results[name])) continue;
+    const vsBaseline = (key) => (r, results) => div(r.load?.[key], results['1node']?.load?.[key]);
+    scenarios[name] = {
+      callsPerSec: across(name, (r) => r.load?.callsPerSec),
+      p50: across(name, (r) => r.load?.p50),
+      p99: across(name, (r) => r.load?.p99),
+      cpuUsPerCall: across(name, (r) => r.load?.cpuUsPerCall),
+      postgresCpuUsPerCall: across(name, (r) => r.load?.postgresCpuUsPerCall),
+      errors: rounds.reduce((sum, results) => sum + (results[name]?.load?.errors ?? 0), 0),
+      callsVsBaseline: name === '1node' ? undefined : across(name, vsBaseline('callsPerSec')),
+      cpuVsBaseline: name === '1node' ? undefined : across(name, vsBaseline('cpuUsPerCall')),
+      // How the 4 tenants fell on the nodes, by round ("3+1"): how much is forwarded.
+      placements: rounds
+        .map((results) => results[name])
+        .filter((r) => r?.placement)
+        .map((r) => tenantsPerNode(r.placement, r.nodes)),
+    };
+  }
+  const ratios = {};
+  for (const [key, name] of CLUSTER_RATIOS) {
+    const s = scenarios[name];
+    if (s?.callsVsBaseline !== undefined || s?.cpuVsBaseline !== undefined) {
+      ratios[key] = { callsPerSec: s.callsVsBaseline, cpuUsPerCall: s.cpuVsBaseline };
+    }
+  }
+  let forwarding;
+  if (rounds.some((results) => results.pg2?.forwarding)) {
+    const fw = (extract) =>
+      across('pg2', (r) => (r.forwarding ? extract(r.forwarding) : undefined));
+    forwarding = {
+      localP50: fw((f) => f.local.p50),
+      localP99: fw((f) => f.local.p99),
+      forwardedP50: fw((f) => f.forwarded.p50),
+      forwardedP99: fw((f) => f.forwarded.p99),
+      p50Ratio: fw((f) => div(f.forwarded.p50, f.local.p50)),
+      p99Ratio: fw((f) => div(f.forwarded.p99, f.local.p99)),
+    };
+    ratios['forwarded/local'] = { p50: forwarding.p50Ratio, p99: forwarding.p99Ratio };
+  }
+  return { scenarios, forwarding, ratios };
+}
+
+/** The cluster section's small table, printed after the main one. */
+export function renderClusterTable(cluster, summary) {
+  const count = cluster.rounds.length;
+  const lines = [
+    `cluster: 64 sessions over 4 tenants (16 each, echo child); median of ${count} round${count === 1 ? '' : 's'}; ` +
+      'ratios against 1 node on SQLite, same round',
+  ];
+  const heads = [
+    'calls/s',
+    'p50 µs',
+    'p99 µs',
+    'CPU µs/call',
+    'of it PG',
+    'calls ÷ 1node',
+    'CPU ÷ 1node',
+  ];
+  const labelWidth = 35;
+  const width = 14;
+  lines.push(`${'scenario'.padEnd(labelWidth)}${heads.map((h) => h.padStart(width)).join('')}`);
+  lines.push('-'.repeat(labelWidth + width * heads.length));
+  for (const [name, label] of Object.entries(cluster.scenarios)) {
+    const s = summary.scenarios[name];
+    const cells = s
+      ? [
+          f0(s.callsPerSec),
+          f0(s.p50),
+          f0(s.p99),
+          f0(s.cpuUsPerCall),
+          f0(s.postgresCpuUsPerCall),
+          x(s.callsVsBaseline),
+          x(s.cpuVsBaseline),
+        ]
+      : heads.map(() => '');
+    lines.push(
+      `${label.padEnd(labelWidth)}${cells.map((c) => (c || '–').padStart(width)).join('')}`,
+    );
+  }
+  const fw = summary.forwarding;
+  if (fw) {
+    lines.push('');
+    lines.push(
+      'forwarded vs local: 2 nodes on PostgreSQL, one session of t0, sequential tools/call',
+    );
+    lines.push(
+      `${''.padEnd(labelWidth)}${['p50 µs', 'p99 µs'].map((h) => h.padStart(width)).join('')}`,
+    );
+    const row = (label, a, b) =>
+      lines.push(
+        `${label.padEnd(labelWidth)}${[a, b].map((c) => (c || '–').padStart(width)).join('')}`,
+      );
+    row("through t0's owner (local)", f0(fw.localP50), f0(fw.localP99));
+    row('through the other node (forwarded)', f0(fw.forwardedP50), f0(fw.forwardedP99));
+    row('forwarded ÷ local', x(fw.p50Ratio), x(fw.p99Ratio));
+  }
+  const placed = Object.entries(summary.scenarios).filter(([, s]) => s.placements.length > 0);
+  if (placed.length > 0) {
+    lines.push(
+      `note: tenants per node, by round: ${placed.map(([name, s]) => `${cluster.scenarios[name]} ${s.placements.join(', ')}`).join('; ')}`,
+    );
+  }
+  for (const [name, s] of Object.entries(summary.scenarios)) {
+    if (s.errors > 0) lines.push(`note: ${cluster.scenarios[name]}: ${s.errors} calls failed`);
+  }
+  for (const note of cluster.notes) lines.push(`note: ${note}`);
+  return lines.join('\n');
+}
+
+/** { tenant: node } → "3+1": tenants per node, most first; tenants without a node as "+1?". */
+function tenantsPerNode(placement, nodes = []) {
+  const counts = new Map(nodes.map((node) => [node, 0]));
+  let unplaced = 0;
+  for (const node of Object.values(placement)) {
+    if (node) counts.set(node, (counts.get(node) ?? 0) + 1);
+    else unplaced += 1;
+  }
+  const text = [...counts.values()].sort((a, b) => b - a).join('+');
+  return unplaced > 0 ? `${text}+${unplaced}?` : text;
+}
+
 /** Writes bench/results/<YYYY-MM-DD>[-suffix].json and returns its path. */
 export function writeResults(dir, data, suffix = '') {
   mkdirSync(dir, { recursive: true });

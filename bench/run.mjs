@@ -1,21 +1,34 @@
 // npm run bench — starts every target on 127.0.0.1, alternates them round by round,
-// prints one table (stdout) and writes bench/results/<date>.json. Progress on stderr.
+// prints one table (stdout), then the cluster section's (bench/cluster.mjs), and writes
+// bench/results/<date>.json (the cluster's figures under `cluster`). Progress on stderr.
 //   --quick          1 round, short phases (smoke run)
 //   --rounds N       rounds (default 3)
-//   --only a,b       targets: direct, floor, mt-http, mt-lean, mt-stdio, supergateway, mcp-proxy
+//   --only a,b       targets: direct, floor, mt-http, mt-lean, mt-stdio, supergateway, mcp-proxy;
+//                    and the section `cluster` (1 node, --workers 2, PostgreSQL nodes)
 //   --profile        profile the mcp-tenants HTTP 64-session phase (--cpu-prof) instead
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { measureCluster, stopClusterStore } from './cluster.mjs';
 import { measureTarget } from './phases.mjs';
 import { descendants } from './proc.mjs';
 import { profileRelay } from './profile.mjs';
-import { COLUMNS, goals, renderTable, summarize, writeResults } from './report.mjs';
+import {
+  COLUMNS,
+  goals,
+  renderClusterTable,
+  renderTable,
+  summarize,
+  summarizeCluster,
+  writeResults,
+} from './report.mjs';
 import { startupBreakdown } from './startup.mjs';
 import { killSurvivors, REPO, removeWorkspaces, TARGETS } from './targets.mjs';
 
 const RESULTS = join(REPO, 'bench', 'results');
+/** The name of the cluster section in --only. */
+const CLUSTER = 'cluster';
 
 const CONFIGS = {
   full: {
@@ -28,6 +41,16 @@ const CONFIGS = {
     noisy: { warmupMs: 100, measureMs: 2000, maxCalls: 1500 },
     cold: { tenants: 5, spawns: 3 },
     startupSamples: 3,
+    // Four scenarios a round, each started fresh (PostgreSQL: a fresh database) and
+    // measured right after its warm-up: a fresh supervisor's calls cost far more CPU
+    // until the JIT catches up, so the warm-up must not be cut shorter.
+    cluster: {
+      rounds: 3,
+      warm: { ms: 1500 },
+      throughput: { warmupMs: 300, measureMs: 2000, maxCalls: 100_000 },
+      latency: { warmupMs: 200, measureMs: 1500, maxCalls: 1500 },
+      budgetMs: 120_000,
+    },
   },
   quick: {
     rounds: 1,
@@ -39,6 +62,13 @@ const CONFIGS = {
     noisy: { warmupMs: 50, measureMs: 600, maxCalls: 400 },
     cold: { tenants: 2, spawns: 1 },
     startupSamples: 1,
+    cluster: {
+      rounds: 1,
+      warm: { ms: 800 },
+      throughput: { warmupMs: 150, measureMs: 600, maxCalls: 30_000 },
+      latency: { warmupMs: 100, measureMs: 500, maxCalls: 500 },
+      budgetMs: 60_000,
+    },
   },
 };
 
@@ -55,17 +85,33 @@ function options() {
     },
   });
   const config = structuredClone(values.quick ? CONFIGS.quick : CONFIGS.full);
-  if (values.rounds) config.rounds = Math.max(1, Number.parseInt(values.rounds, 10));
-  const only = values.only ? values.only.split(',').map((s) => s.trim()) : COLUMNS;
-  for (const name of only) {
-    if (!TARGETS[name]) throw new Error(`unknown target "${name}"; known: ${COLUMNS.join(', ')}`);
+  if (values.rounds) {
+    config.rounds = Math.max(1, Number.parseInt(values.rounds, 10));
+    config.cluster.rounds = config.rounds;
   }
-  return { config, only, quick: values.quick, profile: values.profile, seconds: values.seconds };
+  const selected = values.only
+    ? values.only.split(',').map((s) => s.trim())
+    : [...COLUMNS, CLUSTER];
+  for (const name of selected) {
+    if (!TARGETS[name] && name !== CLUSTER) {
+      throw new Error(`unknown target "${name}"; known: ${[...COLUMNS, CLUSTER].join(', ')}`);
+    }
+  }
+  return {
+    config,
+    only: selected.filter((name) => name !== CLUSTER),
+    cluster: selected.includes(CLUSTER),
+    quick: values.quick,
+    profile: values.profile,
+    seconds: values.seconds,
+  };
 }
 
 /** On Ctrl-C (or a crash), every process this run started goes, by pid. */
 function cleanupOnExit() {
   const killAll = () => {
+    // The PostgreSQL server is no descendant of this process (pg_ctl detaches it).
+    stopClusterStore();
     for (const pid of descendants(process.pid)) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -124,12 +170,12 @@ function roundOrder(only, round) {
   return rotated.flatMap((group) => (round % 2 === 1 ? [...group].reverse() : group));
 }
 
-async function benchmark({ config, only, quick }) {
+async function benchmark({ config, only, cluster, quick }) {
   const started = Date.now();
   const before = machine();
   const rounds = [];
   const notes = new Set();
-  for (let r = 0; r < config.rounds; r++) {
+  for (let r = 0; r < (only.length > 0 ? config.rounds : 0); r++) {
     const order = roundOrder(only, r);
     log(`round ${r + 1}/${config.rounds}: ${order.join(' → ')}`);
     const results = {};
@@ -146,8 +192,18 @@ async function benchmark({ config, only, quick }) {
     }
     rounds.push({ order, results });
   }
-  log('built-in child start-up breakdown');
-  const startup = await startupBreakdown(config.startupSamples);
+  let startup;
+  if (only.length > 0) {
+    log('built-in child start-up breakdown');
+    startup = await startupBreakdown(config.startupSamples);
+  }
+
+  // The cluster section: its own rounds, its ratios against its own baseline.
+  let clusterResults;
+  if (cluster) {
+    const measured = await measureCluster(config.cluster, log);
+    clusterResults = { ...measured, summary: summarizeCluster(measured) };
+  }
 
   for (const name of only) notes.add(`${name}: ${TARGETS[name].note}`);
   if (only.includes('supergateway'))
@@ -159,11 +215,16 @@ async function benchmark({ config, only, quick }) {
   );
   const summary = summarize(rounds);
   const goalRows = goals(summary);
-  const table = renderTable(summary, goalRows, {
-    startup,
-    notes: [...notes],
-    rounds: rounds.length,
-  });
+  const tables = [];
+  if (only.length > 0) {
+    tables.push(
+      renderTable(summary, goalRows, { startup, notes: [...notes], rounds: rounds.length }),
+    );
+  }
+  if (clusterResults) {
+    tables.push(renderClusterTable(clusterResults, clusterResults.summary));
+    if (only.length === 0) tables.push([...notes].map((note) => `note: ${note}`).join('\n'));
+  }
   const leftovers = descendants(process.pid);
   if (leftovers.length > 0) {
     log(
@@ -179,15 +240,21 @@ async function benchmark({ config, only, quick }) {
       durationSeconds: Math.round((Date.now() - started) / 1000),
       machine: { ...before, loadAverageAtEnd: machine().loadAverage },
       config,
-      summary,
-      goals: goalRows,
-      startup,
-      notes: [...notes],
-      rounds: rounds.map(({ order, results }) => ({ order, results })),
+      ...(only.length > 0
+        ? {
+            summary,
+            goals: goalRows,
+            startup,
+            notes: [...notes],
+            rounds: rounds.map(({ order, results }) => ({ order, results })),
+          }
+        : { notes: [...notes] }),
+      ...(clusterResults ? { cluster: clusterResults } : {}),
     },
-    quick ? '-quick' : '',
+    // A run of the cluster section alone does not overwrite the day's full results.
+    `${only.length === 0 ? '-cluster' : ''}${quick ? '-quick' : ''}`,
   );
-  process.stdout.write(`${table}\n`);
+  process.stdout.write(`${tables.join('\n\n')}\n`);
   log(`results written to ${path} (${Math.round((Date.now() - started) / 1000)} s)`);
 }
 

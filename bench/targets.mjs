@@ -59,24 +59,41 @@ export function ownedPids() {
   return [...all];
 }
 
-/** A workspace with an mcp-tenants manifest and a token per tenant. */
-export function mcpTenantsWorkspace() {
+/**
+ * A workspace with an mcp-tenants manifest and a token per tenant. `server`
+ * and `cluster` add manifest keys (a store, workers); `loadOnly` keeps the
+ * load tenants alone (no cold-start tenants).
+ */
+export function mcpTenantsWorkspace({ server = {}, cluster, loadOnly = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-bench-'));
   workspaces.add(dir);
   const secret = randomBytes(32).toString('base64url');
   const echo = { command: NODE, args: [ECHO], request_timeout_ms: 30_000, quotas: BENCH_QUOTAS };
   const tenants = {};
-  for (const id of [...LOAD_TENANTS, ...COLD_ECHO]) tenants[id] = { ...echo };
-  for (const id of COLD_BUILTIN) tenants[id] = { quotas: BENCH_QUOTAS };
-  const manifest = { server: { data_dir: join(dir, 'data') }, auth: { secret }, tenants };
-  const manifestPath = join(dir, 'tenants.yaml');
-  // JSON is valid YAML.
-  writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
+  for (const id of loadOnly ? LOAD_TENANTS : [...LOAD_TENANTS, ...COLD_ECHO]) {
+    tenants[id] = { ...echo };
+  }
+  if (!loadOnly) for (const id of COLD_BUILTIN) tenants[id] = { quotas: BENCH_QUOTAS };
+  const writeManifest = (name, dataDir) => {
+    const manifest = {
+      server: { data_dir: dataDir, ...server },
+      ...(cluster ? { cluster } : {}),
+      auth: { secret },
+      tenants,
+    };
+    const path = join(dir, name);
+    // JSON is valid YAML.
+    writeFileSync(path, JSON.stringify(manifest, null, 2), { mode: 0o600 });
+    return path;
+  };
+  const manifestPath = writeManifest('tenants.yaml', join(dir, 'data'));
   const key = new TextEncoder().encode(secret);
   const tokens = new Map();
   return {
     dir,
     manifestPath,
+    /** The manifest of another node of a cluster: the same in all but its own data_dir. */
+    nodeManifest: (index) => writeManifest(`tenants-${index}.yaml`, join(dir, `data-${index}`)),
     async token(tenant) {
       if (!tokens.has(tenant)) {
         const now = Math.floor(Date.now() / 1000);
@@ -101,7 +118,11 @@ export function mcpTenantsWorkspace() {
 }
 
 /** Spawns a service and waits until `ready()` resolves true (or its stdout shows a URL). */
-async function startService(command, args, { env = process.env, cwd = REPO, urlPattern, probe }) {
+export async function startService(
+  command,
+  args,
+  { env = process.env, cwd = REPO, urlPattern, probe },
+) {
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env, cwd });
   started.add(child.pid);
   let output = '';
@@ -112,24 +133,29 @@ async function startService(command, args, { env = process.env, cwd = REPO, urlP
   const exited = new Promise((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  // The start of stdout, where services print their banner (URL, node ids).
+  let stdout = '';
   const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${command} did not start:\n${output}`)),
-      20_000,
-    );
+    // A service that did not come up in time is of no use: it goes, so it cannot linger.
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${command} did not start:\n${output}`));
+    }, 20_000);
     const done = (value) => {
       clearTimeout(timer);
       resolve(value);
     };
-    let stdout = '';
     child.stdout.on('data', (chunk) => {
       keep(chunk);
+      if (stdout.length < 16_384) stdout += chunk;
       if (!urlPattern) return;
-      stdout += chunk;
       const match = urlPattern.exec(stdout);
       if (match) done(match[0]);
     });
-    void exited.then(({ code }) => reject(new Error(`${command} exited (${code}):\n${output}`)));
+    void exited.then(({ code }) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited (${code}):\n${output}`));
+    });
     if (probe) {
       const poll = async () => {
         while (child.exitCode === null) {
@@ -144,6 +170,7 @@ async function startService(command, args, { env = process.env, cwd = REPO, urlP
     pid: child.pid,
     url,
     output: () => output,
+    stdout: () => stdout,
     async stop() {
       const tree = [child.pid, ...descendants(child.pid)];
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -174,7 +201,8 @@ export async function killSurvivors(pids, waitMs = 3_000) {
   return alive.length;
 }
 
-function freePort() {
+/** A port free right now on 127.0.0.1. */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
@@ -434,7 +462,8 @@ export const TARGETS = {
   },
 };
 
-function withoutManifestEnv() {
+/** The environment without the variables that would point `serve` elsewhere. */
+export function withoutManifestEnv() {
   const env = { ...process.env };
   delete env.MCP_TENANTS_MANIFEST;
   delete env.MCP_TENANT_TOKEN;
