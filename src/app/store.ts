@@ -72,7 +72,9 @@ async function isCurrent(pg: PostgresStore): Promise<boolean> {
     "SELECT component || '/' || version AS key FROM mcp_schema_migrations",
   );
   const applied = new Set(done.rows.map((row) => row.key));
-  return MIGRATIONS.every((migration) => applied.has(`${migration.component}/${migration.version}`));
+  return MIGRATIONS.every((migration) =>
+    applied.has(`${migration.component}/${migration.version}`),
+  );
 }
 
 export async function closeStore(backend: StoreBackend): Promise<void> {
