@@ -64,7 +64,8 @@ export async function createCluster(options: {
     async start(index, extraArgs = []) {
       const serve = await startServe(manifests[index] as string, extraArgs);
       nodes[index] = serve;
-      nodeIds[index] = nodeIdOf(serve);
+      // `--workers` prints the nodes of its workers instead of one node id.
+      if (!extraArgs.includes('--workers')) nodeIds[index] = nodeIdOf(serve);
       return serve;
     },
     async cleanup() {

@@ -1,16 +1,20 @@
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, type TestCluster } from '../helpers/cluster.js';
+import { featureClient } from '../helpers/feature-client.js';
 import { connectHttp, rawPost, statelessPost, textOf } from '../helpers/mcp-client.js';
 import { postgresSkipReason, startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { waitFor, waitGone } from '../helpers/processes.js';
 import { type RoundRobin, startRoundRobin } from '../helpers/round-robin.js';
-import { runCli } from '../helpers/serve-process.js';
+import { fixture, runCli } from '../helpers/serve-process.js';
 
 const TENANTS = {
   acme: {},
   globex: {},
   initech: {},
   metered: { quotas: { max_requests_per_minute: 10 } },
+  features: fixture('features-server.mjs'),
+  rounds: fixture('input-required-server.mjs'),
 };
 
 interface Answer {
@@ -108,6 +112,83 @@ describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on P
     expect(cluster.nodeIds).toContain(owners[0]);
   });
 
+  /** The node serving a tenant (after a first request made some node take it). */
+  const ownerOf = async (tenant: string): Promise<number> => {
+    const first = await statelessPost(urlOf(0), {
+      token: await cluster.token(tenant),
+      method: 'tools/list',
+    });
+    expect(first.status).toBe(200);
+    const listed = runCli([
+      'tenants',
+      '--json',
+      '-m',
+      cluster.manifestPath,
+      '--url',
+      urlOf(0).replace(/\/mcp$/, ''),
+    ]);
+    const node = (
+      JSON.parse(listed.stdout) as { tenants: { id: string; node?: string | null }[] }
+    ).tenants.find((entry) => entry.id === tenant)?.node;
+    const index = cluster.nodeIds.indexOf(node ?? '');
+    expect(index).toBeGreaterThanOrEqual(0);
+    return index;
+  };
+
+  it('keeps server-to-client requests, notifications and cancellation intact through a node that forwards', async () => {
+    const owner = await ownerOf('features');
+    const via = (owner + 1) % 3;
+    const { client, inbox } = featureClient('far-client');
+    const transport = new StreamableHTTPClientTransport(new URL(urlOf(via)), {
+      requestInit: { headers: { Authorization: `Bearer ${await cluster.token('features')}` } },
+    });
+    await client.connect(transport);
+    try {
+      // The session lives on the owner, and says so.
+      expect(transport.sessionId?.startsWith(`${cluster.nodeIds[owner]}.`)).toBe(true);
+      const sampled = await client.callTool({ name: 'sample', arguments: { prompt: 'hello' } });
+      expect(textOf(sampled)).toBe('far-client answers hello');
+      await client.callTool({
+        name: 'log',
+        arguments: { levels: ['warning'], text: 'through a peer' },
+      });
+      await waitFor(() => inbox.logs.find((entry) => entry.data === 'through a peer'));
+      const controller = new AbortController();
+      const waiting = client.callTool({ name: 'wait', arguments: { ms: 30_000 } }, undefined, {
+        signal: controller.signal,
+      });
+      const statsOf = async () =>
+        JSON.parse(textOf(await client.callTool({ name: 'stats', arguments: {} }))) as {
+          aborted: number;
+        };
+      const before = (await statsOf()).aborted;
+      controller.abort();
+      await expect(waiting).rejects.toThrow();
+      await waitFor(async () => ((await statsOf()).aborted > before ? true : undefined));
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('carries a 2026-07-28 input round through whichever nodes its requests reach', async () => {
+    const owner = await ownerOf('rounds');
+    const token = await cluster.token('rounds');
+    const confirm = (index: number, params: Record<string, unknown>) =>
+      statelessPost(urlOf(index), {
+        token,
+        method: 'tools/call',
+        params: { name: 'confirm', arguments: {}, ...params },
+        capabilities: { elicitation: {} },
+      }) as Promise<{ body: { result?: { requestState?: string; content?: { text: string }[] } } }>;
+    const first = await confirm((owner + 1) % 3, {});
+    expect(typeof first.body.result?.requestState).toBe('string');
+    const done = await confirm((owner + 2) % 3, {
+      inputResponses: { ok: { action: 'accept', content: { v: 'yes' } } },
+      requestState: first.body.result?.requestState,
+    });
+    expect(done.body.result?.content?.[0]?.text).toBe('confirmed: yes (state ok)');
+  });
+
   it('holds a quota exactly over the nodes', async () => {
     const answers: Answer[] = [];
     for (let i = 0; i < 15; i++)
@@ -140,12 +221,31 @@ describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on P
     expect(Date.now() - returned).toBeLessThan(2_000 + 500);
   });
 
-  it('verifies the audit trail written by all nodes, and reports the whole cluster', () => {
+  it('verifies the audit trail written by all nodes, and reports the whole cluster', async () => {
     const verified = runCli(['audit', 'verify', '-m', cluster.manifestPath]);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
-    const report = runCli(['report', '--format', 'json', '-m', cluster.manifestPath]);
-    expect(report.code, report.stderr).toBe(0);
-    expect(report.stdout).toContain('metered');
+    interface Row {
+      tenant: string;
+      requests: number;
+      errors: { quota: number };
+      storage_mb: number | null;
+    }
+    // Every node's rows, once their batches are written (each node flushes on its own timer).
+    const rows = await waitFor(
+      () => {
+        const report = runCli(['report', '--format', 'json', '-m', cluster.manifestPath]);
+        expect(report.code, report.stderr).toBe(0);
+        const tenants = (JSON.parse(report.stdout) as { tenants: Row[] }).tenants;
+        return tenants.find((row) => row.tenant === 'metered')?.requests === 15
+          ? tenants
+          : undefined;
+      },
+      10_000,
+      'the report to count every node',
+    );
+    expect(rows.find((row) => row.tenant === 'metered')?.errors.quota).toBe(5);
+    // The built-in server's data lives in the store, and the report measures it there.
+    expect(rows.find((row) => row.tenant === 'acme')?.storage_mb).toBeTypeOf('number');
   });
 
   it('moves a tenant to a live node when its owner is killed, losing no acknowledged write', async () => {
@@ -195,4 +295,39 @@ describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on P
     );
     expect(gone.status).toBe(404);
   }, 30_000);
+
+  it('runs --workers 2 on PostgreSQL as two nodes of one service', async () => {
+    const workers = await createCluster({
+      store: await postgres.createDatabase('workers'),
+      size: 1,
+      tenants: { acme: {} },
+    });
+    try {
+      const serve = await workers.start(0, ['--workers', '2']);
+      const token = await workers.token('acme');
+      const set = await statelessPost(serve.url, {
+        token,
+        method: 'tools/call',
+        params: { name: 'data_set', arguments: { key: 'w', value: 'two workers' } },
+        headers: { connection: 'close' },
+      });
+      expect(set.status).toBe(200);
+      for (let i = 0; i < 4; i++) {
+        const read = (await statelessPost(serve.url, {
+          token,
+          method: 'tools/call',
+          params: { name: 'data_get', arguments: { key: 'w' } },
+          headers: { connection: 'close' },
+        })) as Answer;
+        expect(textOf(read.body.result)).toContain('two workers');
+      }
+      const listed = runCli(['nodes', '--json', '-m', workers.manifestPath]);
+      const nodes = (JSON.parse(listed.stdout) as { nodes: { live: boolean; tenants: string[] }[] })
+        .nodes;
+      expect(nodes.filter((node) => node.live)).toHaveLength(2);
+      expect(nodes.flatMap((node) => node.tenants)).toEqual(['acme']);
+    } finally {
+      await workers.cleanup();
+    }
+  });
 });
