@@ -46,7 +46,7 @@ export async function joinCluster(options: ClusterMemberOptions): Promise<Cluste
     log: options.log,
     local: {
       isTenant: (id) => registry.has(id),
-      sessions: (id) => registry.status().find((tenant) => tenant.id === id)?.sessions ?? 0,
+      isIdle: (id) => registry.isIdle(id),
       load: () => {
         const status = registry.status();
         return {

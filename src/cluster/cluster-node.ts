@@ -15,8 +15,8 @@ const FORGET_AFTER_MS = 60 * 60_000;
 /** What this node is doing, for heartbeats and for moving idle tenants. */
 export interface LocalTenants {
   isTenant(tenantId: string): boolean;
-  /** Open sessions per tenant here (a tenant with sessions is not moved). */
-  sessions(tenantId: string): number;
+  /** Nothing of the tenant under way here (no session, request or start): it may move. */
+  isIdle(tenantId: string): boolean;
   load(): NodeLoad;
   /** Stops the tenant's children and ends its sessions here. */
   evict(tenantId: string, reason: string): Promise<void>;
@@ -64,6 +64,7 @@ export class ClusterNode {
   /** Leases this node holds, by tenant. */
   private readonly held = new Map<string, LeaseRow>();
   private readonly acquiring = new Map<string, Promise<number>>();
+  private readonly acquiredAt = new Map<string, number>();
   private readonly proxy = new PeerProxy();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -91,6 +92,7 @@ export class ClusterNode {
 
   /** The node the view says serves a tenant now, if any. */
   ownerOf(tenantId: string): string | undefined {
+    if (this.held.has(tenantId)) return this.id;
     const lease = this.leaseView.get(tenantId);
     if (lease?.valid && this.live.has(lease.node_id)) return lease.node_id;
     return undefined;
@@ -213,6 +215,7 @@ export class ClusterNode {
     this.leaseView.set(tenantId, lease);
     if (lease.node_id === this.id && lease.valid) {
       this.held.set(tenantId, lease);
+      this.acquiredAt.set(tenantId, Date.now());
       this.options.log.info('took the lease of a tenant', { tenant: tenantId, epoch: lease.epoch });
       return lease.epoch;
     }
@@ -287,7 +290,10 @@ export class ClusterNode {
         continue;
       }
       if (preferredNode(tenant, liveIds) === this.id) continue;
-      if (this.options.local.sessions(tenant) > 0 || this.acquiring.has(tenant)) continue;
+      // Just taken (perhaps before this node heard of the preferred one), or in use: stays.
+      const since = this.acquiredAt.get(tenant) ?? 0;
+      if (Date.now() - since < this.options.leaseMs || this.acquiring.has(tenant)) continue;
+      if (!this.options.local.isIdle(tenant)) continue;
       this.held.delete(tenant);
       await this.options.local.evict(tenant, 'moved to its preferred node');
       await this.options.store.release(tenant, this.id);

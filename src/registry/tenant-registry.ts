@@ -167,6 +167,21 @@ export class TenantRegistry implements Tenants {
   }
 
   /**
+   * Whether nothing of the tenant is under way here: no session, no request
+   * in its child, no child starting. Only such a tenant may move elsewhere.
+   */
+  isIdle(tenantId: string): boolean {
+    if ((this.perSession.get(tenantId)?.size ?? 0) > 0) return false;
+    const shared = this.shared.get(tenantId);
+    if (!shared) return true;
+    return (
+      shared.relay.sessionCount === 0 &&
+      shared.relay.requestsInChild === 0 &&
+      shared.slot.state !== 'starting'
+    );
+  }
+
+  /**
    * Stops a tenant's children here (it stays in the manifest): another node
    * serves it now. The next request here starts a child again.
    */

@@ -56,12 +56,22 @@ describe('serve --workers', () => {
       expect(read.status).toBe(200);
       expect(textOf((read.body as { result: unknown }).result)).toContain('from a worker');
     }
-    // The operator's view names the node that serves each tenant.
-    const status = await adminStatus<{ tenants: { id: string; node?: string | null }[] }>(
-      serve.url,
-      workspace,
+    // The operator's view names the node that serves each tenant (whichever worker answers,
+    // once its view of the leases has caught up: at most a third of lease_ms).
+    const ws = workspace;
+    await waitFor(
+      async () => {
+        const status = await adminStatus<{ tenants: { id: string; node?: string | null }[] }>(
+          serve?.url ?? '',
+          ws,
+        );
+        return status.tenants.find((tenant) => tenant.id === 'acme')?.node === [...owners][0]
+          ? true
+          : undefined;
+      },
+      10_000,
+      'both workers to name the owner',
     );
-    expect(status.tenants.find((tenant) => tenant.id === 'acme')?.node).toBe([...owners][0]);
     const listed = runCli([
       'tenants',
       '--json',

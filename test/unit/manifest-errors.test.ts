@@ -50,7 +50,7 @@ describe('parseManifest: line-precise errors', () => {
   it('lists the known keys when no key is close', () => {
     const message = messageOf(['colour: blue', ...auth, 'tenants: {}']);
     expect(message).toBe(
-      'my.yaml:1 colour: unknown key "colour" (expected one of: server, auth, defaults, telemetry, tenants)',
+      'my.yaml:1 colour: unknown key "colour" (expected one of: server, auth, defaults, telemetry, cluster, tenants)',
     );
   });
 

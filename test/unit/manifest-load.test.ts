@@ -44,7 +44,12 @@ describe('parseManifest: a good manifest', () => {
       {},
     );
     expect(manifest.path).toBe('/srv/app/my.yaml');
-    expect(manifest.server).toEqual({ ...DEFAULT_SERVER, port: 0, data_dir: '/srv/app/state' });
+    expect(manifest.server).toEqual({
+      ...DEFAULT_SERVER,
+      port: 0,
+      data_dir: '/srv/app/state',
+      store: { kind: 'sqlite' },
+    });
     expect(manifest.auth).toEqual({
       secret: SECRET,
       issuer: 'https://issuer.example',
@@ -91,7 +96,16 @@ describe('parseManifest: a good manifest', () => {
       '/x',
       {},
     );
-    expect(manifest.server).toEqual({ ...DEFAULT_SERVER, data_dir: '/x/data' });
+    expect(manifest.server).toEqual({
+      ...DEFAULT_SERVER,
+      data_dir: '/x/data',
+      store: { kind: 'sqlite' },
+    });
+    expect(manifest.cluster).toEqual({
+      lease_ms: 10_000,
+      advertise_url: undefined,
+      key: undefined,
+    });
     expect(manifest.tenants.size).toBe(0);
   });
 
