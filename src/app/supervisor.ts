@@ -111,6 +111,7 @@ export class Supervisor {
     });
     this.telemetry = new Telemetry({
       store,
+      metricLabels: this.clustered ? { node: this.nodeId } : undefined,
       config: options.manifest.telemetry,
       log: options.log,
       isTenant: (id) => this.registry.has(id),

@@ -1,6 +1,6 @@
 import { addToBuckets, emptyBuckets, LATENCY_BUCKETS_MS } from './latency.js';
 import type { Outcome } from './outcome.js';
-import { type Family, renderFamilies, type Sample } from './prometheus-text.js';
+import { type Family, type Labels, renderFamilies, type Sample } from './prometheus-text.js';
 
 /** Label values a client chooses are bounded, so no client can grow the series without end. */
 const MAX_METHODS_PER_TENANT = 50;
@@ -116,6 +116,9 @@ const CHILD_GAUGES: readonly {
 export class TelemetryMetrics {
   private readonly tenants = new Map<string, TenantCounters>();
 
+  /** `common`: labels on every series, e.g. `{ node }` for one node of a cluster. */
+  constructor(private readonly common: Labels = {}) {}
+
   request(
     tenant: string,
     method: string,
@@ -226,7 +229,7 @@ export class TelemetryMetrics {
         }),
       ),
     ];
-    return renderFamilies(families);
+    return renderFamilies(families, this.common);
   }
 
   private counters(tenant: string): TenantCounters {

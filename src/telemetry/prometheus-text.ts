@@ -37,14 +37,17 @@ function formatLabels(labels: Labels): string {
   return `{${entries.map(([key, value]) => `${key}="${escapeLabel(value)}"`).join(',')}}`;
 }
 
-export function renderFamilies(families: readonly Family[]): string {
+/** `common` labels (e.g. a cluster node's `node`) come first on every series. */
+export function renderFamilies(families: readonly Family[], common: Labels = {}): string {
   const lines: string[] = [];
+  const shared = Object.keys(common).length > 0;
   for (const family of families) {
     lines.push(`# HELP ${family.name} ${family.help.replace(/\n/g, ' ')}`);
     lines.push(`# TYPE ${family.name} ${family.type}`);
     for (const sample of family.samples) {
+      const labels = shared ? { ...common, ...sample.labels } : sample.labels;
       lines.push(
-        `${family.name}${sample.suffix ?? ''}${formatLabels(sample.labels)} ${formatValue(sample.value)}`,
+        `${family.name}${sample.suffix ?? ''}${formatLabels(labels)} ${formatValue(sample.value)}`,
       );
     }
   }

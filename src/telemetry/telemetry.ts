@@ -30,6 +30,8 @@ export interface TelemetryOptions {
   /** Is this a tenant of the running manifest? (Token refusals of others go to the supervisor's chain.) */
   isTenant: (id: string) => boolean;
   now?: () => number;
+  /** Labels on every /metrics series: `{ node }` on a node of a cluster. */
+  metricLabels?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -84,7 +86,7 @@ export type AuditEvent = Omit<AuditEntry, 'kind' | 'ts'>;
  * `close()` writes what is left; the database is the caller's to close.
  */
 export class Telemetry {
-  readonly metrics = new TelemetryMetrics();
+  readonly metrics: TelemetryMetrics;
   readonly stage: RequestStage;
   readonly events: Required<Pick<ChildEvents, 'started' | 'exited' | 'sampled' | 'message'>>;
   private readonly writer: BatchWriter<TelemetryRecord>;
@@ -101,6 +103,7 @@ export class Telemetry {
   private maintaining: Promise<void> | undefined;
 
   constructor(private readonly options: TelemetryOptions) {
+    this.metrics = new TelemetryMetrics(options.metricLabels);
     const { config, log } = options;
     this.now = options.now ?? Date.now;
     this.recent = new RecentTraffic(this.now);

@@ -56,35 +56,37 @@ describe('serve --workers', () => {
       expect(read.status).toBe(200);
       expect(textOf((read.body as { result: unknown }).result)).toContain('from a worker');
     }
-    // The operator's view names the node that serves each tenant (whichever worker answers,
-    // once its view of the leases has caught up: at most a third of lease_ms).
+    // The operator's view names the node that serves each tenant, whichever worker answers
+    // (`tenants` opens a connection of its own each time), once that worker's view of the
+    // leases has caught up: within a third of lease_ms.
     const ws = workspace;
+    const ownerSeen = () => {
+      const listed = runCli([
+        'tenants',
+        '--json',
+        '-m',
+        ws.manifestPath,
+        '--url',
+        serve?.url.replace(/\/mcp$/, '') ?? '',
+      ]);
+      expect(listed.code).toBe(0);
+      const tenants = (
+        JSON.parse(listed.stdout) as { tenants: { id: string; node?: string | null }[] }
+      ).tenants;
+      return tenants.find((tenant) => tenant.id === 'acme')?.node;
+    };
     await waitFor(
-      async () => {
-        const status = await adminStatus<{ tenants: { id: string; node?: string | null }[] }>(
-          serve?.url ?? '',
-          ws,
-        );
-        return status.tenants.find((tenant) => tenant.id === 'acme')?.node === [...owners][0]
-          ? true
-          : undefined;
-      },
+      () => (ownerSeen() === [...owners][0] ? true : undefined),
       10_000,
-      'both workers to name the owner',
+      'the owner named',
     );
-    const listed = runCli([
-      'tenants',
-      '--json',
-      '-m',
-      workspace.manifestPath,
-      '--url',
-      serve.url.replace(/\/mcp$/, ''),
-    ]);
-    expect(listed.code).toBe(0);
-    const tenants = (
-      JSON.parse(listed.stdout) as { tenants: { id: string; node?: string | null }[] }
-    ).tenants;
-    expect(tenants.find((tenant) => tenant.id === 'acme')?.node).toBe([...owners][0]);
+    // Each node labels its own /metrics.
+    const metrics = await fetch(serve.url.replace(/\/mcp$/, '/metrics'), {
+      headers: { authorization: `Bearer ${await workspace.operatorToken()}` },
+    });
+    expect(metrics.status).toBe(200);
+    const labelled = /node="([a-z0-9-]+)"/.exec(await metrics.text());
+    expect(nodes).toContain(labelled?.[1]);
   });
 
   it('leaves no worker and no child behind when the primary is killed with SIGKILL', async () => {
