@@ -2,7 +2,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { connectHttp, rawSession, statelessPost, textOf } from '../helpers/mcp-client.js';
 import { descendants, isAlive, waitFor, waitGone } from '../helpers/processes.js';
 import {
-  adminStatus,
   createWorkspace,
   runCli,
   type ServeProcess,
