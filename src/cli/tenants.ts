@@ -108,6 +108,11 @@ function table(tenants: TenantStatus[]): string {
     String(tenant.restarts),
   ]);
   const header = ['TENANT', 'STATE', 'PID', 'UPTIME', 'SESSIONS', 'MEMORY', 'RESTARTS'];
+  // Elastic tenants: how many children each runs now.
+  if (tenants.some((tenant) => tenant.instances !== undefined)) {
+    header.push('INSTANCES');
+    for (const [i, tenant] of tenants.entries()) rows[i]?.push(String(tenant.instances ?? 1));
+  }
   // In a cluster: which node serves each tenant.
   if (tenants.some((tenant) => tenant.node !== undefined)) {
     header.push('NODE');

@@ -71,6 +71,12 @@ export interface TenantConfig {
    */
   isolation: 'tenant' | 'session';
   max_sessions: number;
+  /**
+   * Shared children the tenant may run at once: more start while its load
+   * stays high, and stop again after `idle_timeout_ms` without requests.
+   * 1: exactly one child.
+   */
+  max_instances: number;
   /** Stop the child after this long without a request (0: never). */
   idle_timeout_ms: number;
   /** Start the child with the supervisor instead of on first use, and keep it warm. */

@@ -141,6 +141,7 @@ function resolveTenant(
       tenant.request_timeout_ms ?? defaults?.request_timeout_ms ?? DEFAULT_REQUEST_TIMEOUT_MS,
     isolation: tenant.isolation ?? 'tenant',
     max_sessions: tenant.max_sessions ?? DEFAULT_MAX_SESSIONS,
+    max_instances: tenant.max_instances ?? 1,
     idle_timeout_ms: warm
       ? 0
       : (tenant.idle_timeout_ms ?? defaults?.idle_timeout_ms ?? DEFAULT_IDLE_TIMEOUT_MS),

@@ -303,6 +303,11 @@ export const tenantSchema = z.preprocess(
         })
         .optional(),
       max_sessions: positiveInt().optional(),
+      max_instances: intInRange(
+        1,
+        64,
+        'expected a number of children from 1 to 64 (started as load needs them)',
+      ).optional(),
       idle_timeout_ms: nonNegativeInt().optional(),
       eager: z.boolean({ error: 'expected true or false' }).optional(),
       min_instances: z
@@ -326,6 +331,14 @@ export const tenantSchema = z.preprocess(
           path: ['tools_modules'],
           message:
             'tools_modules are loaded by the built-in tenant server; a tenant with its own command adds tools in its own server',
+        });
+      }
+      if ((tenant.max_instances ?? 1) > 1 && tenant.isolation === 'session') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['max_instances'],
+          message:
+            'max_instances adds shared children under load; with isolation: session every session has a child of its own already (max_sessions caps them)',
         });
       }
       if (tenant.args !== undefined && tenant.command === undefined) {

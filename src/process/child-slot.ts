@@ -48,6 +48,8 @@ type SlotState =
 
 export interface ChildSlotOptions {
   tenantId: string;
+  /** Names the child's cgroup (default: the tenant id); one per instance of a tenant. */
+  limitsKey?: string | undefined;
   /** How to start the child; may wait (e.g. for store credentials made for this start). */
   plan: () => SpawnPlan | Promise<SpawnPlan>;
   /** The tenant's current limits, applied at every start. */
@@ -242,7 +244,11 @@ export class ChildSlot implements ChildHandle {
     let limits: ChildLimits | undefined;
     try {
       limits = hostLimits
-        ? ChildLimits.prepare(hostLimits(), tenantId, this.options.limits())
+        ? ChildLimits.prepare(
+            hostLimits(),
+            this.options.limitsKey ?? tenantId,
+            this.options.limits(),
+          )
         : undefined;
       const plan = await this.options.plan();
       const link = await ChildLink.open({

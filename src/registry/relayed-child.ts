@@ -23,6 +23,8 @@ export interface RelayedChildOptions {
   events?: ChildEvents | undefined;
   /** Cgroups, rlimits and watchdog; absent: the child runs unlimited. */
   hostLimits?: (() => HostLimits) | undefined;
+  /** An extra instance of an elastic tenant: its own cgroup name, and it always stops when idle. */
+  instance?: { limitsKey: string; idleTimeoutMs: number } | undefined;
 }
 
 /**
@@ -44,6 +46,7 @@ export class RelayedChild {
         const tenant = () => this.relay.config;
         this.slotOf = new ChildSlot({
           tenantId: options.tenant.id,
+          limitsKey: options.instance?.limitsKey,
           plan: () => options.plan(tenant()),
           limits: () => tenant().limits,
           hostLimits: options.hostLimits,
@@ -53,7 +56,10 @@ export class RelayedChild {
           log: options.log,
           initializeTimeoutMs: () => tenant().start_timeout_ms,
           maxWaitMs: () => tenant().request_timeout_ms,
-          idleTimeoutMs: () => tenant().idle_timeout_ms,
+          idleTimeoutMs: () =>
+            options.instance
+              ? tenant().idle_timeout_ms || options.instance.idleTimeoutMs
+              : tenant().idle_timeout_ms,
           policy: options.restartPolicy,
           listener,
         });

@@ -1,5 +1,10 @@
 import type { ChildEvents } from '../core/child-events.js';
-import type { Limits, Manifest, TenantConfig } from '../core/config.js';
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  type Limits,
+  type Manifest,
+  type TenantConfig,
+} from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { LogFields, Logger } from '../core/logger.js';
 import type { RequestStage } from '../core/pipeline.js';
@@ -7,6 +12,7 @@ import type { SpawnPlan } from '../process/child-process.js';
 import type { HostLimits } from '../process/host-limits.js';
 import { spawnPlan } from '../process/spawn-plan.js';
 import type { TenantRelay } from '../relay/tenant-relay.js';
+import { ElasticScaler, leastBusy } from './elastic.js';
 import { RelayedChild } from './relayed-child.js';
 import type { RelayLease, TenantStatus, Tenants } from './tenants.js';
 
@@ -32,6 +38,9 @@ export interface RegistryHooks {
  */
 export class TenantRegistry implements Tenants {
   private readonly shared = new Map<string, RelayedChild>();
+  /** Children an elastic tenant (`max_instances` > 1) runs besides its shared one. */
+  private readonly extras = new Map<string, RelayedChild[]>();
+  private readonly scaler: ElasticScaler;
   /** Children of `isolation: session` tenants, one per live session. */
   private readonly perSession = new Map<string, Set<RelayedChild>>();
   private nextSession = 1;
@@ -41,7 +50,14 @@ export class TenantRegistry implements Tenants {
     private manifest: Manifest,
     private readonly log: Logger,
     private readonly hooks: RegistryHooks = {},
-  ) {}
+  ) {
+    this.scaler = new ElasticScaler({
+      tenants: () => this.manifest.tenants.values(),
+      instances: (id) => this.instancesOf(id),
+      add: (tenant) => this.addInstance(tenant),
+      remove: (id, relayed) => this.removeInstance(id, relayed),
+    });
+  }
 
   get tenantIds(): string[] {
     return [...this.manifest.tenants.keys()];
@@ -56,7 +72,9 @@ export class TenantRegistry implements Tenants {
    * no session of their own (the stateless revision). Unknown tenants are refused.
    */
   relayFor(tenantId: string): TenantRelay {
-    return this.sharedChild(tenantId).relay;
+    const shared = this.sharedChild(tenantId);
+    const extras = this.extras.get(tenantId);
+    return extras ? leastBusy(shared, extras).relay : shared.relay;
   }
 
   private sharedChild(tenantId: string): RelayedChild {
@@ -71,13 +89,50 @@ export class TenantRegistry implements Tenants {
     }
     const relayed = this.newRelayed(tenant, { tenant: tenantId });
     this.shared.set(tenantId, relayed);
+    if (tenant.max_instances > 1) this.scaler.watch();
     return relayed;
+  }
+
+  /** The shared child and the extras of an elastic tenant, in the order they started. */
+  private instancesOf(tenantId: string): RelayedChild[] {
+    const shared = this.shared.get(tenantId);
+    return shared ? [shared, ...(this.extras.get(tenantId) ?? [])] : [];
+  }
+
+  private addInstance(tenant: TenantConfig): void {
+    const extras = this.extras.get(tenant.id) ?? [];
+    const index = extras.length + 2;
+    const relayed = this.newRelayed(
+      tenant,
+      { tenant: tenant.id, instance: index },
+      { limitsKey: `${tenant.id}.${index}`, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS },
+    );
+    this.extras.set(tenant.id, [...extras, relayed]);
+    this.log.info('load stays high: starting another child for the tenant', {
+      tenant: tenant.id,
+      instances: index,
+    });
+    relayed.warm().catch(() => {
+      // Logged by the child slot; the instance is reaped as stopped.
+    });
+  }
+
+  private removeInstance(tenantId: string, relayed: RelayedChild): void {
+    const extras = (this.extras.get(tenantId) ?? []).filter((extra) => extra !== relayed);
+    if (extras.length > 0) this.extras.set(tenantId, extras);
+    else this.extras.delete(tenantId);
+    void relayed.close();
   }
 
   /** The relay a new session uses: the shared one, or a child of its own. */
   lease(tenantId: string): RelayLease {
     const tenant = this.tenant(tenantId);
-    if (tenant.isolation === 'tenant') return { relay: this.relayFor(tenantId), release: () => {} };
+    if (tenant.isolation === 'tenant') {
+      const shared = this.sharedChild(tenantId);
+      const extras = this.extras.get(tenantId);
+      // A new session goes to the instance with the fewest sessions and requests.
+      return { relay: (extras ? leastBusy(shared, extras) : shared).relay, release: () => {} };
+    }
     const live = this.perSession.get(tenantId) ?? new Set<RelayedChild>();
     if (live.size >= tenant.max_sessions) {
       throw new McpTenantsError(
@@ -114,8 +169,13 @@ export class TenantRegistry implements Tenants {
     return tenant;
   }
 
-  private newRelayed(tenant: TenantConfig, fields: LogFields): RelayedChild {
+  private newRelayed(
+    tenant: TenantConfig,
+    fields: LogFields,
+    instance?: { limitsKey: string; idleTimeoutMs: number },
+  ): RelayedChild {
     return new RelayedChild({
+      instance,
       tenant,
       plan: (current) => this.planFor(current),
       maxLineBytes: this.manifest.server.max_line_bytes,
@@ -159,8 +219,7 @@ export class TenantRegistry implements Tenants {
       const before = previous.tenants.get(id);
       if (!before || JSON.stringify(before) === JSON.stringify(tenant)) continue;
       changed.push(id);
-      const shared = this.shared.get(id);
-      const all = [...(shared ? [shared] : []), ...(this.perSession.get(id) ?? [])];
+      const all = [...this.instancesOf(id), ...(this.perSession.get(id) ?? [])];
       for (const relayed of all) reconfigure(relayed, before, tenant);
     }
     return { added, removed, changed };
@@ -172,12 +231,11 @@ export class TenantRegistry implements Tenants {
    */
   isIdle(tenantId: string): boolean {
     if ((this.perSession.get(tenantId)?.size ?? 0) > 0) return false;
-    const shared = this.shared.get(tenantId);
-    if (!shared) return true;
-    return (
-      shared.relay.sessionCount === 0 &&
-      shared.relay.requestsInChild === 0 &&
-      shared.slot.state !== 'starting'
+    return this.instancesOf(tenantId).every(
+      (relayed) =>
+        relayed.relay.sessionCount === 0 &&
+        relayed.relay.requestsInChild === 0 &&
+        relayed.slot.state !== 'starting',
     );
   }
 
@@ -186,8 +244,9 @@ export class TenantRegistry implements Tenants {
    * serves it now. The next request here starts a child again.
    */
   evict(tenantId: string): Promise<void> {
-    const all = [this.shared.get(tenantId), ...(this.perSession.get(tenantId) ?? [])];
+    const all = [...this.instancesOf(tenantId), ...(this.perSession.get(tenantId) ?? [])];
     this.shared.delete(tenantId);
+    this.extras.delete(tenantId);
     this.perSession.delete(tenantId);
     return Promise.all(all.map((relayed) => relayed?.close())).then(() => undefined);
   }
@@ -209,13 +268,17 @@ export class TenantRegistry implements Tenants {
     return [...this.manifest.tenants.values()].map((tenant) => {
       const shared = this.shared.get(tenant.id);
       const perSession = this.perSession.get(tenant.id);
+      const extras = this.extras.get(tenant.id) ?? [];
       const slot = shared?.slot;
       return {
         id: tenant.id,
         name: tenant.name,
         state: slot?.state ?? (perSession && perSession.size > 0 ? 'running' : 'stopped'),
         pid: slot?.pid ?? null,
-        sessions: (shared?.relay.sessionCount ?? 0) + (perSession?.size ?? 0),
+        sessions:
+          (shared?.relay.sessionCount ?? 0) +
+          extras.reduce((sum, extra) => sum + extra.relay.sessionCount, 0) +
+          (perSession?.size ?? 0),
         restarts: slot?.restarts ?? 0,
         crashes: slot?.crashes ?? 0,
         last_crash: slot?.lastCrashReason || null,
@@ -225,6 +288,9 @@ export class TenantRegistry implements Tenants {
         uid: tenant.run_as?.uid ?? null,
         gid: tenant.run_as?.gid ?? null,
         ...(this.hooks.nodeOf ? { node: this.hooks.nodeOf(tenant.id) } : {}),
+        ...(tenant.max_instances > 1
+          ? { instances: this.instancesOf(tenant.id).filter((one) => one.pid !== undefined).length }
+          : {}),
       };
     });
   }
@@ -247,7 +313,8 @@ export class TenantRegistry implements Tenants {
   /** Every child slot with its relay, shared and per session. */
   private allRelayed(): RelayedChild[] {
     const perSession = [...this.perSession.values()].flatMap((relayed) => [...relayed]);
-    return [...this.shared.values(), ...perSession];
+    const extras = [...this.extras.values()].flat();
+    return [...this.shared.values(), ...extras, ...perSession];
   }
 
   /** Lets requests already in the children finish, up to `ms`. */
@@ -257,6 +324,7 @@ export class TenantRegistry implements Tenants {
 
   /** Stops every child in parallel. Idempotent. */
   close(): Promise<void> {
+    this.scaler.stop();
     this.closing ??= Promise.all(this.allRelayed().map((relayed) => relayed.close())).then(
       () => undefined,
     );

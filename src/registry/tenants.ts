@@ -42,4 +42,6 @@ export interface TenantStatus {
   gid: number | null;
   /** In a cluster: the node that serves the tenant now (null: none yet). Absent on one node. */
   node?: string | null;
+  /** Children running now, for a tenant with `max_instances` > 1 (absent otherwise). */
+  instances?: number;
 }

@@ -16,6 +16,7 @@ export function tenantConfig(overrides: Partial<TenantConfig> & { id: string }):
     request_timeout_ms: 5_000,
     isolation: 'tenant',
     max_sessions: 16,
+    max_instances: 1,
     idle_timeout_ms: 0,
     eager: false,
     start_timeout_ms: 10_000,
