@@ -1,6 +1,9 @@
 import { Command } from 'commander';
+import { clusterStoreOf } from '../app/cluster-member.js';
+import { closeStore, openStore } from '../app/store.js';
 import type { Manifest } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import { createLogger } from '../core/logger.js';
 import { adminBaseUrl, callAdmin, fetchTenantStatus } from '../front/http/admin-client.js';
 import { loadManifest } from '../manifest/load.js';
 import type { TenantStatus } from '../registry/tenants.js';
@@ -50,8 +53,15 @@ async function listTenants(options: TenantsOptions): Promise<void> {
   const manifest = loadManifest(options.manifest);
   const baseUrl = adminBaseUrl(manifest, options.url);
   const live = await fetchTenantStatus(manifest, baseUrl);
-  if (!live) process.stderr.write(`no supervisor answers at ${baseUrl}; showing the manifest\n`);
-  const tenants = live ?? fromManifest(manifest);
+  const clustered = manifest.server.store.kind === 'postgres';
+  if (!live) {
+    process.stderr.write(
+      `no supervisor answers at ${baseUrl}; showing the manifest${clustered ? " and the store's leases" : ''}\n`,
+    );
+  }
+  let tenants = live ?? fromManifest(manifest);
+  // From any machine that reaches the store: which node serves each tenant.
+  if (clustered) tenants = await withLeases(manifest, tenants);
   process.stdout.write(
     options.json
       ? `${JSON.stringify({ running: live !== undefined, tenants }, null, 2)}\n`
@@ -77,6 +87,24 @@ async function resetTenant(tenant: string, options: TenantsOptions): Promise<voi
   process.stdout.write(
     `tenant ${tenant}: crash history cleared; the next request starts its child\n`,
   );
+}
+
+/** Each tenant's node from the store's valid leases (a node's own answer may lag its heartbeat). */
+async function withLeases(manifest: Manifest, tenants: TenantStatus[]): Promise<TenantStatus[]> {
+  const store = await openStore(manifest, {
+    log: createLogger({ level: 'warn' }),
+    purpose: 'tenants',
+    readonly: true,
+  });
+  try {
+    const leases = await clusterStoreOf(store).leases();
+    const holders = new Map(
+      leases.filter((lease) => lease.valid).map((lease) => [lease.tenant, lease.node_id]),
+    );
+    return tenants.map((tenant) => ({ ...tenant, node: holders.get(tenant.id) ?? null }));
+  } finally {
+    await closeStore(store);
+  }
 }
 
 function fromManifest(manifest: Manifest): TenantStatus[] {

@@ -61,10 +61,11 @@ export class ClusterNode {
   private nodesById = new Map<string, NodeRow>();
   private live = new Map<string, NodeRow>();
   private leaseView = new Map<string, LeaseRow>();
-  /** Leases this node holds, by tenant. */
-  private readonly held = new Map<string, LeaseRow>();
+  /** Leases this node holds, by tenant, each valid until a time of this process's clock. */
+  private readonly held = new Map<string, HeldLease>();
   private readonly acquiring = new Map<string, Promise<number>>();
-  private readonly acquiredAt = new Map<string, number>();
+  /** Tenants being let go: their children stop, then the lease is released. */
+  private readonly releasing = new Set<string>();
   private readonly proxy = new PeerProxy();
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | undefined;
@@ -92,7 +93,7 @@ export class ClusterNode {
 
   /** The node the view says serves a tenant now, if any. */
   ownerOf(tenantId: string): string | undefined {
-    if (this.held.has(tenantId)) return this.id;
+    if (this.holds(tenantId)) return this.id;
     const lease = this.leaseView.get(tenantId);
     if (lease?.valid && this.live.has(lease.node_id)) return lease.node_id;
     return undefined;
@@ -180,8 +181,15 @@ export class ClusterNode {
    * free or lapsed. Refused (NODE_UNAVAILABLE, retry) while another node holds it.
    */
   leaseFor(tenantId: string): Promise<number> {
-    const held = this.held.get(tenantId);
-    if (held) return Promise.resolve(held.epoch);
+    if (this.holds(tenantId)) return Promise.resolve((this.held.get(tenantId) as HeldLease).epoch);
+    if (this.releasing.has(tenantId)) {
+      return Promise.reject(
+        new McpTenantsError(
+          ErrorCode.NODE_UNAVAILABLE,
+          `tenant "${tenantId}" is moving to another node; retry in a moment`,
+        ),
+      );
+    }
     let pending = this.acquiring.get(tenantId);
     if (!pending) {
       pending = this.acquire(tenantId).finally(() => this.acquiring.delete(tenantId));
@@ -210,12 +218,26 @@ export class ClusterNode {
   }
 
   private async acquire(tenantId: string): Promise<number> {
-    if (this.closed) throw new McpTenantsError(ErrorCode.SHUTTING_DOWN, 'this node is stopping');
+    const stopping = () =>
+      new McpTenantsError(
+        ErrorCode.SHUTTING_DOWN,
+        'this node is stopping; retry: another node takes over',
+      );
+    if (this.closed) throw stopping();
+    // Valid from when it was asked for, by this process's clock: never later than the store thinks.
+    const sentAt = performance.now();
     const lease = await this.options.store.acquire(tenantId, this.id, this.options.leaseMs);
     this.leaseView.set(tenantId, lease);
     if (lease.node_id === this.id && lease.valid) {
-      this.held.set(tenantId, lease);
-      this.acquiredAt.set(tenantId, Date.now());
+      if (this.closed) {
+        await this.options.store.release(tenantId, this.id, lease.epoch).catch(() => {});
+        throw stopping();
+      }
+      this.held.set(tenantId, {
+        epoch: lease.epoch,
+        acquiredAt: sentAt,
+        validUntil: sentAt + this.options.leaseMs,
+      });
       this.options.log.info('took the lease of a tenant', { tenant: tenantId, epoch: lease.epoch });
       return lease.epoch;
     }
@@ -255,15 +277,23 @@ export class ClusterNode {
   /** One heartbeat: renew, read the view, give up what is lost, let go what belongs elsewhere. */
   private async refresh(): Promise<void> {
     const { store, leaseMs, local } = this.options;
+    this.dropLapsed();
     await store.heartbeat(this.id, local.load());
-    const renewed = await store.renew(this.id, leaseMs);
-    const kept = new Map(renewed.map((lease) => [lease.tenant, lease]));
-    for (const [tenant, lease] of this.held) {
-      const now = kept.get(tenant);
-      if (now && now.epoch === lease.epoch) continue;
-      this.held.delete(tenant);
-      this.options.log.warn('lost the lease of a tenant; its children here stop', { tenant });
-      void local.evict(tenant, 'lease lost');
+    const sentAt = performance.now();
+    const asked = [...this.held].filter(([, lease]) => lease.acquiredAt < sentAt);
+    const renewed = await store.renew(
+      this.id,
+      asked.map(([tenant]) => tenant),
+      leaseMs,
+    );
+    const kept = new Map(renewed.map((lease) => [lease.tenant, lease.epoch]));
+    for (const [tenant, lease] of asked) {
+      if (this.held.get(tenant) !== lease) continue;
+      if (kept.get(tenant) === lease.epoch) {
+        lease.validUntil = sentAt + leaseMs;
+        continue;
+      }
+      this.giveUp(tenant, 'lost the lease of a tenant; its children here stop');
     }
     const nodes = await store.nodes();
     this.nodesById = new Map(nodes.map((node) => [node.node_id, node]));
@@ -277,29 +307,80 @@ export class ClusterNode {
         .map((node) => [node.node_id, node]),
     );
     this.leaseView = new Map((await store.leases()).map((lease) => [lease.tenant, lease]));
-    await this.letGoOfMovedTenants();
+    this.letGoOfMovedTenants();
     if (Math.random() < 0.01) await store.forget(FORGET_AFTER_MS);
   }
 
-  private async letGoOfMovedTenants(): Promise<void> {
+  /** Whether this node holds the tenant's lease, by its own clock. */
+  private holds(tenantId: string): boolean {
+    const lease = this.held.get(tenantId);
+    if (!lease) return false;
+    if (lease.validUntil - performance.now() > this.margin) return true;
+    this.giveUp(tenantId, 'could not renew the lease of a tenant in time; its children here stop');
+    return false;
+  }
+
+  /** Leases that ran out without a renewal (the store unreachable, this process paused). */
+  private dropLapsed(): void {
+    for (const tenant of [...this.held.keys()]) this.holds(tenant);
+  }
+
+  /**
+   * A lease lapsed or lost: another node may hold it now, so the children
+   * here stop at once (in the background: the heartbeat goes on).
+   */
+  private giveUp(tenant: string, why: string): void {
+    this.held.delete(tenant);
+    this.options.log.warn(why, { tenant });
+    this.options.local.evict(tenant, 'lease lost').catch((error: unknown) => {
+      this.options.log.error('stopping the children of a lost tenant failed', {
+        tenant,
+        error: messageOf(error),
+      });
+    });
+  }
+
+  /** Lets idle tenants go to their preferred node: children stop, then the lease is released. */
+  private letGoOfMovedTenants(): void {
     const liveIds = [...this.live.keys()];
-    for (const tenant of [...this.held.keys()]) {
-      if (!this.options.local.isTenant(tenant)) {
-        this.held.delete(tenant);
-        await this.options.store.release(tenant, this.id);
-        continue;
+    const now = performance.now();
+    for (const [tenant, lease] of [...this.held]) {
+      const gone = !this.options.local.isTenant(tenant);
+      if (!gone) {
+        if (preferredNode(tenant, liveIds) === this.id) continue;
+        // Just taken (perhaps before this node heard of the preferred one), or in use: stays.
+        if (now - lease.acquiredAt < this.options.leaseMs || this.acquiring.has(tenant)) continue;
+        if (!this.options.local.isIdle(tenant)) continue;
       }
-      if (preferredNode(tenant, liveIds) === this.id) continue;
-      // Just taken (perhaps before this node heard of the preferred one), or in use: stays.
-      const since = this.acquiredAt.get(tenant) ?? 0;
-      if (Date.now() - since < this.options.leaseMs || this.acquiring.has(tenant)) continue;
-      if (!this.options.local.isIdle(tenant)) continue;
       this.held.delete(tenant);
-      await this.options.local.evict(tenant, 'moved to its preferred node');
-      await this.options.store.release(tenant, this.id);
-      this.options.log.info('let an idle tenant go to its preferred node', { tenant });
+      this.releasing.add(tenant);
+      (async () => {
+        if (!gone) await this.options.local.evict(tenant, 'moved to its preferred node');
+        await this.options.store.release(tenant, this.id, lease.epoch);
+        if (!gone) this.options.log.info('let an idle tenant go to its preferred node', { tenant });
+      })()
+        .catch((error: unknown) => {
+          this.options.log.warn('letting a tenant go failed; its lease lapses instead', {
+            tenant,
+            error: messageOf(error),
+          });
+        })
+        .finally(() => this.releasing.delete(tenant));
     }
   }
+
+  /** A lease counts as lapsed a little early: clocks of two machines do not run at one rate. */
+  private get margin(): number {
+    return Math.min(1_000, this.options.leaseMs / 10);
+  }
+}
+
+interface HeldLease {
+  epoch: number;
+  /** `performance.now()` when it was asked for. */
+  acquiredAt: number;
+  /** `performance.now()` past which it may be another node's. */
+  validUntil: number;
 }
 
 function messageOf(error: unknown): string {

@@ -43,10 +43,10 @@ export interface ClusterStore {
    * lease had lapsed, gets the next epoch. Returns the holder after the attempt.
    */
   acquire(tenant: string, nodeId: string, leaseMs: number): Promise<LeaseRow>;
-  /** Extends this node's valid leases; returns those it still holds, with their epochs. */
-  renew(nodeId: string, leaseMs: number): Promise<LeaseRow[]>;
-  /** Lets go of a lease (its epoch stays, so the next holder's is higher). */
-  release(tenant: string, nodeId: string): Promise<void>;
+  /** Extends this node's valid leases on `tenants`; returns those it still holds, with their epochs. */
+  renew(nodeId: string, tenants: readonly string[], leaseMs: number): Promise<LeaseRow[]>;
+  /** Lets go of a lease held under `epoch` (the epoch stays, so the next holder's is higher). */
+  release(tenant: string, nodeId: string, epoch: number): Promise<void>;
   /** A node that stops: its leases end now and it leaves the list. */
   leave(nodeId: string): Promise<void>;
   /** Forgets nodes silent for longer than `olderThanMs`. */

@@ -64,21 +64,22 @@ export class PgClusterStore implements ClusterStore {
     return held.rows[0] ?? { tenant, node_id: '', epoch: 0, valid: false };
   }
 
-  async renew(nodeId: string, leaseMs: number): Promise<LeaseRow[]> {
+  async renew(nodeId: string, tenants: readonly string[], leaseMs: number): Promise<LeaseRow[]> {
+    if (tenants.length === 0) return [];
     const result = await this.pg.query<LeaseRow>(
-      `UPDATE mcp_leases SET expires_at = now() + $2 * interval '1 millisecond'
-       WHERE node_id = $1 AND expires_at > now()
+      `UPDATE mcp_leases SET expires_at = now() + $3 * interval '1 millisecond'
+       WHERE node_id = $1 AND tenant = ANY($2) AND expires_at > now()
        RETURNING tenant, node_id, epoch::float8 AS epoch, true AS valid`,
-      [nodeId, leaseMs],
+      [nodeId, tenants, leaseMs],
     );
     return result.rows;
   }
 
-  async release(tenant: string, nodeId: string): Promise<void> {
+  async release(tenant: string, nodeId: string, epoch: number): Promise<void> {
     await this.pg.query(
       `UPDATE mcp_leases SET expires_at = now() - interval '1 millisecond'
-       WHERE tenant = $1 AND node_id = $2`,
-      [tenant, nodeId],
+       WHERE tenant = $1 AND node_id = $2 AND epoch = $3`,
+      [tenant, nodeId, epoch],
     );
   }
 

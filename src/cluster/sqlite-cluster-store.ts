@@ -109,25 +109,26 @@ export class SqliteClusterStore implements ClusterStore {
     return toLease(take.immediate(), now);
   }
 
-  async renew(nodeId: string, leaseMs: number): Promise<LeaseRow[]> {
+  async renew(nodeId: string, tenants: readonly string[], leaseMs: number): Promise<LeaseRow[]> {
     const now = this.now();
-    const renew = this.db.transaction(() => {
-      this.db
-        .prepare('UPDATE cluster_leases SET expires_at = ? WHERE node_id = ? AND expires_at > ?')
-        .run(now + leaseMs, nodeId, now);
-      return this.db
-        .prepare<[string, number], RawLease>(
-          'SELECT * FROM cluster_leases WHERE node_id = ? AND expires_at > ?',
-        )
-        .all(nodeId, now);
-    });
+    const extend = this.db.prepare(
+      'UPDATE cluster_leases SET expires_at = ? WHERE tenant = ? AND node_id = ? AND expires_at > ? RETURNING *',
+    );
+    const renew = this.db.transaction(() =>
+      tenants.flatMap((tenant) => {
+        const row = extend.get(now + leaseMs, tenant, nodeId, now) as RawLease | undefined;
+        return row ? [row] : [];
+      }),
+    );
     return renew.immediate().map((row) => toLease(row, now));
   }
 
-  async release(tenant: string, nodeId: string): Promise<void> {
+  async release(tenant: string, nodeId: string, epoch: number): Promise<void> {
     this.db
-      .prepare('UPDATE cluster_leases SET expires_at = ? WHERE tenant = ? AND node_id = ?')
-      .run(this.now() - 1, tenant, nodeId);
+      .prepare(
+        'UPDATE cluster_leases SET expires_at = ? WHERE tenant = ? AND node_id = ? AND epoch = ?',
+      )
+      .run(this.now() - 1, tenant, nodeId, epoch);
   }
 
   async leave(nodeId: string): Promise<void> {

@@ -290,8 +290,13 @@ export class ChildSlot implements ChildHandle {
       const message = error instanceof Error ? error.message : String(error);
       if (this.phase.kind !== 'closed') {
         this.phase = { kind: 'empty' };
-        this.crashed(message);
-        log.error('child failed to start', { error: message });
+        if (isNotTheChilds(error)) {
+          // Not started at all (no lease here, no store): nothing for the back-off to count.
+          log.warn('child not started', { error: message });
+        } else {
+          this.crashed(message);
+          log.error('child failed to start', { error: message });
+        }
       }
       throw error;
     }
@@ -355,4 +360,14 @@ export class ChildSlot implements ChildHandle {
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Refusals of a start that say nothing about the child: it never ran. */
+function isNotTheChilds(error: unknown): boolean {
+  if (!(error instanceof McpTenantsError)) return false;
+  return (
+    error.code === ErrorCode.NODE_UNAVAILABLE ||
+    error.code === ErrorCode.STORE_UNAVAILABLE ||
+    error.code === ErrorCode.SHUTTING_DOWN
+  );
 }

@@ -36,12 +36,12 @@ function leaseContract(
       await expire('globex');
       const taken = await store.acquire('globex', 'node-b', 60_000);
       expect(taken).toMatchObject({ node_id: 'node-b', epoch: 2, valid: true });
-      expect((await store.renew('node-a', 60_000)).map((lease) => lease.tenant)).not.toContain(
-        'globex',
-      );
-      expect((await store.renew('node-b', 60_000)).map((lease) => lease.tenant)).toContain(
-        'globex',
-      );
+      expect(
+        (await store.renew('node-a', ['globex'], 60_000)).map((lease) => lease.tenant),
+      ).not.toContain('globex');
+      expect(
+        (await store.renew('node-b', ['globex'], 60_000)).map((lease) => lease.tenant),
+      ).toContain('globex');
     });
 
     it('bumps the epoch even for the same node when its own lease had lapsed', async () => {
@@ -54,7 +54,7 @@ function leaseContract(
     it('keeps the epoch across a release, so the next holder is fenced from the last', async () => {
       const { store } = await open();
       await store.acquire('umbrella', 'node-a', 60_000);
-      await store.release('umbrella', 'node-a');
+      await store.release('umbrella', 'node-a', 1);
       const leases = await store.leases();
       expect(leases.find((lease) => lease.tenant === 'umbrella')).toMatchObject({
         valid: false,
@@ -64,6 +64,24 @@ function leaseContract(
         node_id: 'node-b',
         epoch: 2,
       });
+    });
+
+    it('renews only the leases named, and releases only under the epoch held', async () => {
+      const { store, expire } = await open();
+      await store.acquire('named', 'node-a', 60_000);
+      await store.acquire('unnamed', 'node-a', 60_000);
+      await expire('named');
+      await expire('unnamed');
+      // Lapsed: a renewal cannot bring either back.
+      expect(await store.renew('node-a', ['named', 'unnamed'], 60_000)).toEqual([]);
+      await store.acquire('named', 'node-a', 60_000);
+      const renewed = await store.renew('node-a', ['named'], 60_000);
+      expect(renewed.map((lease) => lease.tenant)).toEqual(['named']);
+      // A release under an older epoch (a late one, after a takeover and back) is ignored.
+      await store.release('named', 'node-a', 1);
+      expect((await store.leases()).find((lease) => lease.tenant === 'named')?.valid).toBe(true);
+      await store.release('named', 'node-a', 2);
+      expect((await store.leases()).find((lease) => lease.tenant === 'named')?.valid).toBe(false);
     });
 
     it('ends every lease of a node that leaves, and forgets the node', async () => {
