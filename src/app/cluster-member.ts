@@ -17,10 +17,11 @@ export function isClustered(manifest: Manifest, worker: boolean): boolean {
   return manifest.server.store.kind === 'postgres' || worker;
 }
 
-export function clusterStoreOf(store: StoreBackend): ClusterStore {
+/** The store's nodes and leases; `readonly` for the reading commands (`nodes`, `tenants`). */
+export function clusterStoreOf(store: StoreBackend, readonly = false): ClusterStore {
   return store.kind === 'postgres'
     ? new PgClusterStore(store.pg)
-    : new SqliteClusterStore(store.db);
+    : new SqliteClusterStore(store.db, Date.now, { readonly });
 }
 
 export interface ClusterMemberOptions {

@@ -5,7 +5,7 @@ import type { Logger } from '../core/logger.js';
 import { QUOTA_MIGRATIONS } from '../quota/pg-migrations.js';
 import type { StoreBackend } from '../store/backend.js';
 import { openSupervisorDatabase } from '../store/database.js';
-import { type Migration, migrate } from '../store/migrations.js';
+import { isCurrent, type Migration, migrate } from '../store/migrations.js';
 import { PostgresStore } from '../store/postgres.js';
 import { openForReading } from '../store/read-database.js';
 import { TENANT_DATA_MIGRATIONS } from '../store/tenant-data-migrations.js';
@@ -48,7 +48,7 @@ export async function openStore(
   });
   try {
     // A reading command needs no DDL rights once the schema is current.
-    if (options.readonly && (await isCurrent(pg))) return { kind: 'postgres', pg };
+    if (options.readonly && (await isCurrent(pg, MIGRATIONS))) return { kind: 'postgres', pg };
     const applied = await migrate(pg, MIGRATIONS);
     if (applied.length > 0) {
       options.log.info('PostgreSQL store migrated', {
@@ -61,20 +61,6 @@ export async function openStore(
     throw pg.explain(error);
   }
   return { kind: 'postgres', pg };
-}
-
-async function isCurrent(pg: PostgresStore): Promise<boolean> {
-  const table = await pg.query<{ present: boolean }>(
-    "SELECT to_regclass('mcp_schema_migrations') IS NOT NULL AS present",
-  );
-  if (!table.rows[0]?.present) return false;
-  const done = await pg.query<{ key: string }>(
-    "SELECT component || '/' || version AS key FROM mcp_schema_migrations",
-  );
-  const applied = new Set(done.rows.map((row) => row.key));
-  return MIGRATIONS.every((migration) =>
-    applied.has(`${migration.component}/${migration.version}`),
-  );
 }
 
 export async function closeStore(backend: StoreBackend): Promise<void> {

@@ -154,9 +154,39 @@ export class Supervisor {
     if (made?.epoch !== epoch) {
       made = { epoch, env: this.tenantData.credentials(tenant.id) };
       this.credentials.set(tenant.id, made);
-      made.env.catch(() => this.credentials.delete(tenant.id));
+      const mine = made;
+      // A failure is retried at the next start, unless a newer epoch's credentials replaced it.
+      made.env.catch(() => {
+        if (this.credentials.get(tenant.id) === mine) this.credentials.delete(tenant.id);
+      });
     }
-    return { ...(await made.env), ...env };
+    try {
+      return { ...(await made.env), ...env };
+    } catch (error) {
+      throw this.store.kind === 'postgres' ? this.store.pg.explain(error) : error;
+    }
+  }
+
+  /**
+   * Where peers reach this node: `cluster.advertise_url`; a worker, at its
+   * own port on that host (or on its bind address); else its listen URL.
+   */
+  private advertiseUrl(front: HttpFront): string {
+    const configured = this.options.manifest.cluster.advertise_url;
+    if (front.peerUrl !== undefined) {
+      if (configured === undefined) return front.peerUrl;
+      const url = new URL(configured);
+      url.port = new URL(front.peerUrl).port;
+      return url.origin;
+    }
+    if (configured !== undefined) return new URL(configured).origin;
+    const host = this.options.manifest.server.host;
+    if (this.clustered && (host === '0.0.0.0' || host === '::')) {
+      this.options.log.warn(
+        'server.host is a wildcard and cluster.advertise_url is unset: peers on other hosts cannot reach this node at its loopback URL; set cluster.advertise_url to an address they reach',
+      );
+    }
+    return new URL(front.url).origin;
   }
 
   /** Joins the cluster (when clustered) under the URL peers reach this node at. */
@@ -210,8 +240,14 @@ export class Supervisor {
       return false;
     }
     const before = this.currentManifest.server;
-    if (next.server.host !== before.host || next.server.port !== before.port) {
-      log.warn('server.host and server.port apply on the next start only');
+    const restartOnly = (['host', 'port', 'store', 'workers'] as const)
+      .filter((key) => JSON.stringify(next.server[key]) !== JSON.stringify(before[key]))
+      .map((key) => `server.${key}`);
+    if (JSON.stringify(next.cluster) !== JSON.stringify(this.currentManifest.cluster)) {
+      restartOnly.push('cluster');
+    }
+    if (restartOnly.length > 0) {
+      log.warn('these settings apply on the next start only', { settings: restartOnly.join(', ') });
     }
     this.currentManifest = next;
     this.verifier = verifier;
@@ -261,11 +297,12 @@ export class Supervisor {
       peerListenHost: this.options.worker ? server.host : undefined,
       log: this.options.log,
     });
-    await this.join(
-      this.http.peerUrl ??
-        this.options.manifest.cluster.advertise_url ??
-        new URL(this.http.url).origin,
-    );
+    try {
+      await this.join(this.advertiseUrl(this.http));
+    } catch (error) {
+      await this.http.close();
+      throw error;
+    }
     await this.startMetricsListener();
     this.registry.warmEager();
     return this.http;

@@ -1,10 +1,14 @@
 import { Command } from 'commander';
 import { clusterStoreOf } from '../app/cluster-member.js';
 import { closeStore, openStore } from '../app/store.js';
+import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import { createLogger } from '../core/logger.js';
 import { loadManifest } from '../manifest/load.js';
 import { textTable } from '../telemetry/text-table.js';
 import { manifestOption } from './options.js';
+
+const NO_NODES =
+  'no nodes: none has run on this store yet (a cluster forms on a PostgreSQL store, or with serve --workers)\n';
 
 interface NodesOptions {
   manifest: string;
@@ -35,9 +39,23 @@ Examples:
 async function listNodes(options: NodesOptions): Promise<void> {
   const manifest = loadManifest(options.manifest);
   const log = createLogger({ level: 'warn' });
-  const store = await openStore(manifest, { log, purpose: 'nodes' });
+  const store = await openStore(manifest, { log, purpose: 'nodes', readonly: true }).catch(
+    (error: unknown) => {
+      // The embedded store not made yet: no node has run.
+      if (error instanceof McpTenantsError && error.code === ErrorCode.NOT_FOUND) return undefined;
+      throw error;
+    },
+  );
+  if (!store) {
+    process.stdout.write(
+      options.json
+        ? `${JSON.stringify({ lease_ms: manifest.cluster.lease_ms, nodes: [] })}\n`
+        : NO_NODES,
+    );
+    return;
+  }
   try {
-    const cluster = clusterStoreOf(store);
+    const cluster = clusterStoreOf(store, true);
     const [nodes, leases] = await Promise.all([cluster.nodes(), cluster.leases()]);
     const leaseMs = manifest.cluster.lease_ms;
     const view = nodes.map((node) => ({
@@ -59,9 +77,7 @@ async function listNodes(options: NodesOptions): Promise<void> {
       return;
     }
     if (view.length === 0) {
-      process.stdout.write(
-        'no nodes: none has run on this store yet (a cluster forms on a PostgreSQL store, or with serve --workers)\n',
-      );
+      process.stdout.write(NO_NODES);
       return;
     }
     const rows = view.map((node) => [

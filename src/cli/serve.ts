@@ -80,6 +80,8 @@ async function serve(options: ServeOptions): Promise<void> {
   process.on('SIGHUP', reload);
   const stopWatching = options.watch ? watchManifest(options.manifest, reload) : () => {};
   const stop = shutdownOnSignals(supervisor, stopWatching, worker);
+  // A worker stops with its primary, even one killed while this worker starts.
+  if (worker) stopWithPrimary(stop);
 
   if (options.stdio) {
     const token = process.env.MCP_TENANT_TOKEN;
@@ -102,7 +104,6 @@ async function serve(options: ServeOptions): Promise<void> {
 
   const front = await supervisor.startHttp({ port: options.port, host: options.host });
   if (worker) {
-    stopWithPrimary(stop);
     reportReady({ type: 'ready', url: front.url, nodeId: supervisor.nodeId });
     return;
   }

@@ -97,7 +97,7 @@ async function withLeases(manifest: Manifest, tenants: TenantStatus[]): Promise<
     readonly: true,
   });
   try {
-    const leases = await clusterStoreOf(store).leases();
+    const leases = await clusterStoreOf(store, true).leases();
     const holders = new Map(
       leases.filter((lease) => lease.valid).map((lease) => [lease.tenant, lease.node_id]),
     );

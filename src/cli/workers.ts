@@ -49,7 +49,16 @@ export function runPrimary(
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve();
         return;
       }
-      log.error('a worker stopped; starting another', {
+      if (!announced) {
+        // Before serving at all (a port in use, a store out of reach): the next would fail alike.
+        process.stderr.write(
+          `mcp-tenants: a worker could not start (exit code ${code ?? signal}); its error is above\n`,
+        );
+        process.exitCode = code || 1;
+        stop();
+        return;
+      }
+      log.error('a worker stopped; starting another (its error is above)', {
         pid: worker.process.pid,
         code,
         signal,
@@ -58,13 +67,14 @@ export function runPrimary(
       setTimeout(fork, restartDelay).unref();
       restartDelay = Math.min(restartDelay * 2, MAX_RESTART_DELAY_MS);
     });
-    const stop = (signal: NodeJS.Signals): void => {
+    const stop = (signal?: NodeJS.Signals): void => {
       if (stopping) {
         for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
         return;
       }
       stopping = true;
-      process.stderr.write(`mcp-tenants: ${signal} received, stopping ${count} workers\n`);
+      if (signal)
+        process.stderr.write(`mcp-tenants: ${signal} received, stopping ${count} workers\n`);
       const workers = Object.values(cluster.workers ?? {});
       if (workers.length === 0) resolve();
       for (const worker of workers) worker?.process.kill('SIGTERM');

@@ -4,7 +4,7 @@ import { ErrorCode, McpTenantsError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ClusterStore, LeaseRow, NodeLoad, NodeRow } from './cluster-store.js';
 import { ownerOfSession } from './node-id.js';
-import { PEER_HEADER, signPeerHeader, verifyPeerHeader } from './peer-auth.js';
+import { PEER_HEADER, peerRequestOf, signPeerHeader, verifyPeerHeader } from './peer-auth.js';
 import { PeerProxy } from './peer-proxy.js';
 import { preferredNode } from './placement.js';
 import { tenantOfToken } from './token-tenant.js';
@@ -72,6 +72,7 @@ export class ClusterNode {
   private closed = false;
   private lastFailureLog = 0;
   private lastRefresh = 0;
+  private lastForgeryLog = 0;
 
   private constructor(private readonly options: ClusterNodeOptions) {
     this.id = options.nodeId;
@@ -155,9 +156,17 @@ export class ClusterNode {
     if (header === undefined) return false;
     const from =
       typeof header === 'string'
-        ? verifyPeerHeader(this.options.key, header, request.method ?? '', request.url ?? '')
+        ? verifyPeerHeader(this.options.key, header, peerRequestOf(request))
         : undefined;
     if (from === undefined) {
+      const now = Date.now();
+      if (now - this.lastForgeryLog > 10_000) {
+        this.lastForgeryLog = now;
+        this.options.log.warn(
+          'refused a request with a peer header that does not verify: a forged one, or a node with another cluster key (cluster.key, key_file or auth.secret differ)',
+          { remote: request.socket.remoteAddress },
+        );
+      }
       throw new McpTenantsError(
         ErrorCode.FORBIDDEN,
         `the ${PEER_HEADER} header did not verify: only nodes of this cluster (same cluster key) may send it`,
@@ -167,12 +176,7 @@ export class ClusterNode {
   }
 
   forward(request: IncomingMessage, response: ServerResponse, node: NodeRow): Promise<void> {
-    const header = signPeerHeader(
-      this.options.key,
-      this.id,
-      request.method ?? '',
-      request.url ?? '',
-    );
+    const header = signPeerHeader(this.options.key, this.id, peerRequestOf(request));
     return this.proxy.forward(request, response, node, { [PEER_HEADER]: header });
   }
 

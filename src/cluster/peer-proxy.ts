@@ -24,6 +24,7 @@ const HOP_BY_HOP = new Set([
 
 /** Waiting this long for a peer to accept the connection means it is down. */
 const CONNECT_TIMEOUT_MS = 3_000;
+const IDLE_SOCKET_MS = 4_000;
 
 /**
  * Relays one HTTP request to the node that serves it and its answer back,
@@ -32,8 +33,19 @@ const CONNECT_TIMEOUT_MS = 3_000;
  * Connections to peers are kept alive and reused.
  */
 export class PeerProxy {
-  private readonly http = new Agent({ keepAlive: true, maxFreeSockets: 64 });
-  private readonly https = new HttpsAgent({ keepAlive: true, maxFreeSockets: 64 });
+  // An idle kept-alive socket is closed before the peer's server closes it
+  // (Node's keepAliveTimeout is 5 s), so a request is never written onto one
+  // the peer is closing.
+  private readonly http = new Agent({
+    keepAlive: true,
+    maxFreeSockets: 64,
+    timeout: IDLE_SOCKET_MS,
+  });
+  private readonly https = new HttpsAgent({
+    keepAlive: true,
+    maxFreeSockets: 64,
+    timeout: IDLE_SOCKET_MS,
+  });
 
   forward(
     request: IncomingMessage,
@@ -73,8 +85,9 @@ export class PeerProxy {
       };
       upstream.once('socket', (socket) => {
         // The connect timeout only: a stream may then stay quiet for as long as it likes.
-        socket.once('connect', () => upstream.setTimeout(0));
-        if (!socket.connecting) upstream.setTimeout(0);
+        // A reused socket is connected already: no listener, which would pile up on it.
+        if (socket.connecting) socket.once('connect', () => upstream.setTimeout(0));
+        else upstream.setTimeout(0);
       });
       upstream.once('timeout', () => upstream.destroy(new Error('connection timed out')));
       upstream.once('error', unreachable);

@@ -66,10 +66,15 @@ export class PgClusterStore implements ClusterStore {
 
   async renew(nodeId: string, tenants: readonly string[], leaseMs: number): Promise<LeaseRow[]> {
     if (tenants.length === 0) return [];
+    // SKIP LOCKED: a lease row locked by a tenant's write in progress (its
+    // fence holds the row) is renewed on the next heartbeat, instead of this
+    // one waiting and every other lease of the node lapsing behind it.
     const result = await this.pg.query<LeaseRow>(
-      `UPDATE mcp_leases SET expires_at = now() + $3 * interval '1 millisecond'
-       WHERE node_id = $1 AND tenant = ANY($2) AND expires_at > now()
-       RETURNING tenant, node_id, epoch::float8 AS epoch, true AS valid`,
+      `UPDATE mcp_leases l SET expires_at = now() + $3 * interval '1 millisecond'
+        WHERE l.tenant IN (SELECT tenant FROM mcp_leases
+                            WHERE node_id = $1 AND tenant = ANY($2) AND expires_at > now()
+                            FOR NO KEY UPDATE SKIP LOCKED)
+       RETURNING l.tenant, l.node_id, l.epoch::float8 AS epoch, true AS valid`,
       [nodeId, tenants, leaseMs],
     );
     return result.rows;

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { hasTable } from '../store/sqlite.js';
 import type { ClusterStore, LeaseRow, NodeLoad, NodeRow } from './cluster-store.js';
 
 const SCHEMA = `
@@ -40,11 +41,16 @@ interface RawLease {
  * the workers share the file (WAL), and one clock.
  */
 export class SqliteClusterStore implements ClusterStore {
+  private readonly ready: boolean;
+
+  /** `readonly`: for a reading command on a read-only connection; no tables yet means no nodes. */
   constructor(
     private readonly db: Database.Database,
     private readonly now: () => number = Date.now,
+    options: { readonly?: boolean } = {},
   ) {
-    db.exec(SCHEMA);
+    if (!options.readonly) db.exec(SCHEMA);
+    this.ready = hasTable(db, 'cluster_nodes') && hasTable(db, 'cluster_leases');
   }
 
   async register(node: { node_id: string; url: string; host: string; pid: number }): Promise<void> {
@@ -64,6 +70,7 @@ export class SqliteClusterStore implements ClusterStore {
   }
 
   async nodes(): Promise<NodeRow[]> {
+    if (!this.ready) return [];
     const now = this.now();
     return this.db
       .prepare<[], RawNode>('SELECT * FROM cluster_nodes ORDER BY node_id')
@@ -81,6 +88,7 @@ export class SqliteClusterStore implements ClusterStore {
   }
 
   async leases(): Promise<LeaseRow[]> {
+    if (!this.ready) return [];
     const now = this.now();
     return this.db
       .prepare<[], RawLease>('SELECT * FROM cluster_leases ORDER BY tenant')

@@ -1,11 +1,10 @@
-import type { Migration } from '../store/migrations.js';
+import { lockKey, type Migration } from '../store/migrations.js';
 
 /**
  * Advisory locks of the quota counters take this as their first key: the
  * two-key form never collides with a one-key lock (migrations) and the
  * constant keeps them apart from other components' two-key locks.
  */
-export const QUOTA_LOCK_CLASS = 0x71756f74; // "quot"
 
 /**
  * The quota counters' tables in PostgreSQL, and `mcp_quota_reserve`: the one
@@ -60,7 +59,7 @@ CREATE FUNCTION mcp_quota_reserve(
 DECLARE
   v_n      INTEGER := coalesce(array_length(p_scopes, 1), 0);
   v_i      INTEGER;
-  v_lock   INTEGER;
+  v_lock   BIGINT;
   v_now_s  BIGINT;
   v_month  TIMESTAMP;
   v_bucket BIGINT;
@@ -78,9 +77,9 @@ BEGIN
   -- Every node takes its scopes' locks in one order (by the locked key, since
   -- two scopes may hash alike), so two requests never wait on each other in a circle.
   FOR v_lock IN
-    SELECT DISTINCT hashtext(s) FROM unnest(p_scopes || p_release_scopes) AS s ORDER BY 1
+    SELECT DISTINCT ${lockKey("'quota:' || s")} FROM unnest(p_scopes || p_release_scopes) AS s ORDER BY 1
   LOOP
-    PERFORM pg_advisory_xact_lock(${QUOTA_LOCK_CLASS}, v_lock);
+    PERFORM pg_advisory_xact_lock(v_lock);
   END LOOP;
 
   -- Reservations a node will not spend (their bucket ended, it stops, ...).

@@ -153,8 +153,11 @@ export class PostgresStore {
 export function isConnectionFailure(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
-    // Class 08 (connection exception), 57P01-57P03 (admin shutdown, crash, cannot connect now), 53300 (too many connections).
-    if (/^08|^57P0[1-3]$|^53300$/.test(code)) return true;
+    // Class 08 (connection exception), 57P01-57P03 (admin shutdown, crash, cannot
+    // connect now), class 53 (out of resources: connections, memory, the lock
+    // table), 57014 (a statement timed out) and 55P03 (a lock not granted in time):
+    // the store is in trouble now, whatever the statement.
+    if (/^08|^57P0[1-3]$|^53|^57014$|^55P03$/.test(code)) return true;
     if (/^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EPIPE|EAI_AGAIN)$/.test(code))
       return true;
   }

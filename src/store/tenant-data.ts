@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { TENANT_ID_PATTERN } from '../core/config.js';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import { lockKey } from './migrations.js';
 import type { PostgresStore, Queryable } from './postgres.js';
 import { TENANT_DATA_SCHEMA } from './tenant-data-migrations.js';
 
@@ -27,8 +28,8 @@ const TENANT_CONNECTION_LIMIT = 8;
 const SCRAM_ITERATIONS = 4096;
 
 /** Advisory lock classes (two-key form, apart from the migrations' one-key lock). */
-const PROVISION_LOCK = 0x6d637464; // per tenant: nodes starting one tenant at once take turns
-const SHARED_GRANT_LOCK = 0x6d637467; // GRANTs on the shared functions: concurrent ones can fail
+// Advisory locks (keys salted, see lockKey): nodes provisioning one tenant at once take turns,
+// and GRANTs on the shared functions are made one at a time (concurrent ones can fail).
 
 /** Connection settings a tenant's child keeps from the store's URL; credentials are never among them. */
 const KEPT_URL_PARAMS = new Set([
@@ -96,8 +97,7 @@ export class TenantDataRoles {
     const verifier = await scramVerifier(password);
     try {
       const names = await this.store.transaction(async (client) => {
-        await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
-          PROVISION_LOCK,
+        await client.query(`SELECT pg_advisory_xact_lock(${lockKey("'provision:' || $1")})`, [
           tenantId,
         ]);
         const names = await registeredNames(client, tenantId, database.tag);
@@ -223,6 +223,7 @@ async function provisionRole(
     await client.query(
       `COMMENT ON ROLE ${r} IS ${literal(`${TENANT_ROLE_COMMENT} of tenant ${tenantId}`)}`,
     );
+    await boundRole(client, r);
     return;
   }
   if (!existing.comment?.startsWith(TENANT_ROLE_COMMENT)) {
@@ -240,6 +241,7 @@ async function provisionRole(
   ].filter((word): word is string => typeof word === 'string');
   if (extra.length > 0) await client.query(`ALTER ROLE ${r} ${extra.join(' ')}`);
   await client.query(`ALTER ROLE ${r} ${login}`);
+  await boundRole(client, r);
   // NOINHERIT stops inherited rights, not SET ROLE: a role granted to it is taken back.
   const groups = await client.query<{ name: string }>(
     'SELECT roleid::regrole::text AS name FROM pg_auth_members WHERE member = $1',
@@ -247,6 +249,23 @@ async function provisionRole(
   );
   for (const group of groups.rows) await client.query(`REVOKE ${group.name} FROM ${r}`);
 }
+
+/**
+ * What one statement or transaction of a tenant's role may hold: a child's
+ * writes are short, and nothing it does may keep locks (its lease row, say)
+ * or a pooled connection for long.
+ */
+async function boundRole(client: Queryable, role: string): Promise<void> {
+  for (const [setting, value] of ROLE_BOUNDS) {
+    await client.query(`ALTER ROLE ${role} SET ${setting} = ${literal(value)}`);
+  }
+}
+
+const ROLE_BOUNDS = [
+  ['statement_timeout', '10s'],
+  ['lock_timeout', '5s'],
+  ['idle_in_transaction_session_timeout', '10s'],
+] as const;
 
 async function provisionSchema(client: Queryable, tenantId: string, names: Names): Promise<void> {
   const s = ident(names.schema);
@@ -318,7 +337,7 @@ async function grantShared(client: Queryable, role: string): Promise<void> {
   );
   if (has.rows[0]?.granted) return;
   // Two GRANTs on one object at once can fail ("tuple concurrently updated").
-  await client.query('SELECT pg_advisory_xact_lock($1, 0)', [SHARED_GRANT_LOCK]);
+  await client.query(`SELECT pg_advisory_xact_lock(${lockKey("'shared grants'")})`);
   const r = ident(role);
   await client.query(`
     GRANT USAGE ON SCHEMA ${TENANT_DATA_SCHEMA} TO ${r};

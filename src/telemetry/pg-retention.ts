@@ -1,6 +1,7 @@
 import type pg from 'pg';
+import { lockKey } from '../store/migrations.js';
 import type { PostgresStore } from '../store/postgres.js';
-import { pgRows, pgTransaction } from './pg-rows.js';
+import { pgRows } from './pg-rows.js';
 import { PG_ADD_USAGE_ON_CONFLICT } from './pg-telemetry-store.js';
 import {
   DAY_MS,
@@ -11,7 +12,6 @@ import {
 import { floorTo, HOUR_MS } from './time-window.js';
 
 /** Any constant: the node that holds it does the step; the others skip it. */
-export const RETENTION_LOCK = 0x6d6370_7472; // "mcptr"
 
 /** Epoch ms of a BIGINT `ts`, floored to the hour, in SQL. */
 const HOUR_OF = (column: string) => `(${column} - ${column} % ${HOUR_MS})`;
@@ -44,11 +44,11 @@ export class PgRetention {
   step(now: number): Promise<number> {
     const cutoff = floorTo(now - this.options.retentionDays * DAY_MS, HOUR_MS);
     const pruneBefore = floorTo(now - this.options.rollupRetentionDays * DAY_MS, HOUR_MS);
-    return pgTransaction(this.store, async (client) => {
+    return this.store.transaction(async (client) => {
       const [lock] = await pgRows<{ locked: boolean }>(
         client,
-        'SELECT pg_try_advisory_xact_lock($1) AS locked',
-        [RETENTION_LOCK],
+        `SELECT pg_try_advisory_xact_lock(${lockKey("'telemetry retention'")}) AS locked`,
+        [],
       );
       if (!lock?.locked) return 0;
       return (

@@ -33,54 +33,6 @@ export async function pgRows<R extends pg.QueryResultRow>(
 }
 
 /**
- * Runs `body` in one transaction on one pooled connection, rolled back when
- * it throws. Unlike a bare checkout, the connection is watched while it is
- * held: one that dies then (a database restart) fails the statement in
- * flight, is not returned to the pool, and never surfaces as an unhandled
- * 'error' event.
- */
-export async function pgTransaction<T>(
-  store: PostgresStore,
-  body: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  let client: pg.PoolClient;
-  try {
-    client = await store.pool.connect();
-  } catch (error) {
-    throw unreachable(store, error);
-  }
-  let broken: Error | undefined;
-  const onError = (error: Error): void => {
-    broken = error;
-  };
-  client.on('error', onError);
-  try {
-    await client.query('BEGIN');
-    const result = await body(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw store.explain(error);
-  } finally {
-    client.removeListener('error', onError);
-    client.release(broken);
-  }
-}
-
-/** No connection could be had: whatever the driver says, the store counts as down. */
-function unreachable(store: PostgresStore, error: unknown): unknown {
-  const explained = store.explain(error);
-  if (explained instanceof McpTenantsError) return explained;
-  const reason = error instanceof Error ? error.message : String(error);
-  return new McpTenantsError(
-    ErrorCode.STORE_UNAVAILABLE,
-    `the PostgreSQL store at ${store.where} is unreachable (${reason}); check server.store and that the database accepts connections`,
-    { cause: error },
-  );
-}
-
-/**
  * Runs `body` in one read-only REPEATABLE READ transaction: every query of
  * a report or a verification sees the same moment while other nodes write.
  */
@@ -88,7 +40,7 @@ export function pgSnapshot<T>(
   store: PostgresStore,
   body: (client: pg.PoolClient) => Promise<T>,
 ): Promise<T> {
-  return pgTransaction(store, async (client) => {
+  return store.transaction(async (client) => {
     await client.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
     return body(client);
   });

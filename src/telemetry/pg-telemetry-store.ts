@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { PostgresStore } from '../store/postgres.js';
 import { appendAuditPg } from './pg-audit-log.js';
-import { pgInt, pgText, pgTransaction } from './pg-rows.js';
+import { pgInt, pgText } from './pg-rows.js';
 import type {
   AuditEntry,
   ChildRecord,
@@ -45,7 +45,7 @@ export class PgTelemetryStore {
       else if (record.kind === 'child') children.push(record);
       else audit.push(record);
     }
-    await pgTransaction(this.store, async (client) => {
+    await this.store.transaction(async (client) => {
       await appendAuditPg(client, audit);
       await insertRequests(client, requests);
       await insertChildren(client, children);

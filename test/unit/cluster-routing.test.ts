@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { newNodeId, ownerOfSession, sessionIdOf } from '../../src/cluster/node-id.js';
-import { clusterKey, signPeerHeader, verifyPeerHeader } from '../../src/cluster/peer-auth.js';
+import {
+  clusterKey,
+  type PeerRequest,
+  signPeerHeader,
+  verifyPeerHeader,
+} from '../../src/cluster/peer-auth.js';
 import { preferredNode } from '../../src/cluster/placement.js';
 import { tenantOfToken } from '../../src/cluster/token-tenant.js';
 
@@ -58,26 +63,39 @@ describe('node ids and session ids', () => {
 
 describe('the peer header', () => {
   const key = clusterKey(undefined, 'a secret of at least thirty-two bytes!!');
+  const request: PeerRequest = {
+    method: 'POST',
+    path: '/mcp',
+    host: '127.0.0.1:7800',
+    authorization: 'Bearer a.b.c',
+    session: 'node-a.1234',
+  };
 
-  it('verifies for the request line it was made for, within a minute', () => {
+  it('verifies for the request it was made for, within a minute', () => {
     const now = 1_800_000_000_000;
-    const header = signPeerHeader(key, 'node-a', 'POST', '/mcp', now);
-    expect(verifyPeerHeader(key, header, 'POST', '/mcp', now + 1_000)).toBe('node-a');
-    expect(verifyPeerHeader(key, header, 'GET', '/mcp', now)).toBeUndefined();
-    expect(verifyPeerHeader(key, header, 'POST', '/mcp?x', now)).toBeUndefined();
-    expect(verifyPeerHeader(key, header, 'POST', '/mcp', now + 61_000)).toBeUndefined();
+    const header = signPeerHeader(key, 'node-a', request, now);
+    expect(verifyPeerHeader(key, header, request, now + 1_000)).toBe('node-a');
+    expect(verifyPeerHeader(key, header, request, now + 61_000)).toBeUndefined();
+    // Replayed for another request line, Host, caller or session: refused.
+    for (const changed of [
+      { method: 'GET' },
+      { path: '/mcp?x' },
+      { host: 'evil.example:7800' },
+      { authorization: 'Bearer another.token.here' },
+      { session: 'node-a.5678' },
+    ]) {
+      expect(verifyPeerHeader(key, header, { ...request, ...changed }, now)).toBeUndefined();
+    }
   });
 
   it('refuses another key, a changed sender and garbage', () => {
     const now = Date.now();
-    const header = signPeerHeader(key, 'node-a', 'POST', '/mcp', now);
+    const header = signPeerHeader(key, 'node-a', request, now);
     const other = clusterKey('another cluster key of at least 32 bytes', 'x');
-    expect(verifyPeerHeader(other, header, 'POST', '/mcp', now)).toBeUndefined();
-    expect(
-      verifyPeerHeader(key, header.replace('node-a', 'node-b'), 'POST', '/mcp', now),
-    ).toBeUndefined();
+    expect(verifyPeerHeader(other, header, request, now)).toBeUndefined();
+    expect(verifyPeerHeader(key, header.replace('node-a', 'node-b'), request, now)).toBeUndefined();
     for (const junk of ['', 'a:b', 'node-a:x:y', ':::', `node-a:${now}:`]) {
-      expect(verifyPeerHeader(key, junk, 'POST', '/mcp', now)).toBeUndefined();
+      expect(verifyPeerHeader(key, junk, request, now)).toBeUndefined();
     }
   });
 });
@@ -91,6 +109,7 @@ describe('routing by the token tenant', () => {
     expect(tenantOfToken(token({ tenant_id: 7 }))).toBeUndefined();
     expect(tenantOfToken('Bearer not-a-jwt')).toBeUndefined();
     expect(tenantOfToken('Basic abc')).toBeUndefined();
+    expect(tenantOfToken(token({ tenant_id: 'acme' }).replace('Bearer', 'bearer'))).toBe('acme');
     expect(tenantOfToken(undefined)).toBeUndefined();
   });
 });

@@ -4,14 +4,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JsonRpcRequest, JsonRpcResponse } from '../../src/core/jsonrpc.js';
 import { silentLogger } from '../../src/core/logger.js';
 import { Cancellation, type RelaySession, runStages } from '../../src/core/pipeline.js';
-import { migrate } from '../../src/store/migrations.js';
+import { lockKey, migrate } from '../../src/store/migrations.js';
 import { PostgresStore } from '../../src/store/postgres.js';
 import { AuditAppender, verifyAudit } from '../../src/telemetry/audit-log.js';
 import { type ChainedRow, verifyChain } from '../../src/telemetry/hash-chain.js';
 import type { Outcome } from '../../src/telemetry/outcome.js';
 import { queryAuditPg, verifyAuditPg } from '../../src/telemetry/pg-audit-log.js';
 import { TELEMETRY_MIGRATIONS } from '../../src/telemetry/pg-migrations.js';
-import { PgRetention, RETENTION_LOCK } from '../../src/telemetry/pg-retention.js';
+import { PgRetention } from '../../src/telemetry/pg-retention.js';
 import { isPgStoreUnavailable, pgRows } from '../../src/telemetry/pg-rows.js';
 import { PgTelemetryStore } from '../../src/telemetry/pg-telemetry-store.js';
 import type {
@@ -510,7 +510,7 @@ describe.skipIf(postgresSkipReason !== undefined)('telemetry on PostgreSQL', () 
       locked = resolve;
     });
     const holder = other.transaction(async (client) => {
-      await client.query('SELECT pg_advisory_xact_lock($1)', [RETENTION_LOCK]);
+      await client.query(`SELECT pg_advisory_xact_lock(${lockKey("'telemetry retention'")})`);
       locked();
       await released;
     });
