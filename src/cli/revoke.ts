@@ -30,7 +30,7 @@ export function revokeCommand(): Command {
 The deny list lives in the supervisor's database (<data_dir>/mcp-tenants.db),
 so running supervisors see it at once; no restart or reload is needed. With
 server.store set to a postgres:// URL it lives in that database, and every
-node of the cluster refuses the token within a second.
+node of the cluster refuses the token within 2 s (usually within milliseconds).
 Tokens made by \`mcp-tenants token\` always carry a jti; it is also in the
 audit trail of every call.
 
