@@ -9,6 +9,9 @@ import { PeerProxy } from './peer-proxy.js';
 import { preferredNode } from './placement.js';
 import { tenantOfToken } from './token-tenant.js';
 
+/** Requests whose peer header verified. */
+const verified = new WeakSet<IncomingMessage>();
+
 /** Nodes silent this long leave the list (their leases lapsed long before). */
 const FORGET_AFTER_MS = 60 * 60_000;
 
@@ -154,6 +157,8 @@ export class ClusterNode {
   isForwarded(request: IncomingMessage): boolean {
     const header = request.headers[PEER_HEADER];
     if (header === undefined) return false;
+    // Asked twice per request (Host check, routing): the MAC is checked once.
+    if (verified.has(request)) return true;
     const from =
       typeof header === 'string'
         ? verifyPeerHeader(this.options.key, header, peerRequestOf(request))
@@ -172,6 +177,7 @@ export class ClusterNode {
         `the ${PEER_HEADER} header did not verify: only nodes of this cluster (same cluster key) may send it`,
       );
     }
+    verified.add(request);
     return true;
   }
 

@@ -94,7 +94,11 @@ export class PeerProxy {
       upstream.once('response', (answer) => {
         answered = true;
         response.writeHead(answer.statusCode ?? 502, passOn(answer.headers));
-        response.flushHeaders();
+        // An event stream's headers go at once (its first event may be long coming);
+        // a JSON answer's go with its body, in one write.
+        if (String(answer.headers['content-type']).startsWith('text/event-stream')) {
+          response.flushHeaders();
+        }
         answer.pipe(response);
         answer.once('end', () => resolve());
         answer.once('error', (error) => {
