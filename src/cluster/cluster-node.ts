@@ -316,6 +316,9 @@ export class ClusterNode {
         )
         .map((node) => [node.node_id, node]),
     );
+    for (const node of nodes) {
+      if (!this.live.has(node.node_id)) this.proxy.abandon(node.node_id);
+    }
     this.leaseView = new Map((await store.leases()).map((lease) => [lease.tenant, lease]));
     this.letGoOfMovedTenants();
     if (Math.random() < 0.01) await store.forget(FORGET_AFTER_MS);

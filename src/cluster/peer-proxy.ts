@@ -1,5 +1,6 @@
 import {
   Agent,
+  type ClientRequest,
   request as httpRequest,
   type IncomingHttpHeaders,
   type IncomingMessage,
@@ -33,6 +34,8 @@ const IDLE_SOCKET_MS = 4_000;
  * Connections to peers are kept alive and reused.
  */
 export class PeerProxy {
+  /** Exchanges under way, by the node they went to. */
+  private readonly inFlight = new Map<string, Set<ClientRequest>>();
   // An idle kept-alive socket is closed before the peer's server closes it
   // (Node's keepAliveTimeout is 5 s), so a request is never written onto one
   // the peer is closing.
@@ -67,6 +70,15 @@ export class PeerProxy {
         headers,
         agent: secure ? this.https : this.http,
         timeout: CONNECT_TIMEOUT_MS,
+      });
+      const pending = this.inFlight.get(peer.node_id) ?? new Set<ClientRequest>();
+      pending.add(upstream);
+      this.inFlight.set(peer.node_id, pending);
+      upstream.once('close', () => {
+        pending.delete(upstream);
+        if (pending.size === 0 && this.inFlight.get(peer.node_id) === pending) {
+          this.inFlight.delete(peer.node_id);
+        }
       });
       let answered = false;
       const unreachable = (error: Error): void => {
@@ -113,6 +125,19 @@ export class PeerProxy {
       });
       request.pipe(upstream);
     });
+  }
+
+  /**
+   * Ends what is in flight to a node that stopped heartbeating (frozen, or
+   * cut off): its clients get an answer now instead of waiting on a socket
+   * nobody reads. An exchange not answered yet becomes NODE_UNAVAILABLE.
+   */
+  abandon(nodeId: string): void {
+    const pending = this.inFlight.get(nodeId);
+    if (!pending) return;
+    this.inFlight.delete(nodeId);
+    for (const upstream of pending)
+      upstream.destroy(new Error(`node ${nodeId} stopped heartbeating`));
   }
 
   close(): void {

@@ -296,6 +296,45 @@ describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on P
     expect(gone.status).toBe(404);
   }, 30_000);
 
+  it('fences an owner that was only paused: a peer takes over, and the old owner stops its child when it wakes', async () => {
+    const tenant = 'acme';
+    const owner = await ownerOf(tenant);
+    const survivor = [0, 1, 2].find(
+      (index) =>
+        index !== owner &&
+        cluster.nodes[index]?.process.exitCode === null &&
+        cluster.nodes[index]?.process.signalCode === null,
+    ) as number;
+    const paused = cluster.nodes[owner];
+    const childrenBefore = paused?.childPids() ?? [];
+    expect(childrenBefore.length).toBeGreaterThan(0);
+    paused?.process.kill('SIGSTOP');
+    try {
+      // The lease lapses (lease_ms 2 s); a live node takes the tenant and writes.
+      const written = await waitFor(
+        async () => {
+          const answer = await call(urlOf(survivor), tenant, 'data_set', {
+            key: 'after-pause',
+            value: 'new owner',
+          });
+          return answer.body.result !== undefined &&
+            !JSON.stringify(answer.body.result).includes('isError":true')
+            ? answer
+            : undefined;
+        },
+        12_000,
+        'a takeover while the owner is paused',
+      );
+      expect(written.status).toBe(200);
+    } finally {
+      paused?.process.kill('SIGCONT');
+    }
+    // Awake, the old owner finds its lease ran out by its own clock and stops its child.
+    expect(await waitGone(childrenBefore, 10_000)).toEqual([]);
+    const read = await call(urlOf(owner), tenant, 'data_get', { key: 'after-pause' });
+    expect(textOf(read.body.result)).toContain('new owner');
+  }, 40_000);
+
   it('runs --workers 2 on PostgreSQL as two nodes of one service', async () => {
     const workers = await createCluster({
       store: await postgres.createDatabase('workers'),
