@@ -6,6 +6,7 @@ import {
   batchFor,
   type CounterCheck,
   DEFAULT_FLUSH_INTERVAL_MS,
+  rememberedRefusal,
   type UsageCounters,
 } from './shared-counters.js';
 import { retryAfterMs } from './windows.js';
@@ -179,17 +180,8 @@ export class PgCounters implements UsageCounters {
     states: readonly ScopeState[],
     now: number,
   ): Admission | undefined {
-    for (const [i, check] of checks.entries()) {
-      const state = states[i] as ScopeState;
-      if (state.refusedUntil > now && state.refusedLimit === check.limit) {
-        return {
-          admitted: false,
-          refused: i,
-          used: state.refusedUsed,
-          retryAfterMs: state.refusedUntil - now,
-        };
-      }
-    }
+    const remembered = rememberedRefusal(checks, states, now);
+    if (remembered) return remembered;
     let all = true;
     for (const [i, check] of checks.entries()) {
       const state = states[i] as ScopeState;

@@ -103,7 +103,7 @@ export class SharedCounters implements UsageCounters {
   tryAdmit(checks: readonly CounterCheck[]): Admission {
     const now = this.now();
     const states = checks.map((check) => this.state(check, now));
-    const remembered = this.rememberedRefusal(checks, states, now);
+    const remembered = rememberedRefusal(checks, states, now);
     if (remembered) return remembered;
     if (checks.every((check, i) => this.fastPathFits(check, states[i] as ScopeState))) {
       for (const state of states) this.addPending(state, now);
@@ -153,25 +153,6 @@ export class SharedCounters implements UsageCounters {
     const batch = this.batch(check);
     if (!state.loaded || state.pendingTotal + 1 >= batch) return false;
     return state.synced + state.pendingTotal + 1 <= check.limit - batch;
-  }
-
-  private rememberedRefusal(
-    checks: readonly CounterCheck[],
-    states: ScopeState[],
-    now: number,
-  ): Admission | undefined {
-    for (const [i, check] of checks.entries()) {
-      const state = states[i] as ScopeState;
-      if (state.refusedUntil > now && state.refusedLimit === check.limit) {
-        return {
-          admitted: false,
-          refused: i,
-          used: state.refusedUsed,
-          retryAfterMs: state.refusedUntil - now,
-        };
-      }
-    }
-    return undefined;
   }
 
   private decideShared(
@@ -276,4 +257,34 @@ export class SharedCounters implements UsageCounters {
       error: error instanceof Error ? error.message : String(error),
     });
   }
+}
+
+/** What a refusal leaves behind: refused until then, for this limit, with this much used. */
+export interface RefusalMemory {
+  refusedUntil: number;
+  refusedLimit: number;
+  refusedUsed: number;
+}
+
+/**
+ * A refusal still in force for one of `checks` (counts only grow until their
+ * buckets expire, so it holds without asking the store), or undefined.
+ */
+export function rememberedRefusal(
+  checks: readonly CounterCheck[],
+  states: readonly RefusalMemory[],
+  now: number,
+): Admission | undefined {
+  for (const [i, check] of checks.entries()) {
+    const state = states[i] as RefusalMemory;
+    if (state.refusedUntil > now && state.refusedLimit === check.limit) {
+      return {
+        admitted: false,
+        refused: i,
+        used: state.refusedUsed,
+        retryAfterMs: state.refusedUntil - now,
+      };
+    }
+  }
+  return undefined;
 }

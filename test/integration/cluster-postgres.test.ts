@@ -112,20 +112,20 @@ describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on P
     expect(cluster.nodeIds).toContain(owners[0]);
   });
 
-  /** The node serving a tenant (after a first request made some node take it). */
-  const ownerOf = async (tenant: string): Promise<number> => {
-    const first = await statelessPost(urlOf(0), {
-      token: await cluster.token(tenant),
-      method: 'tools/list',
-    });
-    expect(first.status).toBe(200);
+  const running = (index: number): boolean =>
+    cluster.nodes[index]?.process.exitCode === null &&
+    cluster.nodes[index]?.process.signalCode === null;
+
+  /** The index of the node serving a tenant now, as the store's leases say. */
+  const servingNode = (tenant: string): number => {
+    const asked = [0, 1, 2].find(running) ?? 0;
     const listed = runCli([
       'tenants',
       '--json',
       '-m',
       cluster.manifestPath,
       '--url',
-      urlOf(0).replace(/\/mcp$/, ''),
+      urlOf(asked).replace(/\/mcp$/, ''),
     ]);
     const node = (
       JSON.parse(listed.stdout) as { tenants: { id: string; node?: string | null }[] }
@@ -133,6 +133,17 @@ describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on P
     const index = cluster.nodeIds.indexOf(node ?? '');
     expect(index).toBeGreaterThanOrEqual(0);
     return index;
+  };
+
+  /** The node serving a tenant, after a first request made some node take it. */
+  const ownerOf = async (tenant: string): Promise<number> => {
+    const asked = [0, 1, 2].find(running) ?? 0;
+    const first = await statelessPost(urlOf(asked), {
+      token: await cluster.token(tenant),
+      method: 'tools/list',
+    });
+    expect(first.status).toBe(200);
+    return servingNode(tenant);
   };
 
   it('keeps server-to-client requests, notifications and cancellation intact through a node that forwards', async () => {
@@ -255,19 +266,8 @@ describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on P
     });
     expect(write.status).toBe(200);
     expect(write.body.result).toBeDefined();
-    const listed = runCli([
-      'tenants',
-      '--json',
-      '-m',
-      cluster.manifestPath,
-      '--url',
-      urlOf(0).replace(/\/mcp$/, ''),
-    ]);
-    const owner = (
-      JSON.parse(listed.stdout) as { tenants: { id: string; node?: string | null }[] }
-    ).tenants.find((tenant) => tenant.id === 'initech')?.node;
-    const victim = cluster.nodeIds.indexOf(owner ?? '');
-    expect(victim).toBeGreaterThanOrEqual(0);
+    const victim = servingNode('initech');
+    const owner = cluster.nodeIds[victim];
     const survivor = (victim + 1) % 3;
     const victimProcess = cluster.nodes[victim];
     const children = victimProcess?.childPids() ?? [];
@@ -299,12 +299,7 @@ describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on P
   it('fences an owner that was only paused: a peer takes over, and the old owner stops its child when it wakes', async () => {
     const tenant = 'acme';
     const owner = await ownerOf(tenant);
-    const survivor = [0, 1, 2].find(
-      (index) =>
-        index !== owner &&
-        cluster.nodes[index]?.process.exitCode === null &&
-        cluster.nodes[index]?.process.signalCode === null,
-    ) as number;
+    const survivor = [0, 1, 2].find((index) => index !== owner && running(index)) as number;
     const paused = cluster.nodes[owner];
     const childrenBefore = paused?.childPids() ?? [];
     expect(childrenBefore.length).toBeGreaterThan(0);
