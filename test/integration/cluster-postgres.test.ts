@@ -62,6 +62,21 @@ describe.skipIf(postgresSkipReason !== undefined)('a cluster of three nodes on P
     postgres?.stop();
   });
 
+  it('refuses a peer header that does not verify, whoever sends it', async () => {
+    const token = await cluster.token('acme');
+    const forged = await rawPost(
+      urlOf(0),
+      { jsonrpc: '2.0', id: 1, method: 'tools/list' },
+      {
+        authorization: `Bearer ${token}`,
+        'x-mcp-tenants-peer': `${cluster.nodeIds[1]}:${Date.now()}:AAAA`,
+        'mcp-protocol-version': '2026-07-28',
+      },
+    );
+    expect(forged.status).toBe(403);
+    expect(JSON.stringify(forged.body)).toContain('did not verify');
+  });
+
   it('gives each node an id of its own and lists them all as live', () => {
     expect(new Set(cluster.nodeIds).size).toBe(3);
     const listed = runCli(['nodes', '--json', '-m', cluster.manifestPath]);
