@@ -61,7 +61,6 @@ export type Route =
  */
 export class ClusterNode {
   readonly id: string;
-  private nodesById = new Map<string, NodeRow>();
   private live = new Map<string, NodeRow>();
   private leaseView = new Map<string, LeaseRow>();
   /** Leases this node holds, by tenant, each valid until a time of this process's clock. */
@@ -101,10 +100,6 @@ export class ClusterNode {
     const lease = this.leaseView.get(tenantId);
     if (lease?.valid && this.live.has(lease.node_id)) return lease.node_id;
     return undefined;
-  }
-
-  get nodes(): NodeRow[] {
-    return [...this.nodesById.values()];
   }
 
   /**
@@ -297,16 +292,15 @@ export class ClusterNode {
       leaseMs,
     );
     const kept = new Map(renewed.map((lease) => [lease.tenant, lease.epoch]));
+    // Not renewed: lost to another node, or only skipped (a write of the
+    // tenant held its row); the leases read below tell which.
+    const unrenewed: [string, HeldLease][] = [];
     for (const [tenant, lease] of asked) {
       if (this.held.get(tenant) !== lease) continue;
-      if (kept.get(tenant) === lease.epoch) {
-        lease.validUntil = sentAt + leaseMs;
-        continue;
-      }
-      this.giveUp(tenant, 'lost the lease of a tenant; its children here stop');
+      if (kept.get(tenant) === lease.epoch) lease.validUntil = sentAt + leaseMs;
+      else unrenewed.push([tenant, lease]);
     }
     const nodes = await store.nodes();
-    this.nodesById = new Map(nodes.map((node) => [node.node_id, node]));
     this.live = new Map(
       nodes
         // A node without a URL (a desktop host's `serve --stdio`) holds leases but takes no requests.
@@ -320,6 +314,13 @@ export class ClusterNode {
       if (!this.live.has(node.node_id)) this.proxy.abandon(node.node_id);
     }
     this.leaseView = new Map((await store.leases()).map((lease) => [lease.tenant, lease]));
+    for (const [tenant, lease] of unrenewed) {
+      if (this.held.get(tenant) !== lease) continue;
+      const now = this.leaseView.get(tenant);
+      const stillMine = now?.valid && now.node_id === this.id && now.epoch === lease.epoch;
+      // Skipped: renewed next time, or given up by this process's clock if it never is.
+      if (!stillMine) this.giveUp(tenant, 'lost the lease of a tenant; its children here stop');
+    }
     this.letGoOfMovedTenants();
     if (Math.random() < 0.01) await store.forget(FORGET_AFTER_MS);
   }

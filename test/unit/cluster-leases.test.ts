@@ -133,6 +133,23 @@ describe.skipIf(postgresSkipReason !== undefined)('on PostgreSQL', () => {
     await Promise.all(stores.map((store) => store.close()));
     postgres?.stop();
   });
+  it('renews past a lease row a write holds, instead of waiting behind it', async () => {
+    const url = await postgres.createDatabase(`leases${database++}`);
+    const pg = await PostgresStore.open(url, { log: silent, applicationName: 'test' });
+    stores.push(pg);
+    await migrate(pg, MIGRATIONS);
+    const store = new PgClusterStore(pg);
+    await store.acquire('written', 'node-a', 60_000);
+    await store.acquire('quiet', 'node-a', 60_000);
+    // What a tenant's fenced write does: it holds its lease row until it commits.
+    await pg.transaction(async (client) => {
+      await client.query("SELECT 1 FROM mcp_leases WHERE tenant = 'written' FOR SHARE");
+      const renewed = await store.renew('node-a', ['written', 'quiet'], 60_000);
+      expect(renewed.map((lease) => lease.tenant)).toEqual(['quiet']);
+    });
+    expect((await store.renew('node-a', ['written', 'quiet'], 60_000)).length).toBe(2);
+  });
+
   leaseContract('PostgreSQL', async () => {
     const url = await postgres.createDatabase(`leases${database++}`);
     const pg = await PostgresStore.open(url, { log: silent, applicationName: 'test' });
