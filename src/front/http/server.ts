@@ -7,6 +7,7 @@ import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
 import type { ServerConfig } from '../../core/config.js';
 import { ErrorCode, McpTenantsError, toMcpTenantsError } from '../../core/errors.js';
+import { LogLimiter } from '../../core/log-limiter.js';
 import type { Logger } from '../../core/logger.js';
 import type { HostLimitsReport } from '../../process/limits/index.js';
 import type { Tenants } from '../../registry/tenants.js';
@@ -87,6 +88,9 @@ export interface HttpFront {
 }
 
 const METADATA_PATH = '/.well-known/oauth-protected-resource';
+
+/** Refusals logged (at warn, rate-limited): a token refused or missing, forbidden, unknown session, over a limit. */
+const REFUSALS_LOGGED: ReadonlySet<number> = new Set([401, 403, 404, 429]);
 
 export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFront> {
   const { server: config, log, peers } = options;
@@ -197,11 +201,24 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     throw new McpTenantsError(ErrorCode.NOT_FOUND, `no route for GET ${path}; MCP is at /mcp`);
   };
 
+  // Operators see why clients are turned away, in a few lines however many are.
+  const refusals = new LogLimiter(log, { burst: 20, intervalMs: 10_000 });
   const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
     handle(request, response).catch((error: unknown) => {
       const failure = toMcpTenantsError(error);
       if (failure.code === ErrorCode.INTERNAL) {
         log.error('request failed', { error: failure.message });
+      } else if (REFUSALS_LOGGED.has(failure.httpStatus)) {
+        const data = failure.data ?? {};
+        refusals.warn('refused a request', {
+          status: failure.httpStatus,
+          code: failure.code,
+          reason: typeof data.reason === 'string' ? data.reason : undefined,
+          tenant: typeof data.tenant === 'string' ? data.tenant : undefined,
+          method: request.method,
+          path: (request.url ?? '/').split('?', 1)[0],
+          remote: request.socket.remoteAddress,
+        });
       }
       sendError(response, failure, { resourceMetadataUrl: `${baseUrl}${METADATA_PATH}/mcp` });
     });
