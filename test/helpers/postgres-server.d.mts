@@ -23,3 +23,6 @@ export function postgresMissingReason(binDir?: string | undefined): string | und
 export function startPostgresServer(options?: {
   binDir?: string | undefined;
 }): Promise<PostgresServer>;
+
+/** A port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number>;

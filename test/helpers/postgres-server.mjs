@@ -39,7 +39,8 @@ export function postgresMissingReason(binDir = postgresBinDir()) {
   return binDir === undefined ? 'PostgreSQL server binaries (initdb, pg_ctl) not found' : undefined;
 }
 
-function freePort() {
+/** A port free on 127.0.0.1 right now (for a server that takes a port number, not 0). */
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
