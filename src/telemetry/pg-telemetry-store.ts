@@ -2,12 +2,13 @@ import type pg from 'pg';
 import type { PostgresStore } from '../store/postgres.js';
 import { appendAuditPg } from './pg-audit-log.js';
 import { pgInt, pgText } from './pg-rows.js';
-import type {
-  AuditEntry,
-  ChildRecord,
-  RequestRecord,
-  TelemetryRecord,
-  UsageDelta,
+import {
+  type AuditEntry,
+  type ChildRecord,
+  type RequestRecord,
+  sumUsage,
+  type TelemetryRecord,
+  type UsageDelta,
 } from './records.js';
 
 const MAX_METHOD_LENGTH = 100;
@@ -115,16 +116,7 @@ function mergeUsage(usage: readonly UsageDelta[]): UsageDelta[] {
       merged.set(key, { ...delta, tenant });
       continue;
     }
-    into.cpuSeconds += delta.cpuSeconds;
-    into.rssByteSeconds += delta.rssByteSeconds;
-    into.sampledSeconds += delta.sampledSeconds;
-    into.rssPeak = Math.max(into.rssPeak, delta.rssPeak);
-    into.samples += delta.samples;
-    into.toolCalls += delta.toolCalls;
-    into.toolErrors += delta.toolErrors;
-    into.toolMs += delta.toolMs;
-    into.dbBytes = delta.dbBytes ?? into.dbBytes;
-    into.dbRows = delta.dbRows ?? into.dbRows;
+    sumUsage(into, delta, true);
   }
   return [...merged.values()].sort(
     (a, b) =>

@@ -77,5 +77,23 @@ export interface UsageDelta {
   dbRows: number | null;
 }
 
+/**
+ * Adds `other` into `into` (same tenant, pid and minute): sums, the higher
+ * peak, and the database size of whichever of the two is newer, when it has one.
+ */
+export function sumUsage(into: UsageDelta, other: UsageDelta, otherIsNewer: boolean): void {
+  into.cpuSeconds += other.cpuSeconds;
+  into.rssByteSeconds += other.rssByteSeconds;
+  into.sampledSeconds += other.sampledSeconds;
+  into.rssPeak = Math.max(into.rssPeak, other.rssPeak);
+  into.samples += other.samples;
+  into.toolCalls += other.toolCalls;
+  into.toolErrors += other.toolErrors;
+  into.toolMs += other.toolMs;
+  const [newer, older] = otherIsNewer ? [other, into] : [into, other];
+  into.dbBytes = newer.dbBytes ?? older.dbBytes;
+  into.dbRows = newer.dbRows ?? older.dbRows;
+}
+
 /** The audit chain of events that belong to no tenant. */
 export const SUPERVISOR_CHAIN = '-';

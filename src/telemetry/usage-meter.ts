@@ -1,6 +1,6 @@
 import type { ChildEvents } from '../core/child-events.js';
 import { parseChildFigures } from '../core/child-figures.js';
-import type { ChildRecord, UsageDelta } from './records.js';
+import { type ChildRecord, sumUsage, type UsageDelta } from './records.js';
 import { floorTo, MINUTE_MS } from './time-window.js';
 
 /** A gap between samples longer than this is not counted (sampling stopped, clock jumped). */
@@ -106,17 +106,8 @@ export class UsageMeter implements ChildEvents {
   /** Deltas a failed write could not store: summed back in for the next attempt. */
   putBack(deltas: readonly UsageDelta[]): void {
     for (const delta of deltas) {
-      const bucket = this.bucket(delta.tenant, delta.pid, delta.minute);
-      bucket.cpuSeconds += delta.cpuSeconds;
-      bucket.rssByteSeconds += delta.rssByteSeconds;
-      bucket.sampledSeconds += delta.sampledSeconds;
-      bucket.rssPeak = Math.max(bucket.rssPeak, delta.rssPeak);
-      bucket.samples += delta.samples;
-      bucket.toolCalls += delta.toolCalls;
-      bucket.toolErrors += delta.toolErrors;
-      bucket.toolMs += delta.toolMs;
-      bucket.dbBytes ??= delta.dbBytes;
-      bucket.dbRows ??= delta.dbRows;
+      // What comes back is older than what the bucket gathered since.
+      sumUsage(this.bucket(delta.tenant, delta.pid, delta.minute), delta, false);
     }
   }
 
