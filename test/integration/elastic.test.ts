@@ -5,6 +5,7 @@ import {
   adminStatus,
   createWorkspace,
   fixture,
+  runCli,
   type ServeProcess,
   startServe,
   type TestWorkspace,
@@ -89,7 +90,6 @@ describe('elastic tenants', () => {
 
   it('refuses max_instances with isolation: session, saying why', async () => {
     workspace = createWorkspace({ odd: { isolation: 'session', max_instances: 2 } });
-    const { runCli } = await import('../helpers/serve-process.js');
     const checked = runCli(['tenants', '-m', workspace.manifestPath]);
     expect(checked.code).toBe(3);
     expect(checked.stderr).toContain('max_instances adds shared children under load');
