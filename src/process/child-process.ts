@@ -1,6 +1,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
 import { ErrorCode, McpTenantsError } from '../core/errors.js';
+import { groupLauncher, inOwnGroup } from './process-group.js';
 
 /** The identity a plan's program is started with, and the tool that switches to it. */
 export interface SpawnIdentity {
@@ -46,7 +47,7 @@ export interface StopTimings {
 const DEFAULT_STOP_TIMINGS: StopTimings = { afterStdinEndMs: 2_000, afterSigtermMs: 2_000 };
 
 /**
- * One running child process. It runs in its own process group (detached), so
+ * One running child process. It runs in its own process group, so
  * stopping it also stops any grandchildren (an `npx`-launched server's real
  * process). A well-behaved MCP stdio server exits when its stdin closes, which
  * is also what keeps children from outliving a SIGKILLed supervisor.
@@ -95,7 +96,14 @@ export class ChildProcess {
         `${plan.command}: the plan still names a user to run as; apply it first (applyIdentity)`,
       );
     }
-    const subprocess = execa(plan.command, plan.args, {
+    // Its own process group, so stop() and kill() reach whatever it forks;
+    // in the supervisor's session where perl can set the group (see
+    // process-group.ts), else in a session of its own (`detached`).
+    const launcher = groupLauncher();
+    const argv = launcher
+      ? inOwnGroup(launcher, plan.command, plan.args)
+      : { command: plan.command, args: plan.args };
+    const subprocess = execa(argv.command, argv.args, {
       cwd: plan.cwd,
       env: plan.env,
       extendEnv: false,
@@ -104,13 +112,13 @@ export class ChildProcess {
       stderr: 'pipe',
       buffer: false,
       reject: false,
-      // Its own process group, so stop() and kill() reach whatever it forks.
-      // Detached, it is outside execa's `cleanup` (kill on the supervisor's
-      // exit), so nothing kills it when the supervisor exits: a graceful
-      // shutdown stops it (Supervisor.close(): stdin EOF, SIGTERM, SIGKILL);
-      // after a crash or SIGKILL it exits on its stdin's EOF, and one that
-      // does not is killed by the next start's cleanupStale if it had a cgroup.
-      detached: true,
+      // Nothing kills it when the supervisor exits (execa's `cleanup` off,
+      // as it is for a detached child anyway): a graceful shutdown stops it
+      // (Supervisor.close(): stdin EOF, SIGTERM, SIGKILL); after a crash or
+      // SIGKILL it exits on its stdin's EOF, and one that does not is killed
+      // by the next start's cleanupStale if it had a cgroup.
+      cleanup: false,
+      detached: launcher === undefined,
       encoding: 'buffer',
       ipc: plan.ipc !== undefined,
     });
