@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
+import { BENCH_MODULES } from './ensure-deps.mjs';
 import { HttpEndpoint, HttpSession } from './load-http.mjs';
 import { StdioConnection } from './load-stdio.mjs';
 import { descendants, isAlive } from './proc.mjs';
@@ -17,8 +18,9 @@ export const ECHO = join(REPO, 'test', 'fixtures', 'echo-server.mjs');
 const NODE = process.execPath;
 const FLOOR = join(REPO, 'bench', 'floor-relay.mjs');
 const LEAN = join(REPO, 'bench', 'serve-lean.mjs');
-const SUPERGATEWAY = join(REPO, 'node_modules', 'supergateway', 'dist', 'index.js');
-const MCP_PROXY = join(REPO, 'node_modules', 'mcp-proxy', 'dist', 'bin', 'mcp-proxy.mjs');
+// The anchor proxies come from bench/package.json (npm --prefix bench ci), not the root install.
+const SUPERGATEWAY = join(BENCH_MODULES, 'supergateway', 'dist', 'index.js');
+const MCP_PROXY = join(BENCH_MODULES, 'mcp-proxy', 'dist', 'bin', 'mcp-proxy.mjs');
 
 /** Tenants of the mcp-tenants manifest that carry load (all on the echo fixture). */
 export const LOAD_TENANTS = ['t0', 't1', 't2', 't3'];
