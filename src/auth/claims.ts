@@ -1,32 +1,43 @@
 import { createHash } from 'node:crypto';
 import type { JWTPayload } from 'jose';
-import { TENANT_ID_PATTERN } from '../core/config.js';
+import { type ClaimMapping, DEFAULT_CLAIMS, TENANT_ID_PATTERN } from '../core/config.js';
 import { ADMIN_PERMISSION, OPERATOR_PERMISSION } from '../core/permissions.js';
 import { authInvalid } from './auth-error.js';
 import type { TenantContext } from './context.js';
-import { DEFAULT_PERMISSIONS } from './permissions.js';
+import { DEFAULT_PERMISSIONS, isValidPermission } from './permissions.js';
 
 export const MAX_USER_ID_LENGTH = 256;
 
 /**
- * Reads our own claims from a payload whose signature, exp, nbf, iss and aud
- * jose has already checked. Anything unexpected is refused rather than
- * guessed at: a token is either a tenant token or an operator token.
+ * Reads the tenant, user and permissions from a payload whose signature,
+ * exp, nbf, iss and aud jose has already checked, under the claim names the
+ * manifest maps (an identity provider's `org_id`, `scope`…). Anything
+ * unexpected is refused rather than guessed at: a token is either a tenant
+ * token or an operator token.
  */
-export function contextFromClaims(payload: JWTPayload, token: string): TenantContext {
-  const permissions = readPermissions(payload.permissions);
+export function contextFromClaims(
+  payload: JWTPayload,
+  token: string,
+  mapping: ClaimMapping = DEFAULT_CLAIMS,
+): TenantContext {
+  const permissions = readPermissions(payload, mapping.permissions);
   const isOperatorPermission = permissions.includes(OPERATOR_PERMISSION);
-  const tenantId = readTenantId(payload.tenant_id);
+  const tenantId = readTenantId(payload, mapping);
   if (tenantId === null && !isOperatorPermission) {
-    throw authInvalid('missing_tenant_id', 'token has no tenant_id claim');
+    const prefix = mapping.tenant_prefix;
+    const wanted = prefix === undefined ? '' : ` value starting with ${JSON.stringify(prefix)}`;
+    throw authInvalid('missing_tenant_id', `token has no ${mapping.tenant} claim${wanted}`);
   }
   if (tenantId !== null && isOperatorPermission) {
     // Operators must never reach a tenant's tools; refuse the ambiguity.
-    throw authInvalid('invalid_claims', 'token has both a tenant_id and the operator permission');
+    throw authInvalid(
+      'invalid_claims',
+      `token has both a ${mapping.tenant} and the operator permission`,
+    );
   }
   const context: TenantContext = {
     tenantId,
-    userId: readUserId(payload),
+    userId: readUserId(payload, mapping.user),
     permissions,
     isOperator: tenantId === null,
     isAdmin: permissions.includes(ADMIN_PERMISSION),
@@ -40,23 +51,67 @@ export function contextFromClaims(payload: JWTPayload, token: string): TenantCon
   return context;
 }
 
-function digest(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
-}
-
-function readTenantId(value: unknown): string | null {
-  if (value === undefined || value === null) return null;
-  if (typeof value !== 'string' || !TENANT_ID_PATTERN.test(value)) {
-    throw authInvalid('invalid_tenant_id', 'token tenant_id claim is not a valid tenant id');
+/**
+ * A claim by its name, else (for a name with dots that is no claim of its
+ * own, unlike Auth0's namespaced `https://example.com/org`) by its path
+ * through nested objects, like Keycloak's `realm_access.roles`.
+ */
+export function claimValue(payload: JWTPayload, name: string): unknown {
+  if (Object.hasOwn(payload, name)) return payload[name];
+  if (!name.includes('.')) return undefined;
+  let value: unknown = payload;
+  for (const part of name.split('.')) {
+    if (typeof value !== 'object' || value === null || !Object.hasOwn(value, part)) {
+      return undefined;
+    }
+    value = (value as Record<string, unknown>)[part];
   }
   return value;
 }
 
-function readUserId(payload: JWTPayload): string {
-  const claim = payload.user_id !== undefined ? 'user_id' : 'sub';
-  const value = payload[claim];
+function digest(token: string): string {
+  return createHash('sha256').update(token).digest('base64url');
+}
+
+function readTenantId(payload: JWTPayload, mapping: ClaimMapping): string | null {
+  const claim = mapping.tenant;
+  const value = claimValue(payload, claim);
+  if (value === undefined || value === null) return null;
+  // A list (an identity provider's groups or organisations) only under a mapped claim.
+  const listed = claim !== DEFAULT_CLAIMS.tenant && Array.isArray(value);
+  const values: unknown[] = typeof value === 'string' ? [value] : listed ? value : [];
+  if (!listed && values.length === 0) {
+    throw authInvalid('invalid_tenant_id', `token ${claim} claim is not a valid tenant id`);
+  }
+  if (!values.every((entry) => typeof entry === 'string')) {
+    throw authInvalid('invalid_tenant_id', `token ${claim} claim must list strings`);
+  }
+  const prefix = mapping.tenant_prefix;
+  const tenants = (values as string[]).flatMap((entry) =>
+    prefix === undefined ? [entry] : entry.startsWith(prefix) ? [entry.slice(prefix.length)] : [],
+  );
+  if (tenants.length > 1) {
+    throw authInvalid(
+      'invalid_tenant_id',
+      `token ${claim} claim names ${tenants.length} tenants; a token reaches exactly one`,
+    );
+  }
+  const [tenant] = tenants;
+  if (tenant === undefined) return null;
+  if (!TENANT_ID_PATTERN.test(tenant)) {
+    throw authInvalid('invalid_tenant_id', `token ${claim} claim is not a valid tenant id`);
+  }
+  return tenant;
+}
+
+function readUserId(payload: JWTPayload, mapped: string | undefined): string {
+  const claim = mapped ?? (payload.user_id !== undefined ? 'user_id' : 'sub');
+  const value = claimValue(payload, claim);
   if (value === undefined) {
-    throw authInvalid('missing_user_id', 'token has no user_id or sub claim');
+    throw authInvalid(
+      'missing_user_id',
+      mapped === undefined ? 'token has no user_id or sub claim' : `token has no ${claim} claim`,
+    );
   }
   if (typeof value !== 'string' || value === '' || value.length > MAX_USER_ID_LENGTH) {
     throw authInvalid(
@@ -67,14 +122,30 @@ function readUserId(payload: JWTPayload): string {
   return value;
 }
 
-function readPermissions(value: unknown): string[] {
-  // No claim at all (typical of an external issuer): what `mcp-tenants token`
-  // grants by default. An explicit empty list grants nothing.
-  if (value === undefined) return [...DEFAULT_PERMISSIONS];
+function readPermissions(payload: JWTPayload, claim: string): string[] {
+  const value = claimValue(payload, claim);
+  const ours = claim === DEFAULT_CLAIMS.permissions;
+  // No claim at all: what `mcp-tenants token` grants by default; an
+  // explicit empty list grants nothing. A claim the manifest maps names the
+  // grants itself (an Entra token without `roles`): absent, nothing.
+  if (value === undefined) return ours ? [...DEFAULT_PERMISSIONS] : [];
+  // A mapped claim is the identity provider's: an OAuth `scope` is one
+  // space-separated string, and either form may hold scopes of other
+  // services (openid, email…), of which only ours count.
+  if (!ours && typeof value === 'string') return value.split(/\s+/).filter(isOurs);
   if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
-    throw authInvalid('invalid_claims', 'token permissions claim must be an array of strings');
+    throw authInvalid(
+      'invalid_claims',
+      ours
+        ? 'token permissions claim must be an array of strings'
+        : `token ${claim} claim must be an array of strings or a space-separated string`,
+    );
   }
-  return [...(value as string[])];
+  return ours ? [...value] : value.filter(isOurs);
+}
+
+function isOurs(entry: string): boolean {
+  return entry === OPERATOR_PERMISSION || isValidPermission(entry);
 }
 
 function readJti(value: unknown): string | undefined {

@@ -5,7 +5,7 @@ import { authInvalid } from './auth-error.js';
 /** Expected settings, so mismatch messages can name what was wanted. */
 export interface ExpectedClaims {
   issuer?: string | undefined;
-  audience?: string | undefined;
+  audience?: readonly string[] | undefined;
   /** The algorithms accepted, for the message when another one is used. */
   algorithms?: readonly string[] | undefined;
 }
@@ -71,7 +71,7 @@ function fromClaimError(
     case 'aud':
       return authInvalid(
         'audience_mismatch',
-        `token audience is not ${expected.audience ?? ''}`,
+        `token audience is not ${(expected.audience ?? []).join(' or ')}`,
         error,
       );
     default:

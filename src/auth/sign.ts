@@ -45,7 +45,7 @@ export async function signToken(auth: AuthConfig, claims: TokenClaims): Promise<
     .setExpirationTime(iat + claims.ttlSeconds)
     .setJti(claims.jti ?? crypto.randomUUID());
   if (auth.issuer !== undefined) jwt.setIssuer(auth.issuer);
-  if (auth.audience !== undefined) jwt.setAudience(auth.audience);
+  if (auth.audience?.[0] !== undefined) jwt.setAudience(auth.audience[0]);
   return jwt.sign(secret);
 }
 

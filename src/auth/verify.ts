@@ -9,7 +9,7 @@ import {
   jwtVerify,
   type ProtectedHeaderParameters,
 } from 'jose';
-import type { AuthConfig } from '../core/config.js';
+import { type AuthConfig, DEFAULT_CLAIMS } from '../core/config.js';
 import { authInvalid } from './auth-error.js';
 import { contextFromClaims } from './claims.js';
 import type { TenantContext } from './context.js';
@@ -68,7 +68,7 @@ export class TokenVerifier {
       requiredClaims: ['exp'],
       clockTolerance: this.tolerance,
       ...(auth.issuer !== undefined && { issuer: auth.issuer }),
-      ...(auth.audience !== undefined && { audience: auth.audience }),
+      ...(auth.audience !== undefined && { audience: [...auth.audience] }),
     };
   }
 
@@ -134,7 +134,10 @@ export class TokenVerifier {
         if (error instanceof errors.JWSSignatureVerificationFailed) continue;
         break;
       }
-      return contextFromClaims(payload, token);
+      // Our own HS256 tokens (`mcp-tenants token`, operators) keep our claim
+      // names; the mapping is for the issuer's.
+      const mapping = header.alg === 'HS256' ? DEFAULT_CLAIMS : this.auth.claims;
+      return contextFromClaims(payload, token, mapping);
     }
     // jose's errors say which check failed; anything else came from fetching the key set.
     throw lastError instanceof errors.JOSEError

@@ -164,6 +164,12 @@ export interface ServerConfig {
   store: StoreConfig;
   /** Processes serving this host's port as one cluster (one per core, say). */
   workers: number;
+  /**
+   * The origin clients use (`https://mcp.example.com`), when a proxy in front
+   * serves this one: named in RFC 9728 metadata and 401 challenges, admitted
+   * as Host and Origin, and the default token audience.
+   */
+  public_url?: string | undefined;
 }
 
 export type StoreConfig = { kind: 'sqlite' } | { kind: 'postgres'; url: string };
@@ -181,12 +187,36 @@ export interface AuthConfig {
   /** HS256 shared secret, at least 32 bytes. */
   secret: string;
   issuer?: string | undefined;
-  audience?: string | undefined;
+  /** `aud` a token must carry one of (RFC 8707 resource); tokens we sign carry the first. */
+  audience?: string[] | undefined;
+  /** Announced in RFC 9728 metadata: where clients get tokens. */
+  authorization_servers?: string[] | undefined;
+  /** Announced in RFC 9728 metadata and 401 challenges. */
+  scopes_supported?: string[] | undefined;
+  /** Which claims name the tenant, the user and the permissions (default DEFAULT_CLAIMS). */
+  claims?: ClaimMapping | undefined;
   /** RS256/ES256 public keys (PEM) that tokens may also be signed with. */
   public_keys?: PublicKeyConfig[] | undefined;
   /** A JWKS endpoint of the token issuer, for RS256/ES256 tokens with a `kid`. */
   jwks?: JwksConfig | undefined;
 }
+
+/**
+ * Claim names (or dotted paths into nested claims) read from a token. An
+ * identity provider's tokens carry the organisation and the scopes in
+ * claims of their own.
+ */
+export interface ClaimMapping {
+  tenant: string;
+  /** Only tenant values with this prefix count, and it is cut off (groups like `mcp:acme`). */
+  tenant_prefix?: string | undefined;
+  /** Unset: `user_id`, else `sub`. */
+  user?: string | undefined;
+  /** An array of strings, or a space-separated string (`scope`). */
+  permissions: string;
+}
+
+export const DEFAULT_CLAIMS: ClaimMapping = { tenant: 'tenant_id', permissions: 'permissions' };
 
 export interface PublicKeyConfig {
   /** The file it was read from, for messages. */

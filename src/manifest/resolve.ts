@@ -9,6 +9,7 @@ import {
   type AuthConfig,
   type ClusterConfig,
   DEFAULT_AUDIT,
+  DEFAULT_CLAIMS,
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_LEASE_MS,
   DEFAULT_MAX_SESSIONS,
@@ -58,7 +59,7 @@ export function resolveManifest(raw: RawManifest, context: ResolveContext): Mani
   return {
     path: context.path,
     server: resolveServer(raw.server, context.manifestDir),
-    auth: resolveAuth(raw.auth, context),
+    auth: resolveAuth(raw.auth, raw.server, context),
     telemetry: { ...DEFAULT_TELEMETRY, ...raw.telemetry },
     cluster: resolveCluster(raw.cluster, context),
     tenants,
@@ -72,11 +73,17 @@ function resolveServer(server: RawManifest['server'], manifestDir: string): Serv
     allowed_origins: [...merged.allowed_origins],
     allowed_hosts: [...merged.allowed_hosts],
     data_dir: resolvePath(manifestDir, merged.data_dir),
+    public_url: publicOrigin(server),
     store:
       store === undefined || store === 'sqlite'
         ? { kind: 'sqlite' }
         : { kind: 'postgres', url: store },
   };
+}
+
+/** `server.public_url` as an origin, without the trailing slash. */
+function publicOrigin(server: RawManifest['server']): string | undefined {
+  return server?.public_url === undefined ? undefined : new URL(server.public_url).origin;
 }
 
 function resolveCluster(cluster: RawManifest['cluster'], context: ResolveContext): ClusterConfig {
@@ -95,10 +102,19 @@ function resolveCluster(cluster: RawManifest['cluster'], context: ResolveContext
   return { ...base, key: result.secret };
 }
 
-function resolveAuth(auth: RawManifest['auth'], context: ResolveContext): AuthConfig {
+function resolveAuth(
+  auth: RawManifest['auth'],
+  server: RawManifest['server'],
+  context: ResolveContext,
+): AuthConfig {
+  const publicUrl = publicOrigin(server);
+  const audience = auth.audience ?? (publicUrl === undefined ? undefined : `${publicUrl}/mcp`);
   const base = {
     issuer: auth.issuer,
-    audience: auth.audience,
+    audience: audience === undefined ? undefined : [audience].flat(),
+    authorization_servers: auth.authorization_servers,
+    scopes_supported: auth.scopes_supported,
+    claims: { ...DEFAULT_CLAIMS, ...auth.claims },
     ...resolveTokenKeys(auth, context),
   };
   if (auth.secret !== undefined) return { ...base, secret: auth.secret };

@@ -137,6 +137,45 @@ export const limitsSchema = section({
   open_files: positiveInt().optional(),
 });
 
+const httpsUrl = () =>
+  text().refine(isHttpsUrl, {
+    error: 'expected an https:// URL (plain http only on a loopback address, for testing)',
+  });
+
+const jwksUrl = httpsUrl;
+
+// Only an origin: the proxy in front forwards its paths to ours unchanged.
+const publicUrl = () =>
+  text().superRefine((value, ctx) => {
+    if (!isHttpsUrl(value)) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'expected the https:// URL clients use, like https://mcp.example.com (plain http only on a loopback address)',
+      });
+      return;
+    }
+    const url = new URL(value);
+    if (!['', '/'].includes(url.pathname) || url.search !== '' || url.hash !== '') {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected only an origin, like ${url.origin}: MCP is at /mcp below it`,
+      });
+    }
+  });
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'https:') return true;
+    return (
+      url.protocol === 'http:' && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname)
+    );
+  } catch {
+    return false;
+  }
+}
+
 const serverSchema = section({
   host: text().optional(),
   port: port().optional(),
@@ -172,6 +211,7 @@ const serverSchema = section({
     })
     .optional(),
   workers: intInRange(1, 256, 'expected a number of worker processes from 1 to 256').optional(),
+  public_url: publicUrl().optional(),
 });
 
 const LOOPBACK_LISTEN = /^(127(\.\d{1,3}){3}|localhost|\[::1\]):\d{1,5}$/;
@@ -208,28 +248,41 @@ const secret = () =>
     });
   });
 
-const jwksUrl = () =>
-  text().refine(isJwksUrl, {
-    error: 'expected an https:// URL (plain http only on a loopback address, for testing)',
-  });
+// A claim's name, or a dotted path into nested claims (`realm_access.roles`).
+const claimName = () =>
+  text().regex(/^\S+$/, { error: 'expected a claim name, like org_id or realm_access.roles' });
 
-function isJwksUrl(value: string): boolean {
-  try {
-    const url = new URL(value);
-    if (url.protocol === 'https:') return true;
-    return (
-      url.protocol === 'http:' && /^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$/.test(url.hostname)
-    );
-  } catch {
-    return false;
-  }
-}
+const claimsSchema = section({
+  tenant: claimName().optional(),
+  tenant_prefix: text().optional(),
+  user: claimName().optional(),
+  permissions: claimName().optional(),
+});
 
 const authSchema = section({
   secret: secret().optional(),
   secret_file: text().optional(),
   issuer: text().optional(),
-  audience: text().optional(),
+  audience: z
+    .union([text(), z.array(text()).min(1, { error: 'list at least one audience' })], {
+      error: 'expected an audience (the resource URL tokens are for), or a list of them',
+    })
+    .optional(),
+  authorization_servers: z
+    .array(httpsUrl(), { error: 'expected a list of authorization server URLs' })
+    .min(1, { error: 'list at least one authorization server, or leave the key out' })
+    .optional(),
+  scopes_supported: z
+    .array(
+      z
+        .string()
+        .regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/, { error: 'expected an OAuth scope, like tools:*' }),
+      {
+        error: 'expected a list of scopes',
+      },
+    )
+    .optional(),
+  claims: claimsSchema.optional(),
   public_key_file: z
     .union([text(), z.array(text())], { error: 'expected a PEM file, or a list of them' })
     .optional(),

@@ -38,6 +38,7 @@ server:
   host: 127.0.0.1          # listen address; 0.0.0.0 to accept remote hosts
   port: 7800               # 0 picks a free port
   data_dir: ./data         # per-tenant folders, relative to this file
+  # public_url: https://mcp.example.com         # behind a TLS proxy: the URL clients use
   # allowed_origins: [https://app.example.com]   # browser origins allowed to call /mcp
   # max_body_bytes: 4194304                      # largest accepted HTTP request body
   # max_json_depth: 64                           # deepest JSON accepted from clients and children
@@ -53,10 +54,12 @@ server:
 auth:
   secret: ${yamlString(options.secret)}
   # issuer: https://issuer.example   # required \`iss\` claim, if set
-  # audience: mcp-tenants            # required \`aud\` claim, if set
+  # audience: mcp-tenants            # required \`aud\` claim (default: public_url + /mcp, if set)
   # Tokens of an external issuer (RS256/ES256), besides HS256 ones:
   # public_key_file: ./issuer.pem    # or a list of PEM files
   # jwks_url: https://issuer.example/.well-known/jwks.json
+  # authorization_servers: [https://issuer.example]   # where clients get tokens (default: issuer)
+  # claims: { tenant: org_id, user: sub, permissions: scope }   # an identity provider's claim names
 
 # Applied to every tenant; a tenant's own values override them key by key.
 defaults:

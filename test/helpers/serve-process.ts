@@ -53,6 +53,8 @@ export interface TestWorkspace {
 export function createWorkspace(
   tenants: Record<string, TenantSpec>,
   server: Record<string, unknown> = {},
+  /** More of the manifest's `auth` section, besides its secret. */
+  authExtra: Record<string, unknown> = {},
 ): TestWorkspace {
   const dir = mkdtempSync(join(tmpdir(), 'mcp-tenants-test-'));
   const secret = randomBytes(32).toString('base64url');
@@ -60,14 +62,22 @@ export function createWorkspace(
   const write = (current: Record<string, TenantSpec>): void => {
     const manifest = {
       server: { data_dir: './data', ...server },
-      auth: { secret },
+      auth: { secret, ...authExtra },
       tenants: current,
     };
     // JSON is valid YAML, and keeps the helper free of formatting concerns.
     writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
   };
   write(tenants);
-  const auth = { secret };
+  // Tokens carry the audience the supervisor will ask for: the manifest's, else public_url's.
+  const audience =
+    authExtra.audience ??
+    (typeof server.public_url === 'string' ? `${server.public_url}/mcp` : undefined);
+  const auth = {
+    secret,
+    ...(typeof authExtra.issuer === 'string' && { issuer: authExtra.issuer }),
+    ...(audience !== undefined && { audience: [audience].flat() as string[] }),
+  };
   return {
     dir,
     manifestPath,

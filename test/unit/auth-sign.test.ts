@@ -8,7 +8,7 @@ import { McpTenantsError } from '../../src/core/errors.js';
 const AUTH: AuthConfig = {
   secret: 'sign-test-secret-of-at-least-32-bytes!!',
   issuer: 'https://tenants.example',
-  audience: 'mcp-tenants',
+  audience: ['mcp-tenants'],
 };
 
 async function usageError(promise: Promise<unknown>): Promise<string> {

@@ -1,5 +1,5 @@
-import { CompactSign, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { CompactSign, exportSPKI, generateKeyPair, type JWTPayload, SignJWT } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
 import { TokenVerifier } from '../../src/auth/verify.js';
 import type { AuthConfig } from '../../src/core/config.js';
@@ -240,7 +240,7 @@ describe('TokenVerifier.verify', () => {
   );
 
   describe('with iss and aud configured', () => {
-    const auth: AuthConfig = { secret: SECRET, issuer: 'https://issuer', audience: 'mcp' };
+    const auth: AuthConfig = { secret: SECRET, issuer: 'https://issuer', audience: ['mcp'] };
 
     it('accepts matching iss and aud', async () => {
       const token = await sign({ ...tenantClaims, iss: 'https://issuer', aud: ['x', 'mcp'] });
@@ -422,5 +422,123 @@ describe('TokenVerifier cache', () => {
     const verifier = new TokenVerifier(AUTH, { cacheSize: 0 });
     const token = await sign(tenantClaims);
     expect(await verifier.verify(token)).not.toBe(await verifier.verify(token));
+  });
+});
+
+describe('TokenVerifier with an identity provider’s claim names (auth.claims)', () => {
+  // The provider's key: the mapping is for its tokens, not for HS256 ones.
+  const provider = generateKeyPair('ES256', { extractable: true });
+  let pem = '';
+  beforeAll(async () => {
+    pem = await exportSPKI((await provider).publicKey);
+  });
+  const mapped = (claims: AuthConfig['claims']): TokenVerifier =>
+    new TokenVerifier({ ...AUTH, claims, public_keys: [{ source: 'idp.pem', pem }] });
+  const idp = { tenant: 'org_id', user: 'sub', permissions: 'scope' };
+  const sign = async (payload: JWTPayload): Promise<string> =>
+    new SignJWT(payload)
+      .setProtectedHeader({ alg: 'ES256' })
+      .setExpirationTime(nowSeconds() + 600)
+      .sign((await provider).privateKey);
+
+  it('leaves HS256 tokens of the manifest secret (ours, operators’) under our claim names', async () => {
+    const verifier = mapped(idp);
+    const operator = await signToken(AUTH, { operator: true, ttlSeconds: 600 });
+    expect((await verifier.verify(operator)).isOperator).toBe(true);
+    const tenant = await signToken(AUTH, { tenantId: 'acme', userId: 'alice', ttlSeconds: 600 });
+    expect(await verifier.verify(tenant)).toMatchObject({ tenantId: 'acme', userId: 'alice' });
+  });
+
+  it('reads the tenant, user and a space-separated scope, keeping only our permissions', async () => {
+    const token = await sign({
+      org_id: 'acme',
+      sub: 'auth0|alice',
+      user_id: 'ignored',
+      scope: 'openid profile tools:search_* resources:* offline_access',
+    });
+    const context = await mapped(idp).verify(token);
+    expect(context).toMatchObject({
+      tenantId: 'acme',
+      userId: 'auth0|alice',
+      permissions: ['tools:search_*', 'resources:*'],
+      isOperator: false,
+    });
+  });
+
+  it('reads an array claim, a nested path and a namespaced name', async () => {
+    const token = await sign({
+      'https://example.com/org': 'globex',
+      sub: 'bob',
+      realm_access: { roles: ['uma_authorization', 'admin', 'tools:*'] },
+    });
+    const context = await mapped({
+      tenant: 'https://example.com/org',
+      permissions: 'realm_access.roles',
+    }).verify(token);
+    expect(context).toMatchObject({ tenantId: 'globex', userId: 'bob', isAdmin: true });
+    expect(context.permissions).toEqual(['admin', 'tools:*']);
+  });
+
+  it('takes the one group with the tenant prefix', async () => {
+    const verifier = mapped({ tenant: 'groups', tenant_prefix: 'mcp:', permissions: 'scp' });
+    const one = await sign({ groups: ['Everyone', 'mcp:acme'], sub: 'carol', scp: ['tools:*'] });
+    expect((await verifier.verify(one)).tenantId).toBe('acme');
+    const two = await sign({ groups: ['mcp:acme', 'mcp:globex'], sub: 'carol' });
+    await expectRefused(
+      verifier,
+      two,
+      'invalid_tenant_id',
+      'token groups claim names 2 tenants; a token reaches exactly one',
+    );
+    const none = await sign({ groups: ['Everyone'], sub: 'carol' });
+    await expectRefused(
+      verifier,
+      none,
+      'missing_tenant_id',
+      'token has no groups claim value starting with "mcp:"',
+    );
+  });
+
+  it('refuses a tenant value that is no tenant id, and a user claim that is absent', async () => {
+    await expectRefused(
+      mapped(idp),
+      await sign({ org_id: '../etc', sub: 'x' }),
+      'invalid_tenant_id',
+      'token org_id claim is not a valid tenant id',
+    );
+    await expectRefused(
+      mapped(idp),
+      await sign({ org_id: 'acme', user_id: 'alice' }),
+      'missing_user_id',
+      'token has no sub claim',
+    );
+    await expectRefused(
+      mapped(idp),
+      await sign({ org_id: 'acme', sub: 'a', scope: 42 }),
+      'invalid_claims',
+      'token scope claim must be an array of strings or a space-separated string',
+    );
+  });
+
+  it('grants nothing when the mapped permissions claim is absent', async () => {
+    const context = await mapped(idp).verify(await sign({ org_id: 'acme', sub: 'dave' }));
+    expect(context.permissions).toEqual([]);
+  });
+
+  it('checks the audience against any of a list', async () => {
+    const verifier = new TokenVerifier({
+      ...AUTH,
+      audience: ['https://a.test/mcp', 'api://b'],
+      public_keys: [{ source: 'idp.pem', pem }],
+    });
+    expect(await verifier.verify(await sign({ ...tenantClaims, aud: 'api://b' }))).toMatchObject({
+      tenantId: 'acme',
+    });
+    await expectRefused(
+      verifier,
+      await sign({ ...tenantClaims, aud: 'https://other.test/mcp' }),
+      'audience_mismatch',
+      'token audience is not https://a.test/mcp or api://b',
+    );
   });
 });

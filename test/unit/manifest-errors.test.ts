@@ -214,3 +214,53 @@ describe('parseManifest: ${...} syntax', () => {
     );
   });
 });
+
+describe('parseManifest: deployment keys (public_url, audience, claims)', () => {
+  const load = (lines: string[]) => parseManifest(`${lines.join('\n')}\n`, 'my.yaml', '/x', {});
+
+  it('takes public_url as an origin and makes <public_url>/mcp the default audience', () => {
+    const manifest = load([
+      'server:',
+      '  public_url: https://mcp.example.com/',
+      ...auth,
+      '  claims: { tenant: org_id, permissions: scope }',
+      'tenants: {}',
+    ]);
+    expect(manifest.server.public_url).toBe('https://mcp.example.com');
+    expect(manifest.auth.audience).toEqual(['https://mcp.example.com/mcp']);
+    expect(manifest.auth.claims).toEqual({ tenant: 'org_id', permissions: 'scope' });
+  });
+
+  it('keeps an audience the manifest names, one or a list', () => {
+    const one = load([
+      'server:',
+      '  public_url: https://a.test',
+      ...auth,
+      '  audience: api://x',
+      'tenants: {}',
+    ]);
+    expect(one.auth.audience).toEqual(['api://x']);
+    const list = load([...auth, '  audience: [api://x, https://a.test/mcp]', 'tenants: {}']);
+    expect(list.auth.audience).toEqual(['api://x', 'https://a.test/mcp']);
+  });
+
+  it('refuses a public_url with a path, or plain http off loopback', () => {
+    expect(
+      messageOf(['server:', '  public_url: https://a.test/tools', ...auth, 'tenants: {}']),
+    ).toBe(
+      'my.yaml:2 server.public_url: expected only an origin, like https://a.test: MCP is at /mcp below it',
+    );
+    expect(messageOf(['server:', '  public_url: http://a.test', ...auth, 'tenants: {}'])).toMatch(
+      /^my\.yaml:2 server\.public_url: expected the https:\/\/ URL clients use/,
+    );
+  });
+
+  it('refuses an unknown claims key and an empty authorization_servers', () => {
+    expect(messageOf([...auth, '  claims: { tenants: org_id }', 'tenants: {}'])).toMatch(
+      /auth\.claims\.tenants: unknown key "tenants" \(did you mean tenant\?\)/,
+    );
+    expect(messageOf([...auth, '  authorization_servers: []', 'tenants: {}'])).toMatch(
+      /auth\.authorization_servers: list at least one authorization server/,
+    );
+  });
+});

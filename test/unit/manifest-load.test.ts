@@ -54,6 +54,9 @@ describe('parseManifest: a good manifest', () => {
       secret: SECRET,
       issuer: 'https://issuer.example',
       audience: undefined,
+      authorization_servers: undefined,
+      scopes_supported: undefined,
+      claims: { tenant: 'tenant_id', permissions: 'permissions' },
     });
     expect([...manifest.tenants.keys()]).toEqual(['acme', 'globex', 'bare']);
 
