@@ -5,12 +5,14 @@
 //   --rounds N       rounds (default 3)
 //   --only a,b       targets: direct, floor, mt-http, mt-lean, mt-stdio, supergateway, mcp-proxy;
 //                    and the section `cluster` (1 node, --workers 2, PostgreSQL nodes)
+//                    and the section `tracing` (OpenTelemetry traces off and on, bench/tracing.mjs)
 //   --profile        profile the mcp-tenants HTTP 64-session phase (--cpu-prof) instead
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { measureCluster, stopClusterStore } from './cluster.mjs';
+import { benchVersion, missingBenchDeps } from './ensure-deps.mjs';
 import { measureTarget } from './phases.mjs';
 import { descendants } from './proc.mjs';
 import { profileRelay } from './profile.mjs';
@@ -25,6 +27,7 @@ import {
 } from './report.mjs';
 import { startupBreakdown } from './startup.mjs';
 import { killSurvivors, REPO, removeWorkspaces, TARGETS } from './targets.mjs';
+import { measureTracing, renderTracingTable, TRACING } from './tracing.mjs';
 
 const RESULTS = join(REPO, 'bench', 'results');
 /** The name of the cluster section in --only. */
@@ -91,16 +94,19 @@ function options() {
   }
   const selected = values.only
     ? values.only.split(',').map((s) => s.trim())
-    : [...COLUMNS, CLUSTER];
+    : [...COLUMNS, CLUSTER, TRACING];
   for (const name of selected) {
-    if (!TARGETS[name] && name !== CLUSTER) {
-      throw new Error(`unknown target "${name}"; known: ${[...COLUMNS, CLUSTER].join(', ')}`);
+    if (!TARGETS[name] && name !== CLUSTER && name !== TRACING) {
+      throw new Error(
+        `unknown target "${name}"; known: ${[...COLUMNS, CLUSTER, TRACING].join(', ')}`,
+      );
     }
   }
   return {
     config,
-    only: selected.filter((name) => name !== CLUSTER),
+    only: selected.filter((name) => name !== CLUSTER && name !== TRACING),
     cluster: selected.includes(CLUSTER),
+    tracing: selected.includes(TRACING),
     quick: values.quick,
     profile: values.profile,
     seconds: values.seconds,
@@ -143,8 +149,8 @@ function machine() {
     loadAverage: loadavg().map((v) => Math.round(v * 100) / 100),
     versions: {
       '@modelcontextprotocol/sdk': version('@modelcontextprotocol/sdk'),
-      supergateway: version('supergateway'),
-      'mcp-proxy': version('mcp-proxy'),
+      supergateway: benchVersion('supergateway'),
+      'mcp-proxy': benchVersion('mcp-proxy'),
     },
   };
 }
@@ -170,7 +176,7 @@ function roundOrder(only, round) {
   return rotated.flatMap((group) => (round % 2 === 1 ? [...group].reverse() : group));
 }
 
-async function benchmark({ config, only, cluster, quick }) {
+async function benchmark({ config, only, cluster, tracing, quick }) {
   const started = Date.now();
   const before = machine();
   const rounds = [];
@@ -204,6 +210,7 @@ async function benchmark({ config, only, cluster, quick }) {
     const measured = await measureCluster(config.cluster, log);
     clusterResults = { ...measured, summary: summarizeCluster(measured) };
   }
+  const tracingResults = tracing ? await measureTracing(config, log) : undefined;
 
   for (const name of only) notes.add(`${name}: ${TARGETS[name].note}`);
   if (only.includes('supergateway'))
@@ -225,6 +232,7 @@ async function benchmark({ config, only, cluster, quick }) {
     tables.push(renderClusterTable(clusterResults, clusterResults.summary));
     if (only.length === 0) tables.push([...notes].map((note) => `note: ${note}`).join('\n'));
   }
+  if (tracingResults) tables.push(renderTracingTable(tracingResults));
   const leftovers = descendants(process.pid);
   if (leftovers.length > 0) {
     log(
@@ -250,9 +258,10 @@ async function benchmark({ config, only, cluster, quick }) {
           }
         : { notes: [...notes] }),
       ...(clusterResults ? { cluster: clusterResults } : {}),
+      ...(tracingResults ? { tracing: tracingResults } : {}),
     },
     // A run of the cluster section alone does not overwrite the day's full results.
-    `${only.length === 0 ? '-cluster' : ''}${quick ? '-quick' : ''}`,
+    `${only.length === 0 ? `${cluster ? '-cluster' : ''}${tracing ? '-tracing' : ''}` : ''}${quick ? '-quick' : ''}`,
   );
   process.stdout.write(`${tables.join('\n\n')}\n`);
   log(`results written to ${path} (${Math.round((Date.now() - started) / 1000)} s)`);
@@ -292,5 +301,15 @@ async function profile(seconds) {
 
 cleanupOnExit();
 const opts = options();
+// The anchor targets are named after their packages in bench/package.json.
+const missing = missingBenchDeps().filter((spec) =>
+  opts.only.some((name) => spec.startsWith(`${name}@`)),
+);
+if (missing.length > 0) {
+  log(
+    `${missing.join(', ')} not in bench/node_modules: npm run bench installs bench/package.json (or npm --prefix bench ci)`,
+  );
+  process.exit(1);
+}
 if (opts.profile) await profile(opts.seconds);
 else await benchmark(opts);

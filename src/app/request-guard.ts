@@ -1,7 +1,7 @@
 import { PgRevocationFeed } from '../auth/pg-revocations.js';
 import { type RevocationFeed, SqliteRevocationFeed } from '../auth/revocation-feed.js';
 import type { Logger } from '../core/logger.js';
-import type { RequestStage } from '../core/pipeline.js';
+import { type RequestStage, tracedStage } from '../core/pipeline.js';
 import { ListCursors } from '../policy/list-cursor.js';
 import { ListingCatalog } from '../policy/listing-catalog.js';
 import { OverCapRecorder } from '../policy/over-cap.js';
@@ -48,20 +48,27 @@ export class RequestGuard {
       this.overCap = new OverCapRecorder(store.pg, log);
     }
     const catalog = new ListingCatalog();
+    // Each with a span of its own on a traced request (its decision, up to passing the request on).
     this.stages = [
-      policyStage({
-        cursors: new ListCursors(),
-        catalog,
-        overCap: this.overCap,
-        maxUriLength: options.maxUriLength,
-      }),
-      quotaStage({
-        counters: this.counters,
-        slots: new ConcurrencyLimiter(),
-        storage: new StorageSampler(),
-        readOnlyTools: catalog,
-        tenantDir: (tenantId) => tenantDataDir(options.dataDir(), tenantId),
-      }),
+      tracedStage(
+        'policy',
+        policyStage({
+          cursors: new ListCursors(),
+          catalog,
+          overCap: this.overCap,
+          maxUriLength: options.maxUriLength,
+        }),
+      ),
+      tracedStage(
+        'quota',
+        quotaStage({
+          counters: this.counters,
+          slots: new ConcurrencyLimiter(),
+          storage: new StorageSampler(),
+          readOnlyTools: catalog,
+          tenantDir: (tenantId) => tenantDataDir(options.dataDir(), tenantId),
+        }),
+      ),
     ];
   }
 

@@ -1,4 +1,5 @@
 import type { TenantConfig } from './config.js';
+import { errorFrom } from './errors.js';
 import type {
   JsonObject,
   JsonRpcId,
@@ -51,6 +52,8 @@ export interface ForwardContext {
    * the child has it, so a stage that waits (a queue) stops waiting.
    */
   readonly cancellation: Cancellation;
+  /** The request's trace when tracing is on (see RequestTrace); unset otherwise. */
+  readonly trace?: RequestTrace | undefined;
 }
 
 /**
@@ -105,4 +108,90 @@ export function runStages(
     return stage({ ...context, request }, (next) => step(index + 1, next));
   };
   return step(0, context.request);
+}
+
+/** The steps of a traced request that get a span of their own, in the order they run. */
+export type TracedStep = 'auth' | 'policy' | 'quota' | 'relay' | 'child';
+
+/** Ends a step's span: with the answer when the step itself refused or failed the request. */
+export type EndStep = (answer?: JsonRpcResponse) => void;
+
+/** The span of one write of a request to a tenant's child. */
+export interface ChildSpan {
+  /** The `_meta` the child gets: a copy whose `traceparent` (and `tracestate`) name this span. */
+  readonly meta: JsonObject;
+  /** The child answered (or the relay gave up on it). */
+  end(answer?: JsonRpcResponse): void;
+}
+
+/**
+ * What the request path tells the trace of one client request. The front
+ * that took the request makes it (telemetry/tracing.ts) only when tracing is
+ * on, so an untraced request costs one check where a span would start.
+ */
+export interface RequestTrace {
+  /** A step starts now; calling the result ends its span. Ending twice is harmless. */
+  step(name: TracedStep): EndStep;
+  /**
+   * The request is being written to the tenant's child: the relay's span
+   * ends (when open) and the child's begins.
+   */
+  toChild(meta: JsonObject | undefined): ChildSpan;
+  /** The answer on its way back to the client, and what telemetry made of it. */
+  answered(response: JsonRpcResponse, outcome: string): void;
+}
+
+/**
+ * Traces travel with their request under a symbol: JSON never writes one,
+ * and the spread copies made between the front and the relay (a stateless
+ * request's rounds) keep it, so no layer in between has to hand it on.
+ */
+const TRACE = Symbol('mcp-tenants.trace');
+
+type Traced = JsonRpcRequest & { [TRACE]?: RequestTrace };
+
+/** Makes `trace` the trace of `request` (the front that parsed it does this). */
+export function attachTrace(request: JsonRpcRequest, trace: RequestTrace): void {
+  (request as Traced)[TRACE] = trace;
+}
+
+/** The trace a front attached to `request`, if any. */
+export function attachedTrace(request: JsonRpcRequest): RequestTrace | undefined {
+  return (request as Traced)[TRACE];
+}
+
+/**
+ * `stage` with a span of its own on a traced request: from its start until
+ * it passes the request on, or answers (refuses) it itself. Untraced
+ * requests go straight to `stage`.
+ */
+export function tracedStage(name: TracedStep, stage: RequestStage): RequestStage {
+  return (context, next) => {
+    const trace = context.trace;
+    if (!trace) return stage(context, next);
+    const end = trace.step(name);
+    let passed = false;
+    const onward: Next = (request) => {
+      passed = true;
+      end();
+      return next(request);
+    };
+    let answered: Promise<JsonRpcResponse>;
+    try {
+      answered = stage(context, onward);
+    } catch (error) {
+      // A stage that throws before it returns a promise refuses all the same.
+      answered = Promise.reject(error);
+    }
+    return answered.then(
+      (response) => {
+        if (!passed) end(response);
+        return response;
+      },
+      (error: unknown) => {
+        if (!passed) end(errorFrom(context.request.id, error));
+        throw error;
+      },
+    );
+  };
 }

@@ -15,7 +15,14 @@ import {
 } from '../core/jsonrpc.js';
 import { LogLimiter } from '../core/log-limiter.js';
 import type { Logger } from '../core/logger.js';
-import { Cancellation, type RelaySession, type RequestStage, runStages } from '../core/pipeline.js';
+import {
+  attachedTrace,
+  Cancellation,
+  type RelaySession,
+  type RequestStage,
+  type RequestTrace,
+  runStages,
+} from '../core/pipeline.js';
 import { negotiateProtocolVersion } from '../core/revisions.js';
 import { routeChildNotification } from './child-notifications.js';
 import { fulfilInputRequired, isInputRequired, MRTR_METHODS } from './input-required.js';
@@ -156,16 +163,18 @@ export class TenantRelay {
     const stages = this.options.stages ?? [];
     const cancellation = new Cancellation();
     const arrived = this.pending.onItsWay(session, request.id, cancellation);
+    const trace = attachedTrace(request);
     const context = {
       tenant: this.tenant,
       session,
       request,
       startedAt: performance.now(),
       cancellation,
+      trace,
     };
     try {
       return await runStages(stages, context, (next) =>
-        this.forwardNow(session, next, cancellation),
+        this.forwardNow(session, next, cancellation, trace),
       ).catch((error) => errorFrom(request.id, error));
     } finally {
       arrived();
@@ -176,10 +185,17 @@ export class TenantRelay {
     session: RelaySession,
     request: JsonRpcRequest,
     cancellation: Cancellation,
+    trace: RequestTrace | undefined,
   ): Promise<JsonRpcResponse> {
+    // From the last stage to the child's stdin (writing to it ends the span), or to a local answer.
+    const relayed = trace?.step('relay');
     const local = this.sessionState.answer(session, request, this.tenant);
-    if (local) return local;
-    const response = await this.forwardToChild(session, request, cancellation);
+    if (local) {
+      relayed?.(local);
+      return local;
+    }
+    const response = await this.forwardToChild(session, request, cancellation, trace);
+    relayed?.(response);
     if (request.method === 'resources/subscribe' && 'error' in response) {
       this.sessionState.subscribeFailed(session, String(request.params?.uri));
     }
@@ -187,7 +203,7 @@ export class TenantRelay {
     if (!session.stateless && MRTR_METHODS.has(request.method) && isInputRequired(response)) {
       return fulfilInputRequired(session, request, response, {
         ask: (asked, input, related) => this.serverRequests.ask(asked, input, related),
-        retry: (retry) => this.forwardToChild(session, retry, cancellation),
+        retry: (retry) => this.forwardToChild(session, retry, cancellation, trace),
         cancellation,
       });
     }
@@ -250,6 +266,7 @@ export class TenantRelay {
     session: RelaySession | null,
     request: JsonRpcRequest,
     cancellation?: Cancellation,
+    trace?: RequestTrace,
   ): Promise<JsonRpcResponse> {
     let channel: ChildChannel;
     try {
@@ -296,7 +313,7 @@ export class TenantRelay {
     const progressToken = meta?.progressToken as string | number | undefined;
     // Progress tokens must be unique across sessions too: use the child-side
     // id, in a copy (the client's request may be sent again in a next round).
-    const params =
+    let params =
       meta && progressToken !== undefined
         ? { ...request.params, _meta: { ...meta, progressToken: childId } }
         : request.params;
@@ -307,6 +324,15 @@ export class TenantRelay {
       request.method === 'subscriptions/listen' ? undefined : this.tenant.request_timeout_ms,
       (id) => this.timeOut(id),
     );
+    if (trace) {
+      // The child joins the trace under the span of this write; untraced, _meta stays as it came.
+      const span = trace.toChild(metaOf(params));
+      params = { ...params, _meta: span.meta };
+      void response.then(
+        (answer) => span.end(answer),
+        () => span.end(),
+      );
+    }
     channel.send({ ...request, id: childId, params });
     return response;
   }

@@ -32,6 +32,8 @@ export function telemetryStage(sink: RequestSink, now: () => number = Date.now):
     }
     const latencyUs = Math.max(0, Math.round((performance.now() - context.startedAt) * 1000));
     const outcome = classifyOutcome(response);
+    // The request's span takes the outcome from here, so it is classified once.
+    context.trace?.answered(response, outcome);
     const name = targetOf(context.request);
     const record: RequestRecord = {
       kind: 'request',

@@ -6,9 +6,10 @@ const TRACEPARENT = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$
 
 /**
  * The trace id of a request whose client put a `traceparent` in `_meta`
- * (OpenTelemetry's MCP convention). The relay passes `_meta` to the child
- * unchanged, so the child joins the same trace; telemetry and the audit
- * trail record the id so a slow or failed call can be found in both.
+ * (OpenTelemetry's MCP convention). The child joins the same trace: the
+ * relay passes `_meta` unchanged, or, with tracing on, names its own span
+ * there (tracing.ts). Telemetry and the audit trail record the id so a slow
+ * or failed call can be found in both.
  */
 export function traceIdOf(request: JsonRpcRequest): string | null {
   const value = metaOf(request.params)?.traceparent;

@@ -15,6 +15,7 @@ import {
   negotiateProtocolVersion,
 } from '../../core/revisions.js';
 import type { Tenants } from '../../registry/tenants.js';
+import type { RequestStart, TracedRequest, Tracing } from '../../telemetry/tracing.js';
 import { readClientMessage } from '../client-message.js';
 import type { HttpSession } from './http-session.js';
 import { drainThenClose, readBody } from './read-body.js';
@@ -34,6 +35,8 @@ export interface McpEndpointOptions {
   maxBodyBytes: number;
   /** Deepest JSON a body may nest (`server.max_json_depth`). */
   maxJsonDepth: number;
+  /** Traces of the requests on /mcp, when tracing is on. */
+  tracing?: Tracing | undefined;
 }
 
 /**
@@ -44,6 +47,7 @@ export interface McpEndpointOptions {
  */
 export function createMcpEndpoint(options: McpEndpointOptions) {
   const { registry, sessions } = options;
+  const tracing = options.tracing?.on ? options.tracing : undefined;
   function sessionFor(request: IncomingMessage, context: TenantContext): HttpSession {
     const id = request.headers['mcp-session-id'];
     if (typeof id !== 'string' || id === '') {
@@ -95,7 +99,24 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
   }
 
   async function post(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const context = await options.authenticate(request);
+    // Untraced, no clock is read: the request span starts here, its parent read from the body.
+    const arrivedAt = tracing ? performance.now() : 0;
+    let context: TenantContext;
+    try {
+      context = await options.authenticate(request);
+    } catch (error) {
+      tracing?.refused(
+        {
+          arrivedAt,
+          method: header(request, 'mcp-method'),
+          clientAddress: request.socket.remoteAddress,
+          clientPort: request.socket.remotePort,
+        },
+        error,
+      );
+      throw error;
+    }
+    const authenticatedAt = tracing ? performance.now() : 0;
     const contentType = request.headers['content-type'] ?? '';
     if (!/^application\/json\b/i.test(contentType)) {
       throw new McpTenantsError(
@@ -132,57 +153,71 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       return;
     }
     const message = read.message;
+    const trace =
+      tracing && 'id' in message && 'method' in message
+        ? tracing.request(
+            traceStart(request, message as JsonRpcRequest, context, arrivedAt, authenticatedAt),
+          )
+        : undefined;
+    try {
+      if (
+        request.headers['mcp-session-id'] === undefined &&
+        !('id' in message) &&
+        'method' in message &&
+        isStatelessVersion(String(request.headers['mcp-protocol-version']))
+      ) {
+        // 2026-07-28 defines no client notifications over HTTP (closing a stream cancels).
+        response.writeHead(202).end();
+        return;
+      }
+      // A stateless request says so in its _meta, or only in its header (and
+      // then is refused for the _meta it lacks, not served as a session's).
+      const statelessHeader = isStatelessVersion(String(request.headers['mcp-protocol-version']));
+      if (
+        request.headers['mcp-session-id'] === undefined &&
+        'id' in message &&
+        'method' in message &&
+        (isStatelessRequest(message) || statelessHeader)
+      ) {
+        const relay = registry.relayFor(tenantOf(context));
+        await handleStatelessRequest({
+          request,
+          response,
+          message: message as JsonRpcRequest,
+          relay,
+          caller: context,
+          acceptsSse,
+          tokens: options.tokens,
+          unread: sessions.unread,
+          trace,
+        });
+        return;
+      }
 
-    if (
-      request.headers['mcp-session-id'] === undefined &&
-      !('id' in message) &&
-      'method' in message &&
-      isStatelessVersion(String(request.headers['mcp-protocol-version']))
-    ) {
-      // 2026-07-28 defines no client notifications over HTTP (closing a stream cancels).
-      response.writeHead(202).end();
-      return;
+      if ('method' in message && message.method === 'initialize' && 'id' in message) {
+        await initialize(request, response, context, message as JsonRpcRequest, trace);
+        return;
+      }
+      const session = sessionFor(request, context);
+      if (!('method' in message)) {
+        // A client's answer to a request the child sent it (sampling, elicitation, roots).
+        session.relay.respond(session, message as JsonRpcResponse);
+        response.writeHead(202, session.headers).end();
+        return;
+      }
+      if (!('id' in message)) {
+        session.relay.notify(session, message as JsonRpcNotification);
+        response.writeHead(202, session.headers).end();
+        return;
+      }
+      await session.handleRequest(response, message as JsonRpcRequest, acceptsSse);
+    } catch (error) {
+      trace?.fail(error);
+      throw error;
+    } finally {
+      // A relayed request's answer reached the trace through the telemetry stage.
+      trace?.end();
     }
-    // A stateless request says so in its _meta, or only in its header (and
-    // then is refused for the _meta it lacks, not served as a session's).
-    const statelessHeader = isStatelessVersion(String(request.headers['mcp-protocol-version']));
-    if (
-      request.headers['mcp-session-id'] === undefined &&
-      'id' in message &&
-      'method' in message &&
-      (isStatelessRequest(message) || statelessHeader)
-    ) {
-      const relay = registry.relayFor(tenantOf(context));
-      await handleStatelessRequest({
-        request,
-        response,
-        message: message as JsonRpcRequest,
-        relay,
-        caller: context,
-        acceptsSse,
-        tokens: options.tokens,
-        unread: sessions.unread,
-      });
-      return;
-    }
-
-    if ('method' in message && message.method === 'initialize' && 'id' in message) {
-      await initialize(request, response, context, message as JsonRpcRequest);
-      return;
-    }
-    const session = sessionFor(request, context);
-    if (!('method' in message)) {
-      // A client's answer to a request the child sent it (sampling, elicitation, roots).
-      session.relay.respond(session, message as JsonRpcResponse);
-      response.writeHead(202, session.headers).end();
-      return;
-    }
-    if (!('id' in message)) {
-      session.relay.notify(session, message as JsonRpcNotification);
-      response.writeHead(202, session.headers).end();
-      return;
-    }
-    await session.handleRequest(response, message as JsonRpcRequest, acceptsSse);
   }
 
   async function initialize(
@@ -190,6 +225,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
     response: ServerResponse,
     context: TenantContext,
     message: JsonRpcRequest,
+    trace: TracedRequest | undefined,
   ): Promise<void> {
     if (request.headers['mcp-session-id'] !== undefined) {
       throw new McpTenantsError(
@@ -208,6 +244,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       lease.release();
       const failure = errorFrom(message.id, error);
       const status = error instanceof McpTenantsError ? error.httpStatus : 500;
+      trace?.end(failure);
       sendJson(response, status, failure);
       return;
     }
@@ -220,7 +257,10 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       isObject(capabilities) ? capabilities : undefined,
       lease,
     );
-    sendJson(response, 200, { jsonrpc: '2.0', id: message.id, result }, session.headers);
+    const answer: JsonRpcResponse = { jsonrpc: '2.0', id: message.id, result };
+    trace?.sessionOpened(session.id);
+    trace?.end(answer);
+    sendJson(response, 200, answer, session.headers);
   }
 
   async function get(request: IncomingMessage, response: ServerResponse): Promise<void> {
@@ -263,6 +303,39 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
         );
     }
   };
+}
+
+/** What the span of a request on /mcp records of its HTTP request. */
+function traceStart(
+  request: IncomingMessage,
+  message: JsonRpcRequest,
+  context: TenantContext,
+  arrivedAt: number,
+  authenticatedAt: number,
+): RequestStart {
+  const sessionId = header(request, 'mcp-session-id');
+  const version = header(request, 'mcp-protocol-version');
+  return {
+    request: message,
+    transport: 'http',
+    arrivedAt,
+    authenticatedAt,
+    tenant: context.tenantId,
+    user: context.userId,
+    // Only well-formed values: the headers are the client's to fill.
+    sessionId: sessionId !== undefined && SESSION_ID.test(sessionId) ? sessionId : undefined,
+    protocolVersion:
+      version !== undefined && (isSupportedProtocolVersion(version) || isStatelessVersion(version))
+        ? version
+        : undefined,
+    clientAddress: request.socket.remoteAddress,
+    clientPort: request.socket.remotePort,
+  };
+}
+
+function header(request: IncomingMessage, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }
 
 function isObject(value: unknown): value is JsonObject {

@@ -6,6 +6,7 @@ import type { JsonRpcRequest, JsonRpcResponse } from '../../core/jsonrpc.js';
 import { checkStatelessRequest } from '../../relay/stateless-checks.js';
 import { openListenStream, serveStatelessRequest } from '../../relay/stateless-request.js';
 import type { TenantRelay } from '../../relay/tenant-relay.js';
+import type { TracedRequest } from '../../telemetry/tracing.js';
 import { sendJson } from './respond.js';
 import { ResponseChannel } from './response-channel.js';
 import { SseStream } from './sse.js';
@@ -26,6 +27,8 @@ export interface StatelessPost {
   tokens: TokenBindings;
   /** The front's budget of unread bytes, which these streams count in. */
   unread?: UnreadBudget | undefined;
+  /** The request's trace, when tracing is on; the endpoint ends it after this returns. */
+  trace?: TracedRequest | undefined;
 }
 
 /**
@@ -33,7 +36,7 @@ export interface StatelessPost {
  * `_meta` says who and what, and its mirrored headers must agree with the body.
  */
 export async function handleStatelessRequest(post: StatelessPost): Promise<void> {
-  const { request, response, message, relay, caller, acceptsSse, tokens, unread } = post;
+  const { request, response, message, relay, caller, acceptsSse, tokens, unread, trace } = post;
   const refused = checkStatelessRequest(message, {
     version: header(request, 'mcp-protocol-version'),
     method: header(request, 'mcp-method'),
@@ -41,6 +44,7 @@ export async function handleStatelessRequest(post: StatelessPost): Promise<void>
   });
   if (refused) {
     // A refused envelope is 400, a removed method 404 (2026-07-28, Streamable HTTP).
+    trace?.end(refused);
     sendJson(response, statusFor(refused) === 404 ? 404 : 400, refused);
     return;
   }
@@ -84,6 +88,7 @@ export async function handleStatelessRequest(post: StatelessPost): Promise<void>
     (note) => channel.push(note),
     cancel.signal,
   );
+  trace?.end(answer);
   channel.finish(answer, statusFor(answer));
 }
 

@@ -17,14 +17,16 @@ import {
   type JsonRpcMessage,
   type JsonRpcNotification,
   type JsonRpcRequest,
+  type JsonRpcResponse,
 } from '../../core/jsonrpc.js';
 import { LineSplitter } from '../../core/line-splitter.js';
 import type { Logger } from '../../core/logger.js';
 import type { RelaySession } from '../../core/pipeline.js';
-import { isStatelessRequest } from '../../core/revisions.js';
+import { isStatelessRequest, negotiateProtocolVersion } from '../../core/revisions.js';
 import type { Tenants } from '../../registry/tenants.js';
 import { checkStatelessRequest } from '../../relay/stateless-checks.js';
 import { openListenStream, serveStatelessRequest } from '../../relay/stateless-request.js';
+import type { TracedRequest, Tracing } from '../../telemetry/tracing.js';
 import { readClientMessage } from '../client-message.js';
 import { createStdoutWriter } from './stdout-writer.js';
 
@@ -45,6 +47,8 @@ export interface StdioFrontOptions {
   recheck: (context: TenantContext) => void;
   /** Ends the connection's work when its token expires or is revoked, between requests too. */
   tokens: TokenBindings;
+  /** Traces of the connection's requests, when tracing is on. */
+  tracing?: Tracing | undefined;
 }
 
 export interface StdioFront {
@@ -78,6 +82,9 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     },
   };
   relay.attach(session);
+  const tracing = options.tracing?.on ? options.tracing : undefined;
+  /** What the host's `initialize` settled on, for the spans of its requests. */
+  let protocolVersion: string | undefined;
 
   // Stateless (2026-07-28) requests in flight, and open listen streams, by request id.
   const statelessInflight = new Map<JsonRpcId, AbortController>();
@@ -87,9 +94,12 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     return true;
   };
 
-  const answerStateless = async (request: JsonRpcRequest): Promise<void> => {
+  const answerStateless = async (
+    request: JsonRpcRequest,
+    reply: (response: JsonRpcResponse) => void,
+  ): Promise<void> => {
     const refused = checkStatelessRequest(request);
-    if (refused) return write(refused);
+    if (refused) return reply(refused);
     if (request.method === 'subscriptions/listen') {
       const listen = await openListenStream(relay, request, context, sink);
       listens.set(request.id, listen);
@@ -105,10 +115,10 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     try {
       const response = await serveStatelessRequest(relay, request, context, sink, cancel.signal);
       // A cancelled request gets no answer; one whose token ended gets the refusal.
-      if (!cancel.signal.aborted) write(response);
-      else if (tokenRefusal) write(errorFrom(request.id, tokenRefusal));
+      if (!cancel.signal.aborted) reply(response);
+      else if (tokenRefusal) reply(errorFrom(request.id, tokenRefusal));
     } catch (error) {
-      write(errorFrom(request.id, error));
+      reply(errorFrom(request.id, error));
     } finally {
       statelessInflight.delete(request.id);
     }
@@ -151,19 +161,34 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
   };
   const unbind = options.tokens.bind(context, refuseToken);
 
-  const answer = async (request: JsonRpcRequest): Promise<void> => {
+  const answer = async (request: JsonRpcRequest, trace?: TracedRequest): Promise<void> => {
+    // A traced request's span ends with the answer written for it.
+    const reply = trace
+      ? (response: JsonRpcResponse): void => {
+          trace.end(response);
+          write(response);
+        }
+      : write;
     if (!tokenRefusal) {
+      const checked = trace?.step('auth');
       try {
         options.recheck(context);
+        checked?.();
       } catch (error) {
+        checked?.(errorFrom(request.id, error));
         refuseToken(toMcpTenantsError(error));
       }
     }
     if (tokenRefusal) {
-      write(errorFrom(request.id, tokenRefusal));
+      reply(errorFrom(request.id, tokenRefusal));
       return;
     }
-    if (isStatelessRequest(request)) return answerStateless(request);
+    if (isStatelessRequest(request)) {
+      await answerStateless(request, reply);
+      // A listen stream, or a cancelled request, wrote no answer: its span ends here.
+      trace?.end();
+      return;
+    }
     if (request.method === 'initialize') {
       const capabilities = request.params?.capabilities;
       if (
@@ -173,15 +198,16 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
       ) {
         session.capabilities = capabilities as JsonObject;
       }
+      protocolVersion = negotiateProtocolVersion(request.params?.protocolVersion);
       try {
-        write({ jsonrpc: '2.0', id: request.id, result: await relay.initialize(request.params) });
+        reply({ jsonrpc: '2.0', id: request.id, result: await relay.initialize(request.params) });
       } catch (error) {
-        write(errorFrom(request.id, error));
+        reply(errorFrom(request.id, error));
       }
       return;
     }
     const response = await relay.forward(session, request);
-    write(tokenRefusal ? errorFrom(request.id, tokenRefusal) : response);
+    reply(tokenRefusal ? errorFrom(request.id, tokenRefusal) : response);
   };
 
   const onLine = (line: string, bytes: number): void => {
@@ -192,9 +218,19 @@ export function startStdioFront(options: StdioFrontOptions): StdioFront {
     }
     const message = read.message;
     if (isRequest(message)) {
+      const trace = tracing?.request({
+        request: message,
+        transport: 'stdio',
+        arrivedAt: performance.now(),
+        tenant: context.tenantId,
+        user: context.userId,
+        // A stateless request's own version is in its _meta.
+        protocolVersion: isStatelessRequest(message) ? undefined : protocolVersion,
+      });
       // A fault answers this one request; the connection goes on.
-      answer(message).catch((error: unknown) => {
+      answer(message, trace).catch((error: unknown) => {
         log.error('request failed', { method: message.method, error: String(error) });
+        trace?.fail(error);
         write(errorFrom(message.id, error));
       });
       return;
