@@ -1,5 +1,4 @@
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import type { Limits, Manifest, TenantConfig } from '../core/config.js';
 import { createLogger } from '../core/logger.js';
@@ -9,6 +8,7 @@ import { detectHostLimits, type HostLimitsReport } from '../process/limits/index
 import { PostgresStore } from '../store/postgres.js';
 import type { CheckResult } from './check-result.js';
 import { checkOverCapInStore, checkTokenKeys, checkToolModules } from './policy-checks.js';
+import { checkPort } from './port-check.js';
 import { checkRunAs } from './run-as-checks.js';
 
 const ok = (check: string, detail: string): CheckResult => ({ check, status: 'ok', detail });
@@ -51,7 +51,9 @@ export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
     const limits = describeTenantLimits(tenant.limits, hostLimits);
     if (limits) results.push(ok(`limits ${tenant.id}`, limits));
   }
-  results.push(await checkPort(manifest.server.host, manifest.server.port));
+  results.push(
+    await checkPort(manifest.server.host, manifest.server.port, manifest.server.data_dir),
+  );
   return results;
 }
 
@@ -196,22 +198,4 @@ function describeTenantLimits(limits: Limits, report: HostLimitsReport): string 
   if (limits.pids !== undefined) parts.push(`pids ${limits.pids} by ${by('pids', 'watchdog')}`);
   if (limits.open_files !== undefined) parts.push(`open_files ${limits.open_files} by rlimits`);
   return parts.length > 0 ? parts.join(', ') : undefined;
-}
-
-function checkPort(host: string, port: number): Promise<CheckResult> {
-  if (port === 0) return Promise.resolve(ok('port', 'server.port is 0: a free port is picked'));
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      resolve({
-        check: 'port',
-        status: 'fail',
-        detail: `${host}:${port} is not available (${error.code ?? error.message})`,
-        fix: 'stop what uses it (another `serve`?), or change server.port, or pass --port',
-      }),
-    );
-    server.listen(port, host, () => {
-      server.close(() => resolve(ok('port', `${host}:${port} is free`)));
-    });
-  });
 }

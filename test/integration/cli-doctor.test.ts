@@ -1,15 +1,103 @@
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CLI, createWorkspace, fixture, type TestWorkspace } from '../helpers/serve-process.js';
+import { freePort } from '../helpers/postgres-server.mjs';
+import {
+  CLI,
+  createWorkspace,
+  fixture,
+  type ServeProcess,
+  startServe,
+  type TestWorkspace,
+} from '../helpers/serve-process.js';
 
+/** Runs doctor without blocking this process: a server of the test may have to answer it. */
 function doctor(manifest: string, ...extra: string[]) {
-  const result = spawnSync(process.execPath, [CLI, 'doctor', '-m', manifest, ...extra], {
-    encoding: 'utf8',
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [CLI, 'doctor', '-m', manifest, ...extra], {
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** The port line of doctor's output, and the fix below it when there is one. */
+function portLines(stdout: string): string {
+  const match = /^\w+ +port +.*(\n +fix: .*)?/m.exec(stdout);
+  return match?.[0] ?? '';
+}
+
+/** `serve` of a manifest that binds [::1]; resolves once it prints its URL. */
+function serveOnIpv6(manifest: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [CLI, 'serve', '-m', manifest], {
     env: { PATH: process.env.PATH ?? '' },
   });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+  return new Promise((resolve, reject) => {
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start:\n${stderr}`));
+    }, 15_000);
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (/http:\/\/\[::1\]:\d+\/mcp/.test(stdout)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited with ${code}:\n${stderr}`));
+    });
+  });
 }
+
+/** Stops a process this test started, and waits for it to be gone. */
+function stopProcess(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+/** A port free on [::1] right now. */
+function freeIpv6Port(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '::1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Started within the last minute, as doctor's "since" says it. */
+function expectRecent(line: string): void {
+  const since = /since (\S+?),/.exec(line)?.[1];
+  expect(since).toBeDefined();
+  expect(Math.abs(Date.now() - Date.parse(since ?? ''))).toBeLessThan(60_000);
+}
+
+const hasIpv6Loopback = Object.values(networkInterfaces()).some((addresses) =>
+  addresses?.some((address) => address.family === 'IPv6' && address.address === '::1'),
+);
 
 interface Finding {
   check: string;
@@ -21,20 +109,33 @@ interface Finding {
 describe('mcp-tenants doctor', () => {
   let workspace: TestWorkspace | undefined;
   let blocker: Server | undefined;
+  let serve: ServeProcess | undefined;
+  let other: TestWorkspace | undefined;
+  let foreign: ReturnType<typeof createHttpServer> | undefined;
+  let ipv6Serve: ChildProcess | undefined;
 
   afterEach(async () => {
+    await serve?.stop();
+    serve = undefined;
+    await stopProcess(ipv6Serve);
+    ipv6Serve = undefined;
+    foreign?.closeAllConnections();
+    await new Promise<void>((resolve) => (foreign ? foreign.close(() => resolve()) : resolve()));
+    foreign = undefined;
     workspace?.cleanup();
     workspace = undefined;
+    other?.cleanup();
+    other = undefined;
     await new Promise<void>((resolve) => (blocker ? blocker.close(() => resolve()) : resolve()));
     blocker = undefined;
   });
 
-  it('passes a good manifest and names the limit layers and how each limit is held', () => {
+  it('passes a good manifest and names the limit layers and how each limit is held', async () => {
     workspace = createWorkspace(
       { acme: { limits: { memory_mb: 128, pids: 16 } }, echo: fixture('echo-server.mjs') },
       { port: 0 },
     );
-    const { code, stdout } = doctor(workspace.manifestPath);
+    const { code, stdout } = await doctor(workspace.manifestPath);
     expect(code).toBe(0);
     expect(stdout).toMatch(/^ok +manifest .*2 tenant/m);
     expect(stdout).toMatch(/^ok +command echo .*→/m);
@@ -43,7 +144,8 @@ describe('mcp-tenants doctor', () => {
   });
 
   it('fails a missing command and a busy port, each with its fix, as JSON too', async () => {
-    blocker = createServer();
+    // Accepts and never answers; reads the socket only so a closed one ends.
+    blocker = createServer((socket) => socket.resume());
     const port = await new Promise<number>((resolve) =>
       blocker?.listen(0, '127.0.0.1', () => {
         const address = blocker?.address();
@@ -51,19 +153,111 @@ describe('mcp-tenants doctor', () => {
       }),
     );
     workspace = createWorkspace({ gone: { command: 'no-such-mcp-server' } }, { port });
-    const { code, stdout, stderr } = doctor(workspace.manifestPath, '--json');
+    const { code, stdout, stderr } = await doctor(workspace.manifestPath, '--json');
     expect(code).toBe(1);
     expect(stderr).toMatch(/2 check\(s\) failed/);
     const findings = JSON.parse(stdout) as Finding[];
     const failed = findings.filter((finding) => finding.status === 'fail');
     expect(failed.map((finding) => finding.check)).toEqual(['command gone', 'port']);
     for (const finding of failed) expect(finding.fix).toBeTruthy();
+    // A holder that accepts and never answers costs a bounded wait, not a hang.
+    expect(failed[1]?.detail).toMatch(/is in use by something that does not answer GET \/healthz/);
   });
 
-  it('reports a broken manifest with its line, and stops there', () => {
+  const linux = process.platform === 'linux';
+
+  it('passes a free port, and the port the running supervisor of this very manifest holds, naming it', async () => {
+    const port = await freePort();
+    workspace = createWorkspace({ acme: {} }, { port });
+    const free = await doctor(workspace.manifestPath);
+    expect(free.code).toBe(0);
+    expect(portLines(free.stdout)).toMatch(
+      new RegExp(`^ok +port +127\\.0\\.0\\.1:${port} is free$`),
+    );
+
+    serve = await startServe(workspace.manifestPath, ['--port', String(port)]);
+    expect(serve.url).toBe(`http://127.0.0.1:${port}/mcp`);
+    const held = await doctor(workspace.manifestPath);
+    expect(held.code).toBe(0);
+    const line = portLines(held.stdout);
+    expect(line).toMatch(
+      new RegExp(
+        `^ok +port +127\\.0\\.0\\.1:${port} is held by the running supervisor of this manifest \\(${
+          linux ? `pid ${serve.process.pid}, since .+, ` : ''
+        }mcp-tenants \\d+\\.\\d+\\.\\d+\\)$`,
+      ),
+    );
+    if (linux) expectRecent(line);
+
+    // Another manifest (another data folder) on the same port: its serve would not start.
+    other = createWorkspace({ acme: {} }, { port });
+    const clash = await doctor(other.manifestPath, '--json');
+    expect(clash.code).toBe(1);
+    const finding = (JSON.parse(clash.stdout) as Finding[]).find((one) => one.check === 'port');
+    expect(finding?.status).toBe('fail');
+    expect(finding?.detail).toMatch(
+      new RegExp(
+        `^127\\.0\\.0\\.1:${port} is held by another mcp-tenants supervisor \\(${linux ? `pid ${serve.process.pid}, ` : ''}.*another data folder`,
+      ),
+    );
+    expect(finding?.fix).toMatch(/another port \(server\.port, or --port on serve\)/);
+
+    await serve.stop();
+    serve = undefined;
+    const after = await doctor(workspace.manifestPath);
+    expect(portLines(after.stdout)).toMatch(/^ok +port +.* is free$/);
+  });
+
+  it('fails the port another HTTP server holds, even one whose /healthz says ok', async () => {
+    foreign = createHttpServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.end('{"status":"ok"}');
+    });
+    const port = await new Promise<number>((resolve) =>
+      foreign?.listen(0, '127.0.0.1', () => {
+        const address = foreign?.address();
+        resolve(typeof address === 'object' && address ? address.port : 0);
+      }),
+    );
+    workspace = createWorkspace({ acme: {} }, { port });
+    const { code, stdout, stderr } = await doctor(workspace.manifestPath);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/1 check\(s\) failed/);
+    const lines = portLines(stdout);
+    expect(lines).toMatch(
+      new RegExp(
+        `^fail +port +127\\.0\\.0\\.1:${port} is held by a program that is not mcp-tenants \\(it answered GET /healthz with 200[^)]*\\)${linux ? `: pid ${process.pid}, ` : ''}`,
+      ),
+    );
+    expect(lines).toMatch(
+      /fix: pick another port: server\.port in the manifest, or --port on serve/,
+    );
+  });
+
+  it.skipIf(!hasIpv6Loopback)('recognises its supervisor on an IPv6 bind', async () => {
+    const port = await freeIpv6Port();
+    workspace = createWorkspace({ acme: {} }, { host: '::1', port });
+    ipv6Serve = await serveOnIpv6(workspace.manifestPath);
+    const { code, stdout } = await doctor(workspace.manifestPath);
+    expect(code).toBe(0);
+    const line = portLines(stdout);
+    expect(line).toMatch(
+      new RegExp(
+        `^ok +port +\\[::1\\]:${port} is held by the running supervisor of this manifest \\(${linux ? `pid ${ipv6Serve.pid}, ` : ''}`,
+      ),
+    );
+    other = createWorkspace({ acme: {} }, { host: '::1', port });
+    const clash = await doctor(other.manifestPath);
+    expect(clash.code).toBe(1);
+    expect(portLines(clash.stdout)).toMatch(
+      /^fail +port .* is held by another mcp-tenants supervisor/,
+    );
+  });
+
+  it('reports a broken manifest with its line, and stops there', async () => {
     workspace = createWorkspace({});
     workspace.rewrite({ 'Bad Id': {} });
-    const { code, stdout } = doctor(workspace.manifestPath);
+    const { code, stdout } = await doctor(workspace.manifestPath);
     expect(code).toBe(1);
     expect(stdout).toMatch(/^fail +manifest .*invalid tenant id/m);
     expect(stdout).not.toMatch(/host-limits/);
