@@ -17,7 +17,9 @@ import { type RegistryHooks, TenantRegistry } from '../registry/tenant-registry.
 import type { StoreBackend } from '../store/backend.js';
 import { TenantDataRoles } from '../store/tenant-data.js';
 import { SUPERVISOR_CHAIN } from '../telemetry/records.js';
+import { startTracing } from '../telemetry/start-tracing.js';
 import { Telemetry } from '../telemetry/telemetry.js';
+import type { Tracing } from '../telemetry/tracing.js';
 import { isClustered, joinCluster, peerRouting } from './cluster-member.js';
 import { RequestGuard } from './request-guard.js';
 import { buildRequestStages } from './request-stages.js';
@@ -64,6 +66,8 @@ export class Supervisor {
   private readonly clustered: boolean;
   /** The built-in server's data on PostgreSQL: a role and a schema per tenant. */
   private readonly tenantData: TenantDataRoles | undefined;
+  /** OpenTelemetry traces of client requests; off unless the environment asks for them. */
+  private readonly tracing: Tracing;
   private readonly credentials = new Map<
     string,
     { epoch: number; env: Promise<Record<string, string>> }
@@ -72,10 +76,13 @@ export class Supervisor {
   /** Opens the manifest's store (migrating a PostgreSQL one), then wires the supervisor on it. */
   static async open(options: SupervisorOptions): Promise<Supervisor> {
     const store = await openStore(options.manifest, { log: options.log, purpose: 'serve' });
+    // Never rejects: a tracing that cannot start is logged and stays off.
+    const tracing = await startTracing(options.log);
     let supervisor: Supervisor;
     try {
-      supervisor = new Supervisor(options, store);
+      supervisor = new Supervisor(options, store, tracing);
     } catch (error) {
+      await tracing.close();
       await closeStore(store);
       throw error;
     }
@@ -92,7 +99,9 @@ export class Supervisor {
   private constructor(
     private readonly options: SupervisorOptions,
     store: StoreBackend,
+    tracing: Tracing,
   ) {
+    this.tracing = tracing;
     this.currentManifest = options.manifest;
     this.store = store;
     this.clustered = isClustered(options.manifest, options.worker ?? false);
@@ -240,7 +249,17 @@ export class Supervisor {
       return false;
     }
     const before = this.currentManifest.server;
-    const restartOnly = (['host', 'port', 'store', 'workers'] as const)
+    const restartOnly = (
+      [
+        'host',
+        'port',
+        'store',
+        'workers',
+        'public_url',
+        'allowed_hosts',
+        'allowed_origins',
+      ] as const
+    )
       .filter((key) => JSON.stringify(next.server[key]) !== JSON.stringify(before[key]))
       .map((key) => `server.${key}`);
     if (JSON.stringify(next.cluster) !== JSON.stringify(this.currentManifest.cluster)) {
@@ -287,7 +306,7 @@ export class Supervisor {
       authenticate: (authorization) => this.authenticate(authorization),
       recheck: (context) => this.recheck(context),
       tokens: this.tokens,
-      issuer: this.options.manifest.auth.issuer,
+      oauth: () => this.currentManifest.auth,
       figures: (tenantId) => this.telemetry.recentFigures(tenantId),
       metrics: (maySee) => this.renderMetrics(maySee),
       onTokenRefused: (refusal) => this.telemetry.tokenRefused(refusal),
@@ -295,6 +314,7 @@ export class Supervisor {
       peers: this.clustered ? peerRouting(() => this.cluster, this.nodeId) : undefined,
       // Workers share one port; each also listens on its own, where peers reach it.
       peerListenHost: this.options.worker ? server.host : undefined,
+      tracing: this.tracing,
       log: this.options.log,
     });
     try {
@@ -352,6 +372,7 @@ export class Supervisor {
       log: this.options.log,
       recheck: (checked) => this.recheck(checked),
       tokens: this.tokens,
+      tracing: this.tracing,
     });
     return this.stdio;
   }
@@ -368,6 +389,8 @@ export class Supervisor {
       // Its leases end now, so peers take its tenants at once.
       await this.cluster?.close();
       this.hostLimitsProbe?.watchdog.stop();
+      // Every request has ended: its spans go out now (bounded; an absent collector costs that much).
+      await this.tracing.close();
       await this.metricsServer?.close();
       // Last: what the children's exits added is written, then the database closes.
       await this.guard.close();

@@ -126,6 +126,7 @@ function printBanner(
   const count = manifest.tenants.size;
   process.stdout.write(
     `mcp-tenants: serving ${count} tenant${count === 1 ? '' : 's'} at ${url}\n` +
+      (manifest.server.public_url ? `  clients use: ${manifest.server.public_url}/mcp\n` : '') +
       `  get a token: mcp-tenants token <tenant> -m ${options.manifest} --user <you>\n` +
       `  tenants: ${[...manifest.tenants.keys()].join(', ') || '(none yet: mcp-tenants add-tenant)'}\n` +
       (metricsUrl ? `  metrics: ${metricsUrl}\n` : '') +

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { ServerConfig } from '../../core/config.js';
 import { ErrorCode, McpTenantsError } from '../../core/errors.js';
 
 const LOOPBACK_NAMES = ['127.0.0.1', 'localhost', '[::1]'];
@@ -14,24 +15,28 @@ export interface OriginPolicy {
 
 /**
  * Browsers can reach a server on 127.0.0.1 from any web page; checking Origin
- * (and Host, against DNS rebinding) keeps a page from driving it.
+ * (and Host, against DNS rebinding) keeps a page from driving it. A proxy in
+ * front forwards the public name: `server.public_url` and
+ * `server.allowed_hosts` admit it.
  */
 export function originPolicy(
-  host: string,
+  config: Pick<ServerConfig, 'host' | 'allowed_origins' | 'allowed_hosts' | 'public_url'>,
   port: number,
-  extraOrigins: string[],
-  extraHosts: readonly string[] = [],
 ): OriginPolicy {
+  const { host } = config;
   const names = isLoopback(host) ? LOOPBACK_NAMES : [host];
   const hosts = new Set(names.map((name) => `${name}:${port}`));
-  const origins = new Set([...[...hosts].map((h) => `http://${h}`), ...extraOrigins]);
+  const origins = new Set([...[...hosts].map((h) => `http://${h}`), ...config.allowed_origins]);
+  const publicUrl = config.public_url === undefined ? undefined : new URL(config.public_url);
+  if (publicUrl) origins.add(publicUrl.origin);
   if (!isLoopback(host)) {
     // A public bind address can be reached under names we cannot know: skip the Host check there.
     return { allowedHosts: new Set(), allowedOrigins: origins };
   }
-  // Names a proxy in front forwards with (`server.allowed_hosts`): on one port, or on any.
+  // Names a proxy in front forwards with: on one port, or on any.
   const anyPort = new Set<string>();
-  for (const name of extraHosts) {
+  if (publicUrl) anyPort.add(publicUrl.hostname.toLowerCase());
+  for (const name of config.allowed_hosts) {
     const lower = name.toLowerCase();
     if (/:\d+$/.test(lower)) hosts.add(lower);
     else anyPort.add(lower);
@@ -51,7 +56,7 @@ export function checkOrigin(request: IncomingMessage, policy: OriginPolicy): voi
   if (policy.allowedHosts.size > 0 && (host === undefined || !hostAllowed(policy, host))) {
     throw new McpTenantsError(
       ErrorCode.ORIGIN_FORBIDDEN,
-      `host ${JSON.stringify(host ?? '')} is not allowed for this server; a proxy or load balancer in front that forwards this Host: add it to server.allowed_hosts`,
+      `host ${JSON.stringify(host ?? '')} is not allowed for this server; behind a proxy that forwards this Host, set server.public_url to the URL clients use (https://${host ?? 'name'}), or add the name to server.allowed_hosts`,
     );
   }
 }

@@ -32,6 +32,13 @@ export interface ErrorParts {
   data: Record<string, unknown> | undefined;
 }
 
+/** What a 401 tells the client about getting a token (RFC 9728, RFC 6750 §3). */
+export interface ChallengeContext {
+  resourceMetadataUrl?: string | undefined;
+  /** The scopes to ask for (`auth.scopes_supported`). */
+  scope?: string | undefined;
+}
+
 /**
  * The headers an error answer needs, from its code and data alone, so a
  * refusal thrown before a session and one a stage returns inside it say
@@ -41,21 +48,29 @@ export interface ErrorParts {
  */
 export function errorHeaders(
   error: ErrorParts,
-  resourceMetadataUrl?: string,
+  where: ChallengeContext = {},
 ): Record<string, string> {
+  const { resourceMetadataUrl } = where;
   const headers: Record<string, string> = {};
   const { code, message, data } = error;
   if (code !== undefined && CHALLENGED.has(code)) {
     const scope = data?.required_permission;
     headers['www-authenticate'] =
       code === ErrorCode.AUTH_MISSING
-        ? bearerChallenge({ resourceMetadataUrl })
-        : bearerChallenge({
-            error: code === ErrorCode.AUTH_INVALID ? 'invalid_token' : 'insufficient_scope',
-            description: message,
-            scope: typeof scope === 'string' ? scope : undefined,
-            resourceMetadataUrl,
-          });
+        ? bearerChallenge({ resourceMetadataUrl, scope: where.scope })
+        : code === ErrorCode.AUTH_INVALID
+          ? bearerChallenge({
+              error: 'invalid_token',
+              description: message,
+              scope: where.scope,
+              resourceMetadataUrl,
+            })
+          : bearerChallenge({
+              error: 'insufficient_scope',
+              description: message,
+              scope: typeof scope === 'string' ? scope : undefined,
+              resourceMetadataUrl,
+            });
   }
   const retryAfter = data?.retry_after_seconds;
   if (code === ErrorCode.QUOTA_EXCEEDED && typeof retryAfter === 'number') {
@@ -72,7 +87,7 @@ export function errorHeaders(
 export function sendError(
   response: ServerResponse,
   error: unknown,
-  context: { id?: JsonRpcId | null; resourceMetadataUrl?: string } = {},
+  context: ChallengeContext & { id?: JsonRpcId | null } = {},
 ): void {
   if (response.headersSent) {
     response.end();
@@ -86,7 +101,7 @@ export function sendError(
       code: failure.code,
       ...failure.data,
     }),
-    errorHeaders(failure, context.resourceMetadataUrl),
+    errorHeaders(failure, context),
   );
 }
 

@@ -7,15 +7,24 @@ import type { TenantContext } from '../../auth/context.js';
 import type { TokenBindings } from '../../auth/token-bindings.js';
 import type { ServerConfig } from '../../core/config.js';
 import { ErrorCode, McpTenantsError, toMcpTenantsError } from '../../core/errors.js';
+import { healthzHeaders } from '../../core/healthz.js';
 import { LogLimiter } from '../../core/log-limiter.js';
 import type { Logger } from '../../core/logger.js';
 import type { HostLimitsReport } from '../../process/limits/index.js';
 import type { Tenants } from '../../registry/tenants.js';
+import type { Tracing } from '../../telemetry/tracing.js';
 import { type AdminAudit, createAdminEndpoint } from './admin.js';
 import { answerClientError } from './client-error.js';
 import { checkOrigin, originPolicy } from './guards.js';
 import { createMcpEndpoint } from './mcp-endpoint.js';
 import { createMetricsEndpoint, type MetricsRenderer } from './metrics-endpoint.js';
+import {
+  isOAuthEndpoint,
+  type OAuthAnnouncement,
+  RESOURCE_METADATA_PATH,
+  refuseOAuth,
+  sendResourceMetadata,
+} from './oauth.js';
 import { sendError, sendJson } from './respond.js';
 import { SessionCaps } from './session-caps.js';
 import { SessionStore } from './session-store.js';
@@ -33,8 +42,8 @@ export interface HttpFrontOptions {
   hostLimits?: HostLimitsReport | undefined;
   /** Sessions and streams end with their token (expiry, revocation). */
   tokens: TokenBindings;
-  /** `iss` of the tokens, announced as authorization server (RFC 9728). */
-  issuer?: string | undefined;
+  /** What RFC 9728 metadata and the OAuth endpoints announce about tokens (current manifest). */
+  oauth: () => OAuthAnnouncement;
   /** Request figures per tenant for the status page, when telemetry runs. */
   figures?: FiguresProvider | undefined;
   /** `GET /metrics` (Prometheus text), when telemetry runs. */
@@ -50,6 +59,8 @@ export interface HttpFrontOptions {
    * one): where peers reach one worker of several sharing the main port.
    */
   peerListenHost?: string | undefined;
+  /** Traces of the requests on /mcp, when tracing is on. */
+  tracing?: Tracing | undefined;
   log: Logger;
 }
 
@@ -86,8 +97,6 @@ export interface HttpFront {
   /** Stops accepting, ends every session and stream. Idempotent. */
   close(): Promise<void>;
 }
-
-const METADATA_PATH = '/.well-known/oauth-protected-resource';
 
 /** Refusals logged (at warn, rate-limited): a token refused or missing, forbidden, unknown session, over a limit. */
 const REFUSALS_LOGGED: ReadonlySet<number> = new Set([401, 403, 404, 429]);
@@ -126,6 +135,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     tokens: options.tokens,
     maxBodyBytes: config.max_body_bytes,
     maxJsonDepth: config.max_json_depth,
+    tracing: options.tracing,
   });
   const admin = createAdminEndpoint({
     registry: options.registry,
@@ -141,8 +151,13 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     figures: options.figures,
   });
   const metrics = options.metrics && createMetricsEndpoint(options.metrics, authenticate);
-  let policy = originPolicy(config.host, config.port, config.allowed_origins, config.allowed_hosts);
+  let policy = originPolicy(config, config.port);
   let baseUrl = '';
+  // What clients are told to use: the proxy's origin in front, else our own.
+  let publicBase = '';
+
+  // Operators see why clients are turned away, in a few lines however many are.
+  const refusals = new LogLimiter(log, { burst: 20, intervalMs: 10_000 });
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const path = (request.url ?? '/').split('?', 1)[0];
@@ -176,6 +191,15 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       await admin(request, response, path);
       return;
     }
+    if (path !== undefined && isOAuthEndpoint(path)) {
+      refusals.warn('refused an OAuth request: this server issues no tokens', {
+        method: request.method,
+        path,
+        remote: request.socket.remoteAddress,
+      });
+      refuseOAuth(response, path, options.oauth(), publicBase);
+      return;
+    }
     if (request.method !== 'GET') {
       throw new McpTenantsError(ErrorCode.NOT_FOUND, `no route for ${request.method} ${path}`);
     }
@@ -185,24 +209,19 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     }
     if (path === '/healthz') {
       // Liveness only: anyone who reaches the port may ask, so nothing about
-      // tenants, sessions or limits (that is /admin/tenants and /metrics).
-      sendJson(response, 200, { status: 'ok' }, { 'cache-control': 'no-store' });
+      // tenants, sessions or limits (that is /admin/tenants and /metrics). Its
+      // headers name the product and the data folder (a hash), so `doctor` can
+      // tell this supervisor on its port from another one or anything else.
+      sendJson(response, 200, { status: 'ok' }, healthzHeaders(config.data_dir));
       return;
     }
-    if (path === METADATA_PATH || path === `${METADATA_PATH}/mcp`) {
-      sendJson(response, 200, {
-        resource: `${baseUrl}/mcp`,
-        authorization_servers: options.issuer ? [options.issuer] : [],
-        bearer_methods_supported: ['header'],
-        resource_name: 'mcp-tenants',
-      });
+    if (path === RESOURCE_METADATA_PATH || path === `${RESOURCE_METADATA_PATH}/mcp`) {
+      sendResourceMetadata(response, options.oauth(), publicBase);
       return;
     }
     throw new McpTenantsError(ErrorCode.NOT_FOUND, `no route for GET ${path}; MCP is at /mcp`);
   };
 
-  // Operators see why clients are turned away, in a few lines however many are.
-  const refusals = new LogLimiter(log, { burst: 20, intervalMs: 10_000 });
   const onRequest = (request: IncomingMessage, response: ServerResponse): void => {
     handle(request, response).catch((error: unknown) => {
       const failure = toMcpTenantsError(error);
@@ -220,7 +239,10 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
           remote: request.socket.remoteAddress,
         });
       }
-      sendError(response, failure, { resourceMetadataUrl: `${baseUrl}${METADATA_PATH}/mcp` });
+      sendError(response, failure, {
+        resourceMetadataUrl: `${publicBase}${RESOURCE_METADATA_PATH}/mcp`,
+        scope: options.oauth().scopes_supported?.join(' '),
+      });
     });
   };
   const httpServer = createServer(onRequest);
@@ -241,9 +263,10 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     httpServer.listen(config.port, config.host, () => resolve());
   });
   const port = (httpServer.address() as AddressInfo).port;
-  policy = originPolicy(config.host, port, config.allowed_origins, config.allowed_hosts);
+  policy = originPolicy(config, port);
   const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
   baseUrl = `http://${hostForUrl === '0.0.0.0' ? '127.0.0.1' : hostForUrl}:${port}`;
+  publicBase = config.public_url ?? baseUrl;
   const peerServer = options.peerListenHost === undefined ? undefined : createServer(onRequest);
   let peerUrl: string | undefined;
   if (peerServer && options.peerListenHost !== undefined) {
