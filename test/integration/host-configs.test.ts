@@ -1,8 +1,13 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CLI, createWorkspace, type TestWorkspace } from '../helpers/serve-process.js';
+
+/** The README's stand-in for where the clone is. */
+const CLONE_CLI = '/path/to/mcp-tenants/bin/mcp-tenants.js';
 
 interface ServerEntry {
   command: string;
@@ -21,12 +26,17 @@ function readmeConfigs(): ServerEntry[] {
 
 describe('the README desktop-host configurations, started as written', () => {
   let workspace: TestWorkspace | undefined;
-  afterEach(() => workspace?.cleanup());
+  let elsewhere: string | undefined;
+  afterEach(() => {
+    workspace?.cleanup();
+    if (elsewhere) rmSync(elsewhere, { recursive: true, force: true });
+    elsewhere = undefined;
+  });
 
   const configs = readmeConfigs();
 
-  it('covers Claude Desktop, Cursor and VS Code', () => {
-    expect(configs).toHaveLength(3);
+  it('covers Claude Desktop, Cursor and VS Code from a clone, and an installed package', () => {
+    expect(configs.map((entry) => entry.command)).toEqual(['node', 'node', 'node', 'mcp-tenants']);
   });
 
   it.each(configs.map((entry, index) => [index, entry] as const))(
@@ -34,14 +44,19 @@ describe('the README desktop-host configurations, started as written', () => {
     async (_index, entry) => {
       workspace = createWorkspace({ acme: {} });
       const token = await workspace.token('acme');
-      // `npx mcp-tenants` is this checkout's CLI; the rest exactly as written.
-      expect(entry.command).toBe('npx');
-      expect(entry.args[0]).toBe('mcp-tenants');
-      const args = entry.args
-        .slice(1)
-        .map((arg) =>
-          arg === '/path/to/tenants.yaml' ? (workspace as TestWorkspace).manifestPath : arg,
-        );
+      // Like a desktop host: started in a folder that is neither the clone nor the manifest's,
+      // with `node` and an installed `mcp-tenants` (a link to this checkout's CLI, as
+      // `npm install -g` and `npm link` make) found on PATH.
+      elsewhere = mkdtempSync(join(tmpdir(), 'mcp-tenants-host-'));
+      symlinkSync(CLI, join(elsewhere, 'mcp-tenants'));
+      expect(entry.command === 'mcp-tenants' || entry.args[0] === CLONE_CLI).toBe(true);
+      const args = entry.args.map((arg) =>
+        arg === '/path/to/tenants.yaml'
+          ? (workspace as TestWorkspace).manifestPath
+          : arg === CLONE_CLI
+            ? CLI
+            : arg,
+      );
       const env = Object.fromEntries(
         Object.entries(entry.env).map(([key, value]) => [
           key,
@@ -49,9 +64,13 @@ describe('the README desktop-host configurations, started as written', () => {
         ]),
       );
       const transport = new StdioClientTransport({
-        command: process.execPath,
-        args: [CLI, ...args],
-        env: { ...env, PATH: process.env.PATH ?? '' },
+        command: entry.command,
+        args,
+        cwd: elsewhere,
+        env: {
+          ...env,
+          PATH: [elsewhere, dirname(process.execPath), process.env.PATH ?? ''].join(delimiter),
+        },
         stderr: 'pipe',
       });
       const client = new Client({ name: 'desktop-host', version: '1.0.0' });
