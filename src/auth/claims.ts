@@ -18,9 +18,10 @@ export const MAX_USER_ID_LENGTH = 256;
 export function contextFromClaims(
   payload: JWTPayload,
   token: string,
-  mapping: ClaimMapping = DEFAULT_CLAIMS,
+  issuer: ClaimSource = OURS,
 ): TenantContext {
-  const permissions = readPermissions(payload, mapping.permissions);
+  const { mapping } = issuer;
+  const permissions = readPermissions(payload, issuer);
   const isOperatorPermission = permissions.includes(OPERATOR_PERMISSION);
   const tenantId = readTenantId(payload, mapping);
   if (tenantId === null && !isOperatorPermission) {
@@ -50,6 +51,22 @@ export function contextFromClaims(
   context.tokenId = jti !== undefined ? `jti:${jti}` : `sha256:${digest(token)}`;
   return context;
 }
+
+/**
+ * Who signed the token, and under which claim names to read it: our own
+ * tokens (the manifest secret) with our names, or an identity provider's,
+ * whose grants are only ever the ones it names — never the defaults, never
+ * `operator` (a common role name there; operators use our tokens).
+ */
+export interface ClaimSource {
+  mapping: ClaimMapping;
+  external: boolean;
+}
+
+const OURS: ClaimSource = { mapping: DEFAULT_CLAIMS, external: false };
+
+/** The OAuth claims that hold space-separated scopes (RFC 6749 §3.3, RFC 9068). */
+const SCOPE_CLAIMS: ReadonlySet<string> = new Set(['scope', 'scp']);
 
 /**
  * A claim by its name, else (for a name with dots that is no claim of its
@@ -122,30 +139,33 @@ function readUserId(payload: JWTPayload, mapped: string | undefined): string {
   return value;
 }
 
-function readPermissions(payload: JWTPayload, claim: string): string[] {
+function readPermissions(payload: JWTPayload, issuer: ClaimSource): string[] {
+  const claim = issuer.mapping.permissions;
   const value = claimValue(payload, claim);
-  const ours = claim === DEFAULT_CLAIMS.permissions;
-  // No claim at all: what `mcp-tenants token` grants by default; an
-  // explicit empty list grants nothing. A claim the manifest maps names the
-  // grants itself (an Entra token without `roles`): absent, nothing.
-  if (value === undefined) return ours ? [...DEFAULT_PERMISSIONS] : [];
-  // A mapped claim is the identity provider's: an OAuth `scope` is one
-  // space-separated string, and either form may hold scopes of other
-  // services (openid, email…), of which only ours count.
-  if (!ours && typeof value === 'string') return value.split(/\s+/).filter(isOurs);
+  // Ours without the claim: what `mcp-tenants token` grants by default; an
+  // explicit empty list grants nothing. An identity provider's: nothing.
+  if (value === undefined) return issuer.external ? [] : [...DEFAULT_PERMISSIONS];
+  // An OAuth scope claim is one string of scopes separated by single spaces;
+  // any other string is one value (a role named "Billing admin" is no admin).
+  if (typeof value === 'string' && issuer.external) {
+    const entries = SCOPE_CLAIMS.has(claim) ? value.split(' ') : [value];
+    return entries.filter(isGrantable);
+  }
   if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
     throw authInvalid(
       'invalid_claims',
-      ours
-        ? 'token permissions claim must be an array of strings'
-        : `token ${claim} claim must be an array of strings or a space-separated string`,
+      issuer.external
+        ? `token ${claim} claim must be an array of strings or a space-separated string`
+        : 'token permissions claim must be an array of strings',
     );
   }
-  return ours ? [...value] : value.filter(isOurs);
+  // Ours are taken as they are; a provider's hold other services' scopes too.
+  return issuer.external ? value.filter(isGrantable) : [...value];
 }
 
-function isOurs(entry: string): boolean {
-  return entry === OPERATOR_PERMISSION || isValidPermission(entry);
+/** What an identity provider's token may grant: our permissions, not `operator`. */
+function isGrantable(entry: string): boolean {
+  return isValidPermission(entry);
 }
 
 function readJti(value: unknown): string | undefined {

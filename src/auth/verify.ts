@@ -11,7 +11,7 @@ import {
 } from 'jose';
 import { type AuthConfig, DEFAULT_CLAIMS } from '../core/config.js';
 import { authInvalid } from './auth-error.js';
-import { contextFromClaims } from './claims.js';
+import { type ClaimSource, contextFromClaims } from './claims.js';
 import type { TenantContext } from './context.js';
 import { ASYMMETRIC_ALGORITHMS, IssuerKeys } from './issuer-keys.js';
 import { fromJoseError, keysUnavailable } from './jose-errors.js';
@@ -50,12 +50,15 @@ export class TokenVerifier {
   private readonly isRevoked: (jti: string) => boolean;
   private readonly algorithms: string[];
   private key: Promise<CryptoKey> | undefined;
+  /** How the tokens of the external issuer are read. */
+  private readonly external: ClaimSource;
 
   constructor(
     private readonly auth: AuthConfig,
     options: TokenVerifierOptions = {},
   ) {
     this.secret = secretBytes(auth);
+    this.external = { mapping: auth.claims ?? DEFAULT_CLAIMS, external: true };
     this.now = options.now ?? Date.now;
     this.tolerance = options.clockToleranceSeconds ?? DEFAULT_CLOCK_TOLERANCE_SECONDS;
     this.cache = new VerifyCache(options.cacheSize ?? DEFAULT_CACHE_SIZE);
@@ -135,9 +138,8 @@ export class TokenVerifier {
         break;
       }
       // Our own HS256 tokens (`mcp-tenants token`, operators) keep our claim
-      // names; the mapping is for the issuer's.
-      const mapping = header.alg === 'HS256' ? DEFAULT_CLAIMS : this.auth.claims;
-      return contextFromClaims(payload, token, mapping);
+      // names; the mapping, and the stricter grants, are for the issuer's.
+      return contextFromClaims(payload, token, header.alg === 'HS256' ? undefined : this.external);
     }
     // jose's errors say which check failed; anything else came from fetching the key set.
     throw lastError instanceof errors.JOSEError

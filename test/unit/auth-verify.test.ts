@@ -520,6 +520,29 @@ describe('TokenVerifier with an identity provider’s claim names (auth.claims)'
     );
   });
 
+  it('never grants operator, the defaults, or a role split out of a name', async () => {
+    await expectRefused(
+      mapped(idp),
+      await sign({ sub: 'eve', scope: 'openid operator' }),
+      'missing_tenant_id',
+      'token has no org_id claim',
+    );
+    const unmapped = mapped({ tenant: 'org_id', permissions: 'permissions' });
+    expect((await unmapped.verify(await sign({ org_id: 'acme', sub: 'eve' }))).permissions).toEqual(
+      [],
+    );
+    const roles = mapped({ tenant: 'org_id', permissions: 'roles' });
+    const named = await roles.verify(
+      await sign({ org_id: 'acme', sub: 'eve', roles: 'Billing admin' }),
+    );
+    expect(named).toMatchObject({ permissions: [], isAdmin: false });
+    // Scopes are separated by single spaces (RFC 6749 §3.3), nothing else.
+    const spaced = await mapped(idp).verify(
+      await sign({ org_id: 'acme', sub: 'eve', scope: 'openid\u00a0admin tools:data_get\tadmin' }),
+    );
+    expect(spaced).toMatchObject({ permissions: [], isAdmin: false });
+  });
+
   it('grants nothing when the mapped permissions claim is absent', async () => {
     const context = await mapped(idp).verify(await sign({ org_id: 'acme', sub: 'dave' }));
     expect(context.permissions).toEqual([]);
