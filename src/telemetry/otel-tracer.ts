@@ -34,11 +34,19 @@ import { ErrorCode, errorFrom, toMcpTenantsError } from '../core/errors.js';
 import { type JsonObject, type JsonRpcResponse, metaOf } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
 import { attachTrace, type ChildSpan, type EndStep, type TracedStep } from '../core/pipeline.js';
-import { negotiateProtocolVersion, requestedVersion } from '../core/revisions.js';
+import {
+  isStatelessVersion,
+  isSupportedProtocolVersion,
+  negotiateProtocolVersion,
+  requestedVersion,
+} from '../core/revisions.js';
 import { PACKAGE_VERSION } from '../core/version.js';
 import { batchSettings, checkExporterSettings, samplerFrom } from './otel-env.js';
 import { classifyOutcome, targetOf } from './outcome.js';
 import type { RefusedStart, RequestStart, TracedRequest, Tracing } from './tracing.js';
+
+/** The longest attribute value a span keeps. */
+const MAX_ATTRIBUTE_CHARS = 256;
 
 /** Shutdown waits this long for the last spans to be exported, then lets them go. */
 const CLOSE_MS = 2_000;
@@ -74,6 +82,9 @@ export function startOtelTracing(log: Logger, env: NodeJS.ProcessEnv): Tracing {
     .merge(detectResources({ detectors: [envDetector] }));
   const provider = new TracerProvider({
     resource,
+    // Clients choose ids, versions and names: no attribute may carry more
+    // than this, whatever they send (a batch is held in memory until sent).
+    spanLimits: { attributeValueLengthLimit: MAX_ATTRIBUTE_CHARS, attributeCountLimit: 64 },
     sampler: samplerFrom(env, warn),
     spanProcessors: [new BatchSpanProcessor({ exporter, ...batchSettings(env, warn) })],
   });
@@ -288,7 +299,9 @@ function requestAttributes(start: RequestStart): Attributes {
     'network.transport': start.transport === 'http' ? 'tcp' : 'pipe',
     'mcp_tenants.user': start.user,
   };
-  if (request.id !== null) attributes['jsonrpc.request.id'] = String(request.id);
+  if (request.id !== null) {
+    attributes['jsonrpc.request.id'] = String(request.id).slice(0, MAX_ATTRIBUTE_CHARS);
+  }
   if (start.transport === 'http') attributes['network.protocol.name'] = 'http';
   if (start.tenant !== null) attributes['mcp_tenants.tenant'] = start.tenant;
   const target = targetOf(request);
@@ -298,7 +311,13 @@ function requestAttributes(start: RequestStart): Attributes {
     (method === 'initialize'
       ? negotiateProtocolVersion(request.params?.protocolVersion)
       : requestedVersion(request));
-  if (version !== undefined) attributes['mcp.protocol.version'] = version;
+  // Only a revision we speak: what a client merely claims is not recorded.
+  if (
+    version !== undefined &&
+    (isSupportedProtocolVersion(version) || isStatelessVersion(version))
+  ) {
+    attributes['mcp.protocol.version'] = version;
+  }
   if (start.sessionId !== undefined) attributes['mcp.session.id'] = start.sessionId;
   addClient(attributes, start.clientAddress, start.clientPort);
   return attributes;

@@ -345,6 +345,27 @@ describe('OpenTelemetry traces through serve', () => {
     expect(list.traceId).not.toBe(CLIENT_TRACE);
   });
 
+  it('keeps what a client chooses (ids, versions) short in every span', async () => {
+    const client = await connectHttp(serve!.url, await token('alice'));
+    clients.push(client);
+    const huge = `id-${'x'.repeat(100_000)}`;
+    // Sent as it is: the SDK's own requests have numeric ids.
+    await client.transport?.send({
+      jsonrpc: '2.0',
+      id: huge,
+      method: 'tools/list',
+      params: { _meta: { 'io.modelcontextprotocol/protocolVersion': 'v'.repeat(50_000) } },
+    });
+    const span = await receiver.span(
+      (one) => String(one.attributes['jsonrpc.request.id'] ?? '').startsWith('id-xxx'),
+      'the span of the request with a long id',
+    );
+    expect(String(span.attributes['jsonrpc.request.id']).length).toBeLessThanOrEqual(256);
+    for (const value of Object.values(span.attributes)) {
+      expect(String(value).length).toBeLessThanOrEqual(256);
+    }
+  });
+
   it('traces a stateless (2026-07-28) request', async () => {
     const traceId = '2'.repeat(32);
     const answer = await statelessPost(serve!.url, {
