@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
-import { plainRequest } from '../helpers/raw-http.js';
+import { plainRequest, rawExchange } from '../helpers/raw-http.js';
 import {
   createWorkspace,
   type ServeProcess,
@@ -76,6 +76,20 @@ describe('serve behind a proxy (server.public_url)', () => {
     const answer = await post({ authorization: `Bearer ${token}`, host: 'elsewhere.example.test' });
     expect(answer.status).toBe(403);
     expect(answer.json?.error?.message).toMatch(/server\.public_url.*server\.allowed_hosts/);
+  });
+
+  it('refuses a request with two Host headers (a proxy may read the other one)', async () => {
+    const token = await workspace.token('acme');
+    const port = Number(new URL(serve.url).port);
+    const { answer } = await rawExchange(
+      port,
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nHost: elsewhere.example.test\r\n` +
+        `Authorization: Bearer ${token}\r\nContent-Type: application/json\r\n` +
+        `Accept: application/json, text/event-stream\r\nContent-Length: ${Buffer.byteLength(INITIALIZE)}\r\n` +
+        `Connection: close\r\n\r\n${INITIALIZE}`,
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(answer).toContain('more than one Host header');
   });
 
   it('asks for the public resource as audience by default', async () => {

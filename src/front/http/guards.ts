@@ -24,7 +24,7 @@ export function originPolicy(
   port: number,
 ): OriginPolicy {
   const { host } = config;
-  const names = isLoopback(host) ? LOOPBACK_NAMES : [host];
+  const names = isLoopback(host) ? [...new Set([...LOOPBACK_NAMES, host])] : [host];
   const hosts = new Set(names.map((name) => `${name}:${port}`));
   const origins = new Set([...[...hosts].map((h) => `http://${h}`), ...config.allowed_origins]);
   const publicUrl = config.public_url === undefined ? undefined : new URL(config.public_url);
@@ -56,8 +56,12 @@ export function checkOrigin(request: IncomingMessage, policy: OriginPolicy): voi
   if (policy.allowedHosts.size > 0 && (host === undefined || !hostAllowed(policy, host))) {
     throw new McpTenantsError(
       ErrorCode.ORIGIN_FORBIDDEN,
-      `host ${JSON.stringify(host ?? '')} is not allowed for this server; behind a proxy that forwards this Host, set server.public_url to the URL clients use (https://${host ?? 'name'}), or add the name to server.allowed_hosts`,
+      `host ${JSON.stringify(host ?? '')} is not allowed for this server; behind a proxy that forwards this Host, its operator sets server.public_url (the URL clients use) or server.allowed_hosts`,
     );
+  }
+  // Node keeps the first of several; a proxy in front may use the last (RFC 9112 §3.2: 400).
+  if (host !== undefined && hostHeaders(request.rawHeaders) > 1) {
+    throw new McpTenantsError(ErrorCode.BAD_REQUEST, 'more than one Host header; send one');
   }
 }
 
@@ -67,6 +71,13 @@ function hostAllowed(policy: OriginPolicy, host: string): boolean {
   return policy.allowedNames?.has(name) ?? false;
 }
 
+function hostHeaders(raw: readonly string[]): number {
+  let count = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]?.toLowerCase() === 'host') count++;
+  return count;
+}
+
+/** A bind address only this machine reaches: all of 127.0.0.0/8, localhost, ::1. */
 function isLoopback(host: string): boolean {
-  return host === '127.0.0.1' || host === 'localhost' || host === '::1';
+  return /^127(\.\d{1,3}){3}$/.test(host) || host === 'localhost' || host === '::1';
 }

@@ -42,6 +42,8 @@ export interface HttpFrontOptions {
   hostLimits?: HostLimitsReport | undefined;
   /** Sessions and streams end with their token (expiry, revocation). */
   tokens: TokenBindings;
+  /** The manifest's secret, which `GET /healthz?proof=` proves this server holds. */
+  secret: () => string;
   /** What RFC 9728 metadata and the OAuth endpoints announce about tokens (current manifest). */
   oauth: () => OAuthAnnouncement;
   /** Request figures per tenant for the status page, when telemetry runs. */
@@ -158,6 +160,8 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
 
   // Operators see why clients are turned away, in a few lines however many are.
   const refusals = new LogLimiter(log, { burst: 20, intervalMs: 10_000 });
+  // Apart: a client probing for OAuth must not hide the other refusals.
+  const oauthProbes = new LogLimiter(log, { burst: 5, intervalMs: 10_000 });
 
   const handle = async (request: IncomingMessage, response: ServerResponse): Promise<void> => {
     const path = (request.url ?? '/').split('?', 1)[0];
@@ -192,7 +196,7 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
       return;
     }
     if (path !== undefined && isOAuthEndpoint(path)) {
-      refusals.warn('refused an OAuth request: this server issues no tokens', {
+      oauthProbes.warn('refused an OAuth request: this server issues no tokens', {
         method: request.method,
         path,
         remote: request.socket.remoteAddress,
@@ -209,10 +213,11 @@ export async function startHttpFront(options: HttpFrontOptions): Promise<HttpFro
     }
     if (path === '/healthz') {
       // Liveness only: anyone who reaches the port may ask, so nothing about
-      // tenants, sessions or limits (that is /admin/tenants and /metrics). Its
-      // headers name the product and the data folder (a hash), so `doctor` can
-      // tell this supervisor on its port from another one or anything else.
-      sendJson(response, 200, { status: 'ok' }, healthzHeaders(config.data_dir));
+      // tenants, sessions or limits (that is /admin/tenants and /metrics).
+      // `?proof=<nonce>` is answered with a proof of the manifest's secret,
+      // so `doctor` can tell this supervisor on its port from any other.
+      const nonce = new URLSearchParams((request.url ?? '').split('?', 2)[1] ?? '').get('proof');
+      sendJson(response, 200, { status: 'ok' }, healthzHeaders(options.secret(), nonce));
       return;
     }
     if (path === RESOURCE_METADATA_PATH || path === `${RESOURCE_METADATA_PATH}/mcp`) {
