@@ -307,6 +307,7 @@ export class Supervisor {
       recheck: (context) => this.recheck(context),
       tokens: this.tokens,
       oauth: () => this.currentManifest.auth,
+      secret: () => this.currentManifest.auth.secret,
       figures: (tenantId) => this.telemetry.recentFigures(tenantId),
       metrics: (maySee) => this.renderMetrics(maySee),
       onTokenRefused: (refusal) => this.telemetry.tokenRefused(refusal),

@@ -1,29 +1,34 @@
-import { createHash } from 'node:crypto';
-import { PACKAGE_VERSION } from './version.js';
+import { createHmac } from 'node:crypto';
 
-/** What `GET /healthz` names in its `server` header: the product and its version. */
-export const HEALTHZ_SERVER = `mcp-tenants/${PACKAGE_VERSION}`;
+/** What `GET /healthz` names in its `server` header (no version: nothing for a scanner). */
+export const HEALTHZ_SERVER = 'mcp-tenants';
 
-/** The header of `GET /healthz` that carries {@link dataDirFingerprint}. */
-export const DATA_DIR_HEADER = 'mcp-tenants-data-dir';
+/** The header of `GET /healthz?proof=<nonce>` that answers with {@link healthzProof}. */
+export const PROOF_HEADER = 'mcp-tenants-proof';
+
+/** A nonce `GET /healthz` proves itself on: long enough not to repeat, short enough to bound. */
+export const PROOF_NONCE = /^[A-Za-z0-9_-]{16,64}$/;
 
 /**
- * Which data folder a supervisor serves, as a short hash of its absolute
- * path: enough for `mcp-tenants doctor` to tell the supervisor of its own
- * manifest on a port from another one, without saying where the folder is.
+ * That the supervisor on a port holds this manifest's secret, for
+ * `mcp-tenants doctor`: an HMAC of the caller's nonce, under a key derived
+ * from the secret for this use only (what anyone may ask for must be of no
+ * use for anything else, tokens least of all).
  */
-export function dataDirFingerprint(dataDir: string): string {
-  return createHash('sha256').update(`mcp-tenants data_dir\0${dataDir}`).digest('hex').slice(0, 16);
+export function healthzProof(secret: string, nonce: string): string {
+  const key = createHmac('sha256', secret).update('mcp-tenants healthz proof key').digest();
+  return createHmac('sha256', key).update(nonce).digest('base64url');
 }
 
 /**
  * The headers of a `GET /healthz` answer. Its body stays liveness only:
- * nothing about tenants, sessions or limits, and no secret here either.
+ * nothing about tenants, sessions or limits; the proof only for a nonce.
  */
-export function healthzHeaders(dataDir: string): Record<string, string> {
-  return {
-    'cache-control': 'no-store',
-    server: HEALTHZ_SERVER,
-    [DATA_DIR_HEADER]: dataDirFingerprint(dataDir),
-  };
+export function healthzHeaders(
+  secret: string,
+  nonce: string | null | undefined,
+): Record<string, string> {
+  const headers: Record<string, string> = { 'cache-control': 'no-store', server: HEALTHZ_SERVER };
+  if (nonce && PROOF_NONCE.test(nonce)) headers[PROOF_HEADER] = healthzProof(secret, nonce);
+  return headers;
 }

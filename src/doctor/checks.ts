@@ -51,9 +51,7 @@ export async function runChecks(manifestPath: string): Promise<CheckResult[]> {
     const limits = describeTenantLimits(tenant.limits, hostLimits);
     if (limits) results.push(ok(`limits ${tenant.id}`, limits));
   }
-  results.push(
-    await checkPort(manifest.server.host, manifest.server.port, manifest.server.data_dir),
-  );
+  results.push(await checkPort(manifest.server.host, manifest.server.port, manifest.auth.secret));
   return results;
 }
 

@@ -1,7 +1,8 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, isIPv6 } from 'node:net';
-import { DATA_DIR_HEADER, dataDirFingerprint } from '../core/healthz.js';
+import { HEALTHZ_SERVER, healthzProof, PROOF_HEADER } from '../core/healthz.js';
 import type { CheckResult } from './check-result.js';
 
 /** How long the holder of a busy port has to answer `GET /healthz`, in all. */
@@ -13,7 +14,7 @@ const MAX_BODY_BYTES = 4_096;
 
 /** The answer to `GET /healthz` on a busy port, or why there was none. */
 type Probe =
-  | { kind: 'http'; status: number; server: string | undefined; dataDir: string | undefined }
+  | { kind: 'http'; status: number; server: string | undefined; proof: string | undefined }
   | { kind: 'none'; reason: string };
 
 /** A process listening on the port, as far as /proc shows it (Linux, own user or root). */
@@ -25,12 +26,12 @@ interface Holder {
 
 /**
  * Whether `serve` can listen where the manifest says. A busy port is
- * asked who holds it (`GET /healthz`, bounded): the supervisor of this very
- * manifest is fine (known by its data folder, which no two supervisors
- * should share), another supervisor or any other program is not, since
- * `serve` with this manifest would not start there.
+ * asked who holds it (`GET /healthz?proof=<nonce>`, bounded): the
+ * supervisor of this very manifest is fine (it proves it holds the
+ * manifest's secret), another supervisor or any other program is not,
+ * since `serve` with this manifest would not start there.
  */
-export async function checkPort(host: string, port: number, dataDir: string): Promise<CheckResult> {
+export async function checkPort(host: string, port: number, secret: string): Promise<CheckResult> {
   if (port === 0) return ok('server.port is 0: a free port is picked');
   const where = `${isIPv6(host) ? `[${host}]` : host}:${port}`;
   const refused = await tryListen(host, port);
@@ -38,17 +39,15 @@ export async function checkPort(host: string, port: number, dataDir: string): Pr
   if (refused !== 'EADDRINUSE') {
     return fail(`${where} is not available (${refused})`, FIX_OTHER_PORT);
   }
-  const probe = await probeHealthz(host, port);
+  const nonce = randomBytes(24).toString('base64url');
+  const probe = await probeHealthz(host, port, nonce);
   const holder = findHolder(port);
-  if (probe.kind === 'http' && probe.server?.startsWith('mcp-tenants/')) {
-    const version = probe.server.slice('mcp-tenants/'.length);
-    if (probe.dataDir === dataDirFingerprint(dataDir)) {
-      return ok(
-        `${where} is held by the running supervisor of this manifest (${describe(holder, version)})`,
-      );
+  if (probe.kind === 'http' && probe.server === HEALTHZ_SERVER) {
+    if (probe.proof !== undefined && sameText(probe.proof, healthzProof(secret, nonce))) {
+      return ok(`${where} is held by the running supervisor of this manifest${describe(holder)}`);
     }
     return fail(
-      `${where} is held by another mcp-tenants supervisor (${describe(holder, version)}), of another manifest: it serves another data folder`,
+      `${where} is held by another mcp-tenants supervisor${describe(holder)}, of another manifest: it does not hold this manifest's secret`,
       'give this manifest another port (server.port, or --port on serve), or stop that supervisor first',
     );
   }
@@ -64,6 +63,12 @@ export async function checkPort(host: string, port: number, dataDir: string): Pr
   );
 }
 
+function sameText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
 const FIX_OTHER_PORT = 'pick another port: server.port in the manifest, or --port on serve';
 
 const ok = (detail: string): CheckResult => ({ check: 'port', status: 'ok', detail });
@@ -74,15 +79,11 @@ const fail = (detail: string, fix: string): CheckResult => ({
   fix,
 });
 
-function describe(holder: Holder | undefined, version: string): string {
-  const parts: string[] = [];
-  // The listener /proc shows is the supervisor itself, not a proxy in front of it.
-  if (holder?.command.includes('mcp-tenants')) {
-    parts.push(`pid ${holder.pid}`);
-    if (holder.since) parts.push(`since ${holder.since.toISOString().replace(/\.\d+Z$/, 'Z')}`);
-  }
-  parts.push(`mcp-tenants ${version}`);
-  return parts.join(', ');
+/** The holder's pid and start, when /proc shows the supervisor itself (not a proxy in front). */
+function describe(holder: Holder | undefined): string {
+  if (!holder?.command.includes('mcp-tenants')) return '';
+  const since = holder.since ? `, since ${holder.since.toISOString().replace(/\.\d+Z$/, 'Z')}` : '';
+  return ` (pid ${holder.pid}${since})`;
 }
 
 /** Listens as `serve` would (and stops at once): undefined when it could, else the error code. */
@@ -98,20 +99,20 @@ function tryListen(host: string, port: number): Promise<string | undefined> {
  * `GET /healthz` on the port: at the bind address, or on loopback for a
  * wildcard one (both families: a `::` bind may hold the IPv4 port too).
  */
-async function probeHealthz(host: string, port: number): Promise<Probe> {
+async function probeHealthz(host: string, port: number, nonce: string): Promise<Probe> {
   const targets =
     host === '0.0.0.0' ? ['127.0.0.1', '::1'] : host === '::' ? ['::1', '127.0.0.1'] : [host];
   const deadline = Date.now() + PROBE_MS;
   let last: Probe = { kind: 'none', reason: 'nothing answered' };
   for (const target of targets) {
-    last = await getHealthz(target, port, deadline - Date.now());
+    last = await getHealthz(target, port, nonce, deadline - Date.now());
     // Only a refused connection is worth another address; a silent one used the time up.
     if (last.kind === 'http' || !last.reason.startsWith('connection refused')) return last;
   }
   return last;
 }
 
-function getHealthz(host: string, port: number, timeoutMs: number): Promise<Probe> {
+function getHealthz(host: string, port: number, nonce: string, timeoutMs: number): Promise<Probe> {
   return new Promise((resolve) => {
     let settled = false;
     const settle = (probe: Probe): void => {
@@ -124,7 +125,7 @@ function getHealthz(host: string, port: number, timeoutMs: number): Promise<Prob
     const outgoing = request({
       host,
       port,
-      path: '/healthz',
+      path: `/healthz?proof=${nonce}`,
       method: 'GET',
       agent: false,
       headers: {
@@ -149,7 +150,7 @@ function getHealthz(host: string, port: number, timeoutMs: number): Promise<Prob
         kind: 'http',
         status: incoming.statusCode ?? 0,
         server: header('server'),
-        dataDir: header(DATA_DIR_HEADER),
+        proof: header(PROOF_HEADER),
       };
       // The headers say it all; the body is read only so the connection ends cleanly.
       let read = 0;
@@ -254,6 +255,11 @@ function commandOf(pid: number): string {
 
 /** The program and its first argument, shortened: enough to recognise it. */
 function shorten(command: string): string {
-  const text = command.split(' ').slice(0, 2).join(' ');
+  // Its command line is the holder's to choose: no control characters reach the terminal.
+  const text = command
+    .split(' ')
+    .slice(0, 2)
+    .join(' ')
+    .replace(/\p{Cc}/gu, '?');
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

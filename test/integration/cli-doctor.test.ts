@@ -90,7 +90,7 @@ function freeIpv6Port(): Promise<number> {
 
 /** Started within the last minute, as doctor's "since" says it. */
 function expectRecent(line: string): void {
-  const since = /since (\S+?),/.exec(line)?.[1];
+  const since = /since (\S+?)\)/.exec(line)?.[1];
   expect(since).toBeDefined();
   expect(Math.abs(Date.now() - Date.parse(since ?? ''))).toBeLessThan(60_000);
 }
@@ -182,14 +182,14 @@ describe('mcp-tenants doctor', () => {
     const line = portLines(held.stdout);
     expect(line).toMatch(
       new RegExp(
-        `^ok +port +127\\.0\\.0\\.1:${port} is held by the running supervisor of this manifest \\(${
-          linux ? `pid ${serve.process.pid}, since .+, ` : ''
-        }mcp-tenants \\d+\\.\\d+\\.\\d+\\)$`,
+        `^ok +port +127\\.0\\.0\\.1:${port} is held by the running supervisor of this manifest${
+          linux ? ` \\(pid ${serve.process.pid}, since .+\\)` : ''
+        }$`,
       ),
     );
     if (linux) expectRecent(line);
 
-    // Another manifest (another data folder) on the same port: its serve would not start.
+    // Another manifest (another secret) on the same port: its serve would not start.
     other = createWorkspace({ acme: {} }, { port });
     const clash = await doctor(other.manifestPath, '--json');
     expect(clash.code).toBe(1);
@@ -197,7 +197,7 @@ describe('mcp-tenants doctor', () => {
     expect(finding?.status).toBe('fail');
     expect(finding?.detail).toMatch(
       new RegExp(
-        `^127\\.0\\.0\\.1:${port} is held by another mcp-tenants supervisor \\(${linux ? `pid ${serve.process.pid}, ` : ''}.*another data folder`,
+        `^127\\.0\\.0\\.1:${port} is held by another mcp-tenants supervisor${linux ? ` \\(pid ${serve.process.pid}[^)]*\\)` : ''}, of another manifest: it does not hold this manifest's secret$`,
       ),
     );
     expect(finding?.fix).toMatch(/another port \(server\.port, or --port on serve\)/);
@@ -234,6 +234,25 @@ describe('mcp-tenants doctor', () => {
     );
   });
 
+  it('fails an impostor that names itself mcp-tenants but cannot prove the secret', async () => {
+    foreign = createHttpServer((_request, response) => {
+      response.writeHead(200, { server: 'mcp-tenants', 'mcp-tenants-proof': 'forged' });
+      response.end('{"status":"ok"}');
+    });
+    const port = await new Promise<number>((resolve) =>
+      foreign?.listen(0, '127.0.0.1', () => {
+        const address = foreign?.address();
+        resolve(typeof address === 'object' && address ? address.port : 0);
+      }),
+    );
+    workspace = createWorkspace({ acme: {} }, { port });
+    const { code, stdout } = await doctor(workspace.manifestPath);
+    expect(code).toBe(1);
+    expect(portLines(stdout)).toMatch(
+      /^fail +port .* is held by another mcp-tenants supervisor.*does not hold this manifest's secret/,
+    );
+  });
+
   it.skipIf(!hasIpv6Loopback)('recognises its supervisor on an IPv6 bind', async () => {
     const port = await freeIpv6Port();
     workspace = createWorkspace({ acme: {} }, { host: '::1', port });
@@ -243,7 +262,7 @@ describe('mcp-tenants doctor', () => {
     const line = portLines(stdout);
     expect(line).toMatch(
       new RegExp(
-        `^ok +port +\\[::1\\]:${port} is held by the running supervisor of this manifest \\(${linux ? `pid ${ipv6Serve.pid}, ` : ''}`,
+        `^ok +port +\\[::1\\]:${port} is held by the running supervisor of this manifest${linux ? ` \\(pid ${ipv6Serve.pid}` : ''}`,
       ),
     );
     other = createWorkspace({ acme: {} }, { host: '::1', port });
