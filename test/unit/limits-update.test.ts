@@ -177,7 +177,7 @@ describe('TenantLimits.update (fake cgroup v1 tree)', () => {
     const prlimit = fakePrlimit();
     const limits = prepared({ open_files: 64 }, '/usr/bin/my-server', prlimit.path);
     writeFileSync(join(limits.folders[0] as string, 'cgroup.procs'), '4242\n4343\n');
-    await limits.update({ open_files: 256, cpu: 1 }, 4242);
+    await limits.update({ open_files: 256 }, 4242);
     expect(prlimit.calls()).toEqual(['--pid 4242 --nofile=256:256', '--pid 4343 --nofile=256:256']);
     expect(limits.enforcement.open_files).toBe('RLIMIT_NOFILE 256');
   });
@@ -220,6 +220,8 @@ describe('TenantLimits.update (fake cgroup v1 tree)', () => {
         { rssBytes: 100 * MIB, pids: 4 },
       ],
       [{ pids: 64 }, { pids: 8 }, '/usr/bin/my-server', /runs 12 tasks/, { rssBytes: 0, pids: 12 }],
+      // Without a cpu limit the child joined no cpu cgroup (a scheduling group of its own).
+      [{ pids: 64 }, { pids: 64, cpu: 1 }, '/usr/bin/my-server', /cpu cgroup, which it joins/],
     ];
     for (const [before, after, command, reason, usage] of cases) {
       const limits = prepared(before, command);
@@ -236,7 +238,8 @@ describe('TenantLimits.update (fake cgroup v1 tree)', () => {
 
   it('turns a refused cgroup write into a restart', async () => {
     const limits = prepared({ pids: 32 }, '/usr/bin/my-server');
-    const pids = limits.folders[2] as string;
+    // memory and pids: no cpu cgroup without a cpu limit.
+    const pids = limits.folders[1] as string;
     rmSync(join(pids, 'pids.max'));
     mkdirSync(join(pids, 'pids.max'));
     expect(await limits.update({ pids: 64 }, process.pid)).toMatch(/pids\.max refused "64"/);
@@ -258,13 +261,14 @@ describe('ChildLimits.update', () => {
     });
     try {
       expect(await child.update({ pids: 32 }, 4242)).toEqual({ kind: 'none' });
-      expect(await child.update({ pids: 16, cpu: 1 }, 4242)).toEqual({
+      expect(await child.update({ pids: 16 }, 4242)).toEqual({
         kind: 'applied',
-        changes: 'cpu none -> 1, pids 32 -> 16',
+        changes: 'pids 32 -> 16',
       });
-      expect(child.status.enforcement).toMatchObject({
-        cpu: 'cgroup-v1 cpu.cfs_quota_us 100000 per 100000',
-        pids: 'cgroup-v1 pids.max 16',
+      expect(child.status.enforcement).toMatchObject({ pids: 'cgroup-v1 pids.max 16' });
+      expect(await child.update({ pids: 16, cpu: 1 }, 4242)).toMatchObject({
+        kind: 'restart',
+        reason: expect.stringMatching(/cpu cgroup/),
       });
       expect(await child.update({ pids: 16, memory_mb: 256 }, 4242)).toMatchObject({
         kind: 'restart',

@@ -95,6 +95,10 @@ export function createCgroupV1(
     for (const controller of CGROUP_CONTROLLERS) {
       const tree = trees[controller];
       if (tree === undefined) continue;
+      // A cpu cgroup of its own is a scheduling group of its own, and every
+      // wake-up of the child (each relayed call) pays for crossing groups:
+      // joined only to cap the CPU. Memory and pids cost nothing there.
+      if (controller === 'cpu' && limits.cpu === undefined) continue;
       const instanceDir = join(tree, String(instance));
       mkdirSync(instanceDir, { recursive: true });
       instanceDirs.push(instanceDir);

@@ -191,6 +191,10 @@ export class TenantLimits {
     if (changed.includes('memory_mb') && nodeChild) {
       return "memory_mb sets a Node child's V8 heap cap (--max-old-space-size), which is fixed when it starts";
     }
+    const cpuTree = this.report.cgroup?.version === 1 && this.report.cgroup.trees.cpu !== undefined;
+    if (next.cpu !== undefined && cpuTree && !this.cgroup?.controllers.includes('cpu')) {
+      return 'a cpu limit puts the child in a cpu cgroup, which it joins when it starts';
+    }
     if (rlimitsChange && this.report.prlimit === undefined) {
       return 'no prlimit on this host to change the rlimits of a running process (the shell sets them at start only)';
     }
