@@ -4,7 +4,7 @@ import { closedLoop, withConcurrency } from './drive.mjs';
 import { HttpEndpoint, initializeMessage } from './load-http.mjs';
 import { peakRssSampler, rssOf } from './proc.mjs';
 import { msSince, percentile, summarize } from './stats.mjs';
-import { COLD_BUILTIN, COLD_ECHO, LOAD_TENANTS } from './targets.mjs';
+import { COLD_BUILTIN, COLD_ECHO, NOISY_TENANTS } from './targets.mjs';
 
 const LOADS = [
   { key: 's16t1', sessions: 16, tenants: 1 },
@@ -174,14 +174,14 @@ async function openSessionsRss(handle, keep, config) {
 
 /** p99 of a quiet tenant alone, then while another tenant is saturated by 32 sessions. */
 async function noisyNeighbour(handle, config, log) {
-  const quiet = await handle.openTenantSession(LOAD_TENANTS[1]);
+  const quiet = await handle.openTenantSession(NOISY_TENANTS[1]);
   const run = (stopWhen) => closedLoop([() => quiet.session.echo()], { ...config.noisy, stopWhen });
   try {
     const alone = await run();
     const worker = new Worker(new URL('./noise-worker.mjs', import.meta.url), {
       workerData: {
         url: handle.url,
-        token: await handle.workspace.token(LOAD_TENANTS[0]),
+        token: await handle.workspace.token(NOISY_TENANTS[0]),
         sessions: 32,
       },
     });

@@ -10,6 +10,8 @@ export const PROFILE_DIR = join(REPO, 'bench', 'results', 'profiles');
 /** Runs the phase on `target`; returns { file, calls, callsPerSec, totalMs, top, areas }. */
 export async function profileRelay(target, { seconds = 8, top = 15 } = {}, log = () => {}) {
   mkdirSync(PROFILE_DIR, { recursive: true });
+  // The compiled modules, not the bundle: the profile's areas are our folders.
+  process.env.MCP_TENANTS_BUNDLE = '0';
   const startedAt = Date.now();
   const handle = await TARGETS[target].start({
     nodeArgs: ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR],

@@ -90,6 +90,8 @@ export function summarize(rounds) {
 /** The issue's goals, measured on mcp-tenants over HTTP. */
 export function goals(summary) {
   const mt = summary['mt-http'] ?? {};
+  // Its cold start: spawn `serve --stdio` → the answer to initialize.
+  const stdio = summary['mt-stdio'] ?? {};
   const kb = mt.bytesPerSession === undefined ? undefined : mt.bytesPerSession / 1024;
   const row = (goal, limit, value, text, ok) => ({
     goal,
@@ -99,32 +101,32 @@ export function goals(summary) {
   });
   return [
     row(
-      "added p50 at c=1 ≤ 1.3× floor's added p50",
-      '≤ 1.30×',
+      "added p50 at c=1 ≤ 1.2× floor's added p50",
+      '≤ 1.20×',
       mt.addedVsFloor,
       `${f2(mt.addedVsFloor)}× (${f0(mt.addedP50)} µs vs ${f0(summary.floor?.addedP50)} µs)`,
-      mt.addedVsFloor <= 1.3,
+      mt.addedVsFloor <= 1.2,
     ),
     row(
-      'calls/s at 64 sessions, 1 tenant ≥ 0.8× floor',
-      '≥ 0.80×',
+      'calls/s at 64 sessions, 1 tenant ≥ 1.0× floor',
+      '≥ 1.00×',
       mt.callsVsFloor,
       `${f2(mt.callsVsFloor)}× (${f0(mt['s64t1.callsPerSec'])} vs ${f0(summary.floor?.['s64t1.callsPerSec'])})`,
-      mt.callsVsFloor >= 0.8,
+      mt.callsVsFloor >= 1.0,
     ),
     row(
-      'relay+child CPU/call at 64 ≤ 1.5× floor',
-      '≤ 1.50×',
+      'relay+child CPU/call at 64 ≤ 1.25× floor',
+      '≤ 1.25×',
       mt.cpuVsFloor,
       `${f2(mt.cpuVsFloor)}× (${f0(mt['s64t1.cpuUsPerCall'])} vs ${f0(summary.floor?.['s64t1.cpuUsPerCall'])} µs)`,
-      mt.cpuVsFloor <= 1.5,
+      mt.cpuVsFloor <= 1.25,
     ),
     row(
-      'session setup p50 (child running) ≤ 2 ms',
-      '≤ 2 ms',
+      'session setup p50 (child running) ≤ 1.5 ms',
+      '≤ 1.5 ms',
       mt.setupP50,
       `${f2(mt.setupP50)} ms`,
-      mt.setupP50 <= 2,
+      mt.setupP50 <= 1.5,
     ),
     row(
       '≥ 1 000 open sessions',
@@ -142,18 +144,25 @@ export function goals(summary) {
       mt.peak1 <= 250 * MB,
     ),
     row(
-      'built-in child cold start p50 ≤ 150 ms',
+      'built-in child: first answer ≤ 150 ms after spawn',
       '≤ 150 ms',
       mt.coldBuiltin,
       `${f0(mt.coldBuiltin)} ms`,
       mt.coldBuiltin <= 150,
     ),
     row(
-      'noisy-neighbour p99 ratio ≤ 1.5',
-      '≤ 1.50×',
+      'serve --stdio answers initialize ≤ 500 ms (built-in tenant)',
+      '≤ 500 ms',
+      stdio.coldEcho,
+      `${f0(stdio.coldEcho)} ms`,
+      stdio.coldEcho <= 500,
+    ),
+    row(
+      'noisy neighbour (cpu limits set): p99 ratio ≤ 2',
+      '≤ 2.00×',
       mt.noisyRatio,
       `${f2(mt.noisyRatio)}× (${f0(mt.noisyAlone)} → ${f0(mt.noisyLoaded)} µs)`,
-      mt.noisyRatio <= 1.5,
+      mt.noisyRatio <= 2,
     ),
     row(
       'durable quota/telemetry path < ½ of CPU/call (does not dominate)',
@@ -203,7 +212,7 @@ export function renderTable(summary, goalRows, { startup, notes, rounds }) {
     ],
     ['CPU/call ÷ floor', (s) => x(s.cpuVsFloor)],
     ['setup p50 ms (init+list)', (s) => f2(s.setupP50)],
-    ['cold start p50 ms, echo child', (s) => f0(s.coldEcho)],
+    ['cold start p50 ms, echo child (stdio: serve → initialize, built-in)', (s) => f0(s.coldEcho)],
     ['cold start p50 ms, built-in', (s) => f0(s.coldBuiltin)],
     ['memory', null],
     ['relay RSS idle MB', (s) => mb(s.rssIdle)],

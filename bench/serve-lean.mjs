@@ -10,7 +10,7 @@ import { loadManifest } from '../dist/manifest/load.js';
 import { identityStage } from '../dist/relay/identity-stage.js';
 
 const manifest = loadManifest(process.argv[2]);
-const supervisor = new Supervisor({
+const supervisor = await Supervisor.open({
   manifest,
   log: createLogger({ level: 'warn' }),
   hooks: { stages: [identityStage()] },

@@ -10,7 +10,8 @@ import { REPO } from './targets.mjs';
 
 const run = promisify(execFile);
 const NODE = process.execPath;
-const CHILD = join(REPO, 'dist', 'tenant-server', 'main.js');
+// The entry the supervisor spawns (the bundle, when the build made one).
+const { BUILTIN_CHILD_ENTRY: CHILD } = await import('../dist/process/spawn-plan.js');
 
 /** Medians over `samples` fresh processes of each measurement, in milliseconds. */
 export async function startupBreakdown(samples) {

@@ -26,6 +26,8 @@ const MCP_PROXY = join(BENCH_MODULES, 'mcp-proxy', 'dist', 'bin', 'mcp-proxy.mjs
 export const LOAD_TENANTS = ['t0', 't1', 't2', 't3'];
 /** Fresh tenants for the cold-start phase: built-in children and echo children. */
 export const COLD_BUILTIN = ['cb0', 'cb1', 'cb2', 'cb3', 'cb4'];
+/** The noisy-neighbour phase's tenants: [noisy, quiet], each child capped at one core. */
+export const NOISY_TENANTS = ['n0', 'n1'];
 export const COLD_ECHO = ['ce0', 'ce1', 'ce2', 'ce3', 'ce4'];
 
 // Quotas far above what the benchmark sends, so a limit never shapes a figure.
@@ -76,6 +78,7 @@ export function mcpTenantsWorkspace({ server = {}, cluster, loadOnly = false } =
     tenants[id] = { ...echo };
   }
   if (!loadOnly) for (const id of COLD_BUILTIN) tenants[id] = { quotas: BENCH_QUOTAS };
+  if (!loadOnly) for (const id of NOISY_TENANTS) tenants[id] = { ...echo, limits: { cpu: 1 } };
   const writeManifest = (name, dataDir) => {
     const manifest = {
       server: { data_dir: dataDir, ...server },
@@ -388,10 +391,13 @@ export const TARGETS = {
       await handle.openSession(0);
       return handle;
     },
-    /** Spawn the supervisor → initialize answered (its child starts on that first use). */
+    /**
+     * Spawn the supervisor → initialize answered (its child starts on that
+     * first use): what a desktop host waits for, with a built-in tenant.
+     */
     async coldStart() {
       const workspace = mcpTenantsWorkspace();
-      const token = await workspace.token('t0');
+      const token = await workspace.token(COLD_BUILTIN[0]);
       const t0 = process.hrtime.bigint();
       const connection = new StdioConnection(
         NODE,
