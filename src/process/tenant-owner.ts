@@ -53,7 +53,16 @@ function adopt(path: string, owner: Who): void {
     closeSync(fd);
   }
   if (entry.isDirectory()) {
-    for (const name of readdirSync(path)) adopt(join(path, name), owner);
+    for (const name of readdirSync(path)) adoptIfThere(join(path, name), owner);
+  }
+}
+
+/** An entry may go between the listing and its turn: the old child's SQLite removes its -shm. */
+function adoptIfThere(path: string, owner: Who): void {
+  try {
+    adopt(path, owner);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
 }
 
