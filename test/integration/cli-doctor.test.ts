@@ -75,6 +75,16 @@ function stopProcess(child: ChildProcess | undefined): Promise<void> {
   });
 }
 
+/** Listens on a free port of 127.0.0.1; resolves with it. */
+function listenOnLoopback(server: Server | ReturnType<typeof createHttpServer>): Promise<number> {
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : 0);
+    }),
+  );
+}
+
 /** A port free on [::1] right now. */
 function freeIpv6Port(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -213,12 +223,7 @@ describe('mcp-tenants doctor', () => {
       response.writeHead(200, { 'content-type': 'application/json' });
       response.end('{"status":"ok"}');
     });
-    const port = await new Promise<number>((resolve) =>
-      foreign?.listen(0, '127.0.0.1', () => {
-        const address = foreign?.address();
-        resolve(typeof address === 'object' && address ? address.port : 0);
-      }),
-    );
+    const port = await listenOnLoopback(foreign);
     workspace = createWorkspace({ acme: {} }, { port });
     const { code, stdout, stderr } = await doctor(workspace.manifestPath);
     expect(code).toBe(1);
@@ -239,12 +244,7 @@ describe('mcp-tenants doctor', () => {
       response.writeHead(200, { server: 'mcp-tenants', 'mcp-tenants-proof': 'forged' });
       response.end('{"status":"ok"}');
     });
-    const port = await new Promise<number>((resolve) =>
-      foreign?.listen(0, '127.0.0.1', () => {
-        const address = foreign?.address();
-        resolve(typeof address === 'object' && address ? address.port : 0);
-      }),
-    );
+    const port = await listenOnLoopback(foreign);
     workspace = createWorkspace({ acme: {} }, { port });
     const { code, stdout } = await doctor(workspace.manifestPath);
     expect(code).toBe(1);
