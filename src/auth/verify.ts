@@ -43,6 +43,8 @@ type VerifyKey = CryptoKey | KeyObject | JWTVerifyGetKey;
 export class TokenVerifier {
   private readonly secret: Uint8Array;
   private readonly options: JWTVerifyOptions;
+  /** The same for an issuer's tokens: their audience defaults to our resource (RFC 8707). */
+  private readonly externalOptions: JWTVerifyOptions;
   private readonly now: () => number;
   private readonly tolerance: number;
   private readonly cache: VerifyCache;
@@ -72,6 +74,11 @@ export class TokenVerifier {
       clockTolerance: this.tolerance,
       ...(auth.issuer !== undefined && { issuer: auth.issuer }),
       ...(auth.audience !== undefined && { audience: [...auth.audience] }),
+    };
+    const resource = auth.audience ?? (auth.resource === undefined ? undefined : [auth.resource]);
+    this.externalOptions = {
+      ...this.options,
+      ...(resource !== undefined && { audience: [...resource] }),
     };
   }
 
@@ -118,14 +125,20 @@ export class TokenVerifier {
   }
 
   private async verifyUncached(token: string): Promise<TenantContext> {
-    const expected = { ...this.auth, algorithms: this.algorithms };
     let header: ProtectedHeaderParameters;
     try {
       header = decodeProtectedHeader(token);
     } catch (error) {
-      throw fromJoseError(error, expected);
+      throw fromJoseError(error, { ...this.auth, algorithms: this.algorithms });
     }
-    const options = { ...this.options, currentDate: new Date(this.now()) };
+    const ours = header.alg === 'HS256';
+    const chosen = ours ? this.options : this.externalOptions;
+    const expected = {
+      ...this.auth,
+      audience: chosen.audience === undefined ? undefined : [chosen.audience].flat(),
+      algorithms: this.algorithms,
+    };
+    const options = { ...chosen, currentDate: new Date(this.now()) };
     let lastError: unknown;
     for (const key of await this.keysFor(header)) {
       let payload: JWTPayload;
@@ -139,7 +152,7 @@ export class TokenVerifier {
       }
       // Our own HS256 tokens (`mcp-tenants token`, operators) keep our claim
       // names; the mapping, and the stricter grants, are for the issuer's.
-      return contextFromClaims(payload, token, header.alg === 'HS256' ? undefined : this.external);
+      return contextFromClaims(payload, token, ours ? undefined : this.external);
     }
     // jose's errors say which check failed; anything else came from fetching the key set.
     throw lastError instanceof errors.JOSEError

@@ -187,8 +187,13 @@ export interface AuthConfig {
   /** HS256 shared secret, at least 32 bytes. */
   secret: string;
   issuer?: string | undefined;
-  /** `aud` a token must carry one of (RFC 8707 resource); tokens we sign carry the first. */
+  /** `aud` a token must carry one of; tokens we sign carry the first. */
   audience?: string[] | undefined;
+  /**
+   * The RFC 8707 resource, `<server.public_url>/mcp`: the audience an
+   * issuer's (RS256/ES256) tokens must carry when `audience` is unset.
+   */
+  resource?: string | undefined;
   /** Announced in RFC 9728 metadata: where clients get tokens. */
   authorization_servers?: string[] | undefined;
   /** Announced in RFC 9728 metadata and 401 challenges. */

@@ -108,10 +108,10 @@ function resolveAuth(
   context: ResolveContext,
 ): AuthConfig {
   const publicUrl = publicOrigin(server);
-  const audience = auth.audience ?? (publicUrl === undefined ? undefined : `${publicUrl}/mcp`);
   const base = {
     issuer: auth.issuer,
-    audience: audience === undefined ? undefined : [audience].flat(),
+    audience: auth.audience === undefined ? undefined : [auth.audience].flat(),
+    resource: publicUrl === undefined ? undefined : `${publicUrl}/mcp`,
     authorization_servers: auth.authorization_servers,
     scopes_supported: auth.scopes_supported,
     claims: { ...DEFAULT_CLAIMS, ...auth.claims },

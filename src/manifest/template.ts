@@ -54,7 +54,7 @@ server:
 auth:
   secret: ${yamlString(options.secret)}
   # issuer: https://issuer.example   # required \`iss\` claim, if set
-  # audience: mcp-tenants            # required \`aud\` claim (default: public_url + /mcp, if set)
+  # audience: mcp-tenants            # required \`aud\` claim (an issuer's tokens: public_url + /mcp)
   # Tokens of an external issuer (RS256/ES256), besides HS256 ones:
   # public_key_file: ./issuer.pem    # or a list of PEM files
   # jwks_url: https://issuer.example/.well-known/jwks.json

@@ -69,10 +69,8 @@ export function createWorkspace(
     writeFileSync(manifestPath, JSON.stringify(manifest, null, 2), { mode: 0o600 });
   };
   write(tenants);
-  // Tokens carry the audience the supervisor will ask for: the manifest's, else public_url's.
-  const audience =
-    authExtra.audience ??
-    (typeof server.public_url === 'string' ? `${server.public_url}/mcp` : undefined);
+  // Tokens carry the audience the supervisor asks for: the manifest's.
+  const audience = authExtra.audience;
   const auth = {
     secret,
     ...(typeof authExtra.issuer === 'string' && { issuer: authExtra.issuer }),

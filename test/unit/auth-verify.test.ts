@@ -548,6 +548,25 @@ describe('TokenVerifier with an identity provider’s claim names (auth.claims)'
     expect(context.permissions).toEqual([]);
   });
 
+  it('asks an issuer’s tokens, not ours, for the resource as audience when none is set', async () => {
+    const verifier = new TokenVerifier({
+      ...AUTH,
+      resource: 'https://mcp.test/mcp',
+      public_keys: [{ source: 'idp.pem', pem }],
+    });
+    await expectRefused(
+      verifier,
+      await sign({ ...tenantClaims }),
+      'audience_mismatch',
+      'token audience is not https://mcp.test/mcp',
+    );
+    expect(
+      await verifier.verify(await sign({ ...tenantClaims, aud: 'https://mcp.test/mcp' })),
+    ).toMatchObject({ tenantId: 'acme' });
+    const ours = await signToken(AUTH, { tenantId: 'acme', userId: 'alice', ttlSeconds: 600 });
+    expect((await verifier.verify(ours)).tenantId).toBe('acme');
+  });
+
   it('checks the audience against any of a list', async () => {
     const verifier = new TokenVerifier({
       ...AUTH,

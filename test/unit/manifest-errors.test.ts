@@ -218,7 +218,7 @@ describe('parseManifest: ${...} syntax', () => {
 describe('parseManifest: deployment keys (public_url, audience, claims)', () => {
   const load = (lines: string[]) => parseManifest(`${lines.join('\n')}\n`, 'my.yaml', '/x', {});
 
-  it('takes public_url as an origin and makes <public_url>/mcp the default audience', () => {
+  it('takes public_url as an origin and makes <public_url>/mcp the resource', () => {
     const manifest = load([
       'server:',
       '  public_url: https://mcp.example.com/',
@@ -227,7 +227,8 @@ describe('parseManifest: deployment keys (public_url, audience, claims)', () => 
       'tenants: {}',
     ]);
     expect(manifest.server.public_url).toBe('https://mcp.example.com');
-    expect(manifest.auth.audience).toEqual(['https://mcp.example.com/mcp']);
+    expect(manifest.auth.resource).toBe('https://mcp.example.com/mcp');
+    expect(manifest.auth.audience).toBeUndefined();
     expect(manifest.auth.claims).toEqual({ tenant: 'org_id', permissions: 'scope' });
   });
 

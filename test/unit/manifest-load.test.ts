@@ -54,6 +54,7 @@ describe('parseManifest: a good manifest', () => {
       secret: SECRET,
       issuer: 'https://issuer.example',
       audience: undefined,
+      resource: undefined,
       authorization_servers: undefined,
       scopes_supported: undefined,
       claims: { tenant: 'tenant_id', permissions: 'permissions' },
