@@ -101,11 +101,11 @@ export class ChildProcess {
     // process-group.ts), else in a session of its own (`detached`).
     const launcher = groupLauncher();
     const argv = launcher
-      ? inOwnGroup(launcher, plan.command, plan.args)
-      : { command: plan.command, args: plan.args };
+      ? inOwnGroup(launcher, plan.command, plan.args, plan.env)
+      : { command: plan.command, args: plan.args, env: plan.env };
     const subprocess = execa(argv.command, argv.args, {
       cwd: plan.cwd,
-      env: plan.env,
+      env: argv.env,
       extendEnv: false,
       stdin: 'pipe',
       stdout: 'pipe',

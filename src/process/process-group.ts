@@ -8,15 +8,18 @@ import { findExecutable } from './find-executable.js';
  * child with a session of its own costs each relayed call a cross-group
  * wake-up. Node offers no setpgid(); perl's setpgrp is the smallest exec
  * wrapper found on a stock system. Argv is positional, never script text.
- * Exit code 127: the program cannot be run.
+ * Exit code 126: the program cannot be run; 127: it is not there.
  *
  *   perl -e SCRIPT -- <argv...>
  */
 export const GROUP_SCRIPT = [
+  // Set for perl alone (a locale the host lacks would warn); the program does not inherit it.
+  'delete $ENV{PERL_BADLANG};',
   'setpgrp(0, 0) or die "mcp-tenants-group: setpgrp: $!\\n";',
   'exec { $ARGV[0] } @ARGV;',
   'print STDERR "mcp-tenants-group: cannot run $ARGV[0]: $!\\n";',
-  'exit 127;',
+  // As a shell says it: 126 found but not runnable, 127 not found.
+  'exit($!{EACCES} || $!{ENOEXEC} ? 126 : 127);',
 ].join(' ');
 
 const PERL_DIRS = ['/usr/bin', '/bin', '/usr/local/bin'];
@@ -34,6 +37,11 @@ export function inOwnGroup(
   launcher: string,
   command: string,
   args: readonly string[],
-): { command: string; args: string[] } {
-  return { command: launcher, args: ['-e', GROUP_SCRIPT, '--', command, ...args] };
+  env: Record<string, string>,
+): { command: string; args: string[]; env: Record<string, string> } {
+  return {
+    command: launcher,
+    args: ['-e', GROUP_SCRIPT, '--', command, ...args],
+    env: { ...env, PERL_BADLANG: '0' },
+  };
 }

@@ -23,6 +23,8 @@ export const BUILTIN_CHILD_ENTRY = builtinChildEntry(
 );
 
 function builtinChildEntry(compiled: string, bundle: string): string {
+  // As for the CLI: MCP_TENANTS_BUNDLE=0 runs the compiled modules (a profile names our files).
+  if (process.env.MCP_TENANTS_BUNDLE === '0') return compiled;
   try {
     return statSync(bundle).mtimeMs >= statSync(compiled).mtimeMs ? bundle : compiled;
   } catch {
