@@ -23,8 +23,9 @@ Each check prints ok, warn or fail, and the fix for anything not ok.
 Exits 0 when nothing failed (warnings included), 1 otherwise.
 
 The port passes when it is free, or held by the running supervisor of this
-manifest (it answers GET /healthz naming its data folder, by a hash); another
-supervisor or any other program on it fails, as \`serve\` would.
+manifest (asked GET /healthz?proof=<nonce>, it proves it holds the manifest's
+secret); another supervisor or any other program on it fails, as \`serve\`
+would.
 
 Example:
   $ mcp-tenants doctor -m tenants.yaml`,

@@ -324,7 +324,7 @@ export class TenantRelay {
       request.method === 'subscriptions/listen' ? undefined : this.tenant.request_timeout_ms,
       (id) => this.timeOut(id),
     );
-    if (trace) {
+    if (trace && !Array.isArray(params)) {
       // The child joins the trace under the span of this write; untraced, _meta stays as it came.
       const span = trace.toChild(metaOf(params));
       params = { ...params, _meta: span.meta };

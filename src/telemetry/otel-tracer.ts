@@ -30,6 +30,7 @@ import {
   type SpanExporter,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
+import { BurstLimiter } from '../core/burst-limiter.js';
 import { ErrorCode, errorFrom, toMcpTenantsError } from '../core/errors.js';
 import { type JsonObject, type JsonRpcResponse, metaOf } from '../core/jsonrpc.js';
 import type { Logger } from '../core/logger.js';
@@ -106,6 +107,11 @@ class OtelTracing implements Tracing {
   readonly on = true;
   private readonly propagator = new W3CTraceContextPropagator();
   private closing: Promise<void> | undefined;
+  /**
+   * Refusals come before any token: a flood of them must not fill the export
+   * queue (and drop every tenant's spans), so only so many a second get one.
+   */
+  private readonly refusals = new BurstLimiter(50, 1_000);
 
   constructor(
     private readonly provider: TracerProvider,
@@ -120,6 +126,7 @@ class OtelTracing implements Tracing {
   }
 
   refused(start: RefusedStart, error: unknown): void {
+    if (this.refusals.admit(Date.now()) === undefined) return;
     const failure = toMcpTenantsError(error);
     const method =
       start.method !== undefined && METHOD_NAME.test(start.method) ? start.method : undefined;
