@@ -66,7 +66,16 @@ describe('child lifecycle', () => {
     const client = await connectHttp(serve.url, await workspace.token('echo'));
     const first = Number(textOf(await client.callTool({ name: 'pid', arguments: {} })));
     await waitFor(() => serve?.childPids().length === 0 || undefined, 5_000, 'idle stop');
-    expect(await health('echo')).toMatchObject({ state: 'stopped', crashes: 0 });
+    // The process is gone a moment before the supervisor has handled its exit.
+    const stopped = await waitFor(
+      async () => {
+        const status = await health('echo');
+        return status?.state === 'stopped' ? status : undefined;
+      },
+      5_000,
+      'the stopped state',
+    );
+    expect(stopped).toMatchObject({ state: 'stopped', crashes: 0 });
     const second = Number(textOf(await client.callTool({ name: 'pid', arguments: {} })));
     expect(second).not.toBe(first);
     await client.close();
