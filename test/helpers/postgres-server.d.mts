@@ -25,4 +25,4 @@ export function startPostgresServer(options?: {
 }): Promise<PostgresServer>;
 
 /** A port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number>;
+export function freePort(host?: string): Promise<number>;

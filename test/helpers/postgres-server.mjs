@@ -39,12 +39,12 @@ export function postgresMissingReason(binDir = postgresBinDir()) {
   return binDir === undefined ? 'PostgreSQL server binaries (initdb, pg_ctl) not found' : undefined;
 }
 
-/** A port free on 127.0.0.1 right now (for a server that takes a port number, not 0). */
-export function freePort() {
+/** A port free on `host` right now (for a server that takes a port number, not 0). */
+export function freePort(host = '127.0.0.1') {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, host, () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => resolve(port));

@@ -149,7 +149,7 @@ export async function startServe(
     }, 15_000);
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      const match = /http:\/\/127\.0\.0\.1:\d+\/mcp/.exec(stdout);
+      const match = /http:\/\/(127\.0\.0\.1|\[::1\]):\d+\/mcp/.exec(stdout);
       if (match) {
         clearTimeout(timer);
         resolve(match[0]);

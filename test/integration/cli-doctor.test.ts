@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { networkInterfaces } from 'node:os';
@@ -37,44 +37,6 @@ function portLines(stdout: string): string {
   return match?.[0] ?? '';
 }
 
-/** `serve` of a manifest that binds [::1]; resolves once it prints its URL. */
-function serveOnIpv6(manifest: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [CLI, 'serve', '-m', manifest], {
-    env: { PATH: process.env.PATH ?? '' },
-  });
-  return new Promise((resolve, reject) => {
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`serve did not start:\n${stderr}`));
-    }, 15_000);
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (/http:\/\/\[::1\]:\d+\/mcp/.test(stdout)) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`serve exited with ${code}:\n${stderr}`));
-    });
-  });
-}
-
-/** Stops a process this test started, and waits for it to be gone. */
-function stopProcess(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve());
-    child.kill('SIGTERM');
-  });
-}
-
 /** Listens on a free port of 127.0.0.1; resolves with it. */
 function listenOnLoopback(server: Server | ReturnType<typeof createHttpServer>): Promise<number> {
   return new Promise((resolve) =>
@@ -83,19 +45,6 @@ function listenOnLoopback(server: Server | ReturnType<typeof createHttpServer>):
       resolve(typeof address === 'object' && address ? address.port : 0);
     }),
   );
-}
-
-/** A port free on [::1] right now. */
-function freeIpv6Port(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '::1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Started within the last minute, as doctor's "since" says it. */
@@ -122,13 +71,10 @@ describe('mcp-tenants doctor', () => {
   let serve: ServeProcess | undefined;
   let other: TestWorkspace | undefined;
   let foreign: ReturnType<typeof createHttpServer> | undefined;
-  let ipv6Serve: ChildProcess | undefined;
 
   afterEach(async () => {
     await serve?.stop();
     serve = undefined;
-    await stopProcess(ipv6Serve);
-    ipv6Serve = undefined;
     foreign?.closeAllConnections();
     await new Promise<void>((resolve) => (foreign ? foreign.close(() => resolve()) : resolve()));
     foreign = undefined;
@@ -254,15 +200,15 @@ describe('mcp-tenants doctor', () => {
   });
 
   it.skipIf(!hasIpv6Loopback)('recognises its supervisor on an IPv6 bind', async () => {
-    const port = await freeIpv6Port();
+    const port = await freePort('::1');
     workspace = createWorkspace({ acme: {} }, { host: '::1', port });
-    ipv6Serve = await serveOnIpv6(workspace.manifestPath);
+    serve = await startServe(workspace.manifestPath, ['--port', String(port)]);
     const { code, stdout } = await doctor(workspace.manifestPath);
     expect(code).toBe(0);
     const line = portLines(stdout);
     expect(line).toMatch(
       new RegExp(
-        `^ok +port +\\[::1\\]:${port} is held by the running supervisor of this manifest${linux ? ` \\(pid ${ipv6Serve.pid}` : ''}`,
+        `^ok +port +\\[::1\\]:${port} is held by the running supervisor of this manifest${linux ? ` \\(pid ${serve.process.pid}` : ''}`,
       ),
     );
     other = createWorkspace({ acme: {} }, { host: '::1', port });

@@ -7,6 +7,7 @@ import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectHttp, INITIALIZE, rawPost, textOf } from '../helpers/mcp-client.js';
 import { startIdentityProvider, type TestIdentityProvider } from '../helpers/oidc-provider.js';
+import { waitFor } from '../helpers/processes.js';
 import { runCli, type ServeProcess, startServe } from '../helpers/serve-process.js';
 
 // Tokens of a real OpenID provider: the tenant in `org_id`, the permissions
@@ -159,15 +160,27 @@ describe('the supervisor with tokens of the identity provider', () => {
     const globex = await connect('globex-app');
     await globex.callTool({ name: 'data_set', arguments: { key: 'audited', value: 'a' } });
     // The audit trail is written in batches (about every second): wait for it.
-    let rows: { user?: string; target?: string }[] = [];
-    for (let attempt = 0; attempt < 50 && rows.length === 0; attempt++) {
-      const audit = runCli(['audit', '-m', manifestPath, '--tenant', 'globex', '--format', 'json']);
-      expect(audit.stderr).toBe('');
-      const parsed = JSON.parse(audit.stdout) as { rows: typeof rows };
-      rows = parsed.rows.filter((row) => row.target === 'data_set');
-      if (rows.length === 0) await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(rows.length).toBeGreaterThan(0);
+    type Row = { user?: string; target?: string };
+    const rows = await waitFor(
+      () => {
+        const audit = runCli([
+          'audit',
+          '-m',
+          manifestPath,
+          '--tenant',
+          'globex',
+          '--format',
+          'json',
+        ]);
+        expect(audit.stderr).toBe('');
+        const found = (JSON.parse(audit.stdout) as { rows: Row[] }).rows.filter(
+          (row) => row.target === 'data_set',
+        );
+        return found.length > 0 ? found : undefined;
+      },
+      10_000,
+      'the audited call',
+    );
     expect(new Set(rows.map((row) => row.user))).toEqual(new Set(['globex-app']));
   });
 
