@@ -149,7 +149,7 @@ function readPermissions(payload: JWTPayload, issuer: ClaimSource): string[] {
   // any other string is one value (a role named "Billing admin" is no admin).
   if (typeof value === 'string' && issuer.external) {
     const entries = SCOPE_CLAIMS.has(claim) ? value.split(' ') : [value];
-    return entries.filter(isGrantable);
+    return entries.filter(isValidPermission);
   }
   if (!Array.isArray(value) || !value.every((entry) => typeof entry === 'string')) {
     throw authInvalid(
@@ -160,12 +160,7 @@ function readPermissions(payload: JWTPayload, issuer: ClaimSource): string[] {
     );
   }
   // Ours are taken as they are; a provider's hold other services' scopes too.
-  return issuer.external ? value.filter(isGrantable) : [...value];
-}
-
-/** What an identity provider's token may grant: our permissions, not `operator`. */
-function isGrantable(entry: string): boolean {
-  return isValidPermission(entry);
+  return issuer.external ? value.filter(isValidPermission) : [...value];
 }
 
 function readJti(value: unknown): string | undefined {

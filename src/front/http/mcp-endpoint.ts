@@ -19,6 +19,7 @@ import type { RequestStart, TracedRequest, Tracing } from '../../telemetry/traci
 import { readClientMessage } from '../client-message.js';
 import type { HttpSession } from './http-session.js';
 import { drainThenClose, readBody } from './read-body.js';
+import { headerValue } from './request-headers.js';
 import { sendError, sendJson } from './respond.js';
 import type { SessionStore } from './session-store.js';
 import { handleStatelessRequest } from './stateless-endpoint.js';
@@ -108,7 +109,7 @@ export function createMcpEndpoint(options: McpEndpointOptions) {
       tracing?.refused(
         {
           arrivedAt,
-          method: header(request, 'mcp-method'),
+          method: headerValue(request, 'mcp-method'),
           clientAddress: request.socket.remoteAddress,
           clientPort: request.socket.remotePort,
         },
@@ -313,8 +314,8 @@ function traceStart(
   arrivedAt: number,
   authenticatedAt: number,
 ): RequestStart {
-  const sessionId = header(request, 'mcp-session-id');
-  const version = header(request, 'mcp-protocol-version');
+  const sessionId = headerValue(request, 'mcp-session-id');
+  const version = headerValue(request, 'mcp-protocol-version');
   return {
     request: message,
     transport: 'http',
@@ -331,11 +332,6 @@ function traceStart(
     clientAddress: request.socket.remoteAddress,
     clientPort: request.socket.remotePort,
   };
-}
-
-function header(request: IncomingMessage, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 function isObject(value: unknown): value is JsonObject {

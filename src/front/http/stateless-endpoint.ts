@@ -7,6 +7,7 @@ import { checkStatelessRequest } from '../../relay/stateless-checks.js';
 import { openListenStream, serveStatelessRequest } from '../../relay/stateless-request.js';
 import type { TenantRelay } from '../../relay/tenant-relay.js';
 import type { TracedRequest } from '../../telemetry/tracing.js';
+import { headerValue } from './request-headers.js';
 import { sendJson } from './respond.js';
 import { ResponseChannel } from './response-channel.js';
 import { SseStream } from './sse.js';
@@ -38,9 +39,9 @@ export interface StatelessPost {
 export async function handleStatelessRequest(post: StatelessPost): Promise<void> {
   const { request, response, message, relay, caller, acceptsSse, tokens, unread, trace } = post;
   const refused = checkStatelessRequest(message, {
-    version: header(request, 'mcp-protocol-version'),
-    method: header(request, 'mcp-method'),
-    name: decodeHeaderValue(header(request, 'mcp-name')),
+    version: headerValue(request, 'mcp-protocol-version'),
+    method: headerValue(request, 'mcp-method'),
+    name: decodeHeaderValue(headerValue(request, 'mcp-name')),
   });
   if (refused) {
     // A refused envelope is 400, a removed method 404 (2026-07-28, Streamable HTTP).
@@ -107,11 +108,6 @@ function statusFor(answer: JsonRpcResponse): number {
     default:
       return 200;
   }
-}
-
-function header(request: IncomingMessage, name: string): string | undefined {
-  const value = request.headers[name];
-  return Array.isArray(value) ? value[0] : value;
 }
 
 /** `=?base64?...?=` carries values that are not plain header-safe ASCII. */
