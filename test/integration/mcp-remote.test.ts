@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
+import { INITIALIZE } from '../helpers/mcp-client.js';
 import {
   createWorkspace,
   REPO_ROOT,
@@ -66,17 +67,7 @@ describe('mcp-remote through serve', () => {
   const send = (to: Bridge, message: object): void => {
     to.child.stdin.write(`${JSON.stringify(message)}\n`);
   };
-  const initialize = (to: Bridge): void =>
-    send(to, {
-      jsonrpc: '2.0',
-      id: 1,
-      method: 'initialize',
-      params: {
-        protocolVersion: '2025-06-18',
-        capabilities: {},
-        clientInfo: { name: 'desktop-host', version: '1' },
-      },
-    });
+  const initialize = (to: Bridge): void => send(to, { ...INITIALIZE, id: 1 });
 
   beforeAll(async () => {
     configDir = mkdtempSync(join(tmpdir(), 'mcp-remote-'));

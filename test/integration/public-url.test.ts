@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signToken } from '../../src/auth/sign.js';
+import { INITIALIZE as RAW_INITIALIZE } from '../helpers/mcp-client.js';
 import { plainRequest, rawExchange } from '../helpers/raw-http.js';
 import {
   createWorkspace,
@@ -9,16 +10,7 @@ import {
 } from '../helpers/serve-process.js';
 
 const PUBLIC = 'https://mcp.example.test';
-const INITIALIZE = JSON.stringify({
-  jsonrpc: '2.0',
-  id: 1,
-  method: 'initialize',
-  params: {
-    protocolVersion: '2025-11-25',
-    capabilities: {},
-    clientInfo: { name: 'proxy-test', version: '1' },
-  },
-});
+const INITIALIZE = JSON.stringify(RAW_INITIALIZE);
 const MCP_HEADERS = {
   'content-type': 'application/json',
   accept: 'application/json, text/event-stream',
