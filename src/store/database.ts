@@ -37,7 +37,7 @@ export function openSupervisorDatabase(
         closeSync(fd);
       }
       db = new Database(file);
-      db.pragma('journal_mode = WAL');
+      switchToWal(db);
       db.pragma('synchronous = NORMAL');
     }
     // Several supervisors (e.g. one `serve --stdio` per desktop host) may write at once.
@@ -49,5 +49,29 @@ export function openSupervisorDatabase(
     throw new McpTenantsError(ErrorCode.INTERNAL, `cannot open ${file}: ${reason}`, {
       cause: error,
     });
+  }
+}
+
+/** How long processes starting together may wait for each other to turn on WAL. */
+const WAL_SWITCH_MS = 5_000;
+
+/**
+ * Turns on WAL. Processes opening a new file at once (`serve --workers`,
+ * several `serve --stdio`) race for it: SQLite answers SQLITE_BUSY at once
+ * rather than wait (its busy handler would risk a deadlock there), so the
+ * switch is retried until the file is WAL or the time is up.
+ */
+function switchToWal(db: Database.Database): void {
+  const deadline = Date.now() + WAL_SWITCH_MS;
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      const busy = (error as { code?: string }).code === 'SQLITE_BUSY';
+      if (!busy || Date.now() > deadline) throw error;
+      // A few milliseconds, synchronously: this runs once, while the process starts.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
   }
 }
