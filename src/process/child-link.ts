@@ -209,11 +209,13 @@ export class ChildLink {
 function writeLine(child: ChildProcess, message: JsonRpcMessage): void {
   if (child.state === 'exited') return;
   const stdin = child.stdin;
-  // Messages of one tick go to the child in one write: each pipe write wakes
-  // the child, and under load that wake-up costs more than the bytes.
+  // Messages of one turn of the event loop (every request read from the
+  // sockets that were ready together) go to the child in one write: each
+  // pipe write wakes the child, and under load that wake-up costs more than
+  // the bytes. setImmediate runs right after the poll phase that read them.
   if (stdin.writableCorked === 0) {
     stdin.cork();
-    process.nextTick(() => stdin.uncork());
+    setImmediate(() => stdin.uncork());
   }
   stdin.write(`${JSON.stringify(message)}\n`);
 }
