@@ -67,8 +67,12 @@ export function quotaStage(deps: QuotaStageDeps): RequestStage {
       throw concurrencyRefused(tenant.id, quotas.max_concurrent_requests, quotas.max_queue, waited);
     }
     try {
-      const checks = usageChecks(tenant, context.session.caller.userId, request.method);
-      const decided = deps.counters.tryAdmit(checks.map((entry) => entry.check));
+      const { checks, counters } = usageChecks(
+        tenant,
+        context.session.caller.userId,
+        request.method,
+      );
+      const decided = deps.counters.tryAdmit(counters);
       // Awaited only when the store had to be asked: a decision from memory stays synchronous.
       const admission = decided instanceof Promise ? await decided : decided;
       if (!admission.admitted) {
@@ -91,7 +95,7 @@ function checkStorage(deps: QuotaStageDeps, tenant: TenantConfig, request: JsonR
   if (tenant.command === undefined || request.method !== 'tools/call') return;
   const tool = String(request.params?.name);
   if (deps.readOnlyTools.isReadOnlyTool(tenant.id, tool)) return;
-  const used = deps.storage.usedBytes(tenant.id, deps.tenantDir(tenant.id));
+  const used = deps.storage.usedBytes(tenant.id, deps.tenantDir);
   const limitBytes = tenant.quotas.max_storage_mb * 1024 * 1024;
   if (used !== undefined && used >= limitBytes) {
     throw storageRefused(tenant.id, used, tenant.quotas.max_storage_mb, tool);

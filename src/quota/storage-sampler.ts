@@ -24,8 +24,11 @@ export class StorageSampler {
     private readonly measure: (dir: string) => Promise<number> = folderSize,
   ) {}
 
-  /** The last measured size, undefined until a first walk finished. */
-  usedBytes(tenantId: string, dir: string): number | undefined {
+  /**
+   * The last measured size, undefined until a first walk finished. The
+   * folder is asked of `dirOf` only when a walk starts, not per request.
+   */
+  usedBytes(tenantId: string, dirOf: (tenantId: string) => string): number | undefined {
     const now = this.now();
     let sample = this.samples.get(tenantId);
     if (!sample) {
@@ -35,7 +38,7 @@ export class StorageSampler {
     if (!sample.running && now - sample.takenAt >= STORAGE_SAMPLE_MS) {
       const current = sample;
       current.running = true;
-      this.measure(dir)
+      this.measure(dirOf(tenantId))
         .then((bytes) => {
           current.bytes = bytes;
         })
