@@ -6,7 +6,8 @@ export const MAX_CACHED_TOKEN_LENGTH = 4096;
 /**
  * Successful verifications, keyed by the exact token string. A Map keeps
  * insertion order, so re-inserting on a hit and deleting the first key on
- * overflow gives a cheap least-recently-used eviction. Callers still check
+ * overflow gives a cheap least-recently-used eviction (hits re-insert once
+ * the cache is half full: before that, nothing is near eviction). Callers still check
  * `expiresAt` on every hit: being cached never extends a token's life.
  */
 export class VerifyCache {
@@ -20,7 +21,9 @@ export class VerifyCache {
 
   get(token: string): TenantContext | undefined {
     const context = this.entries.get(token);
-    if (context !== undefined) {
+    // Recency matters only once eviction is near: below half full, a hit
+    // skips the delete and re-insert it would otherwise pay on every request.
+    if (context !== undefined && this.entries.size * 2 >= this.maxEntries) {
       this.entries.delete(token);
       this.entries.set(token, context);
     }

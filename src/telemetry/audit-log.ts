@@ -35,8 +35,16 @@ export class AuditAppender {
         this.head.get(entry.tenant) ?? { seq: 0, hash: GENESIS_HASH };
       const row = nextRow(head, entry);
       this.insert.run(
-        ...[row.tenant, row.seq, row.ts, row.actor, row.action, row.target],
-        ...[row.outcome, row.detail, row.prev_hash, row.hash],
+        row.tenant,
+        row.seq,
+        row.ts,
+        row.actor,
+        row.action,
+        row.target,
+        row.outcome,
+        row.detail,
+        row.prev_hash,
+        row.hash,
       );
       heads.set(entry.tenant, { seq: row.seq, hash: row.hash });
     }

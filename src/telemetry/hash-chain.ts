@@ -33,7 +33,8 @@ export function chainHash(prevHash: string, row: ChainedFields): string {
     row.outcome,
     row.detail,
   ]);
-  return createHash('sha256').update(prevHash).update('\n').update(canonical).digest('hex');
+  // One update of the joined text: the same bytes as three, at fewer native calls.
+  return createHash('sha256').update(`${prevHash}\n${canonical}`).digest('hex');
 }
 
 export interface ChainProblem {
