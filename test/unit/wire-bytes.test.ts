@@ -13,6 +13,20 @@ describe('sizes of messages as they entered', () => {
     expect(wireBytes({ ...answer, id: 'client-id' })).toBe(99);
   });
 
+  it('leaves the message as it was: its JSON, its keys, equality, and a frozen one', () => {
+    const answer: JsonRpcResponse = { jsonrpc: '2.0', id: 3, result: { content: [] } };
+    const before = JSON.stringify(answer);
+    noteWireBytes(answer, 50);
+    noteWireBytes(answer, 60);
+    expect(wireBytes(answer)).toBe(60);
+    expect(JSON.stringify(answer)).toBe(before);
+    expect(Object.keys(answer)).toEqual(['jsonrpc', 'id', 'result']);
+    expect(answer).toStrictEqual({ jsonrpc: '2.0', id: 3, result: { content: [] } });
+    const frozen = Object.freeze({ jsonrpc: '2.0', id: 4, method: 'ping' }) as JsonRpcRequest;
+    noteWireBytes(frozen, 10);
+    expect(wireBytes(frozen)).toBe(Buffer.byteLength(JSON.stringify(frozen)));
+  });
+
   it('serialises a message of unknown size, and counts 0 for one that cannot be', () => {
     const answer: JsonRpcResponse = { jsonrpc: '2.0', id: 1, result: {} };
     expect(wireBytes(answer)).toBe(Buffer.byteLength(JSON.stringify(answer)));
