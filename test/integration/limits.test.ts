@@ -216,7 +216,11 @@ describe('cgroup limits', () => {
       await waitFor(() => stale.members()?.includes(sleeper.pid), 5_000, 'sleeper joined');
       const mine = prepare({});
       const removed = await cleanupStale(report.cgroup);
-      for (const folder of stale.folders) expect(removed).toContain(folder);
+      // A supervisor another test file starts meanwhile sweeps the same tree
+      // and may remove them first: what counts is that they are gone.
+      for (const folder of stale.folders) {
+        expect(removed.includes(folder) || !existsSync(folder), folder).toBe(true);
+      }
       expect(await sleeper.exited).toEqual({ code: null, signal: 'SIGKILL' });
       for (const folder of mine.folders) expect(existsSync(folder)).toBe(true);
     },
