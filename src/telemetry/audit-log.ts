@@ -19,7 +19,7 @@ export class AuditAppender {
     this.head = db.prepare('SELECT seq, hash FROM audit_heads WHERE tenant = ?');
     this.insert = db.prepare(
       `INSERT INTO audit_log (tenant, seq, ts, actor, action, target, outcome, detail, prev_hash, hash)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       VALUES (@tenant, @seq, @ts, @actor, @action, @target, @outcome, @detail, @prev_hash, @hash)`,
     );
     this.setHead = db.prepare(
       `INSERT INTO audit_heads (tenant, seq, hash) VALUES (?, ?, ?)
@@ -34,18 +34,8 @@ export class AuditAppender {
       const head = heads.get(entry.tenant) ??
         this.head.get(entry.tenant) ?? { seq: 0, hash: GENESIS_HASH };
       const row = nextRow(head, entry);
-      this.insert.run(
-        row.tenant,
-        row.seq,
-        row.ts,
-        row.actor,
-        row.action,
-        row.target,
-        row.outcome,
-        row.detail,
-        row.prev_hash,
-        row.hash,
-      );
+      // Bound by name: the row's fields are the columns.
+      this.insert.run(row);
       heads.set(entry.tenant, { seq: row.seq, hash: row.hash });
     }
     for (const [tenant, head] of heads) this.setHead.run(tenant, head.seq, head.hash);
