@@ -343,7 +343,16 @@ describe.skipIf(postgresSkipReason !== undefined || haproxySkipReason !== undefi
       }
       // Awake, the old owner finds its lease ran out by its own clock and stops its child.
       expect(await waitGone(childrenBefore, 10_000)).toEqual([]);
-      const read = await call(urlOf(owner), tenant, 'data_get', { key: 'after-pause' });
+      // Just woken, the old owner may refuse a first request while it learns
+      // who holds the lease now; once it routes, it reads the new owner's write.
+      const read = await waitFor(
+        async () => {
+          const answer = await call(urlOf(owner), tenant, 'data_get', { key: 'after-pause' });
+          return answer.body.result !== undefined ? answer : undefined;
+        },
+        10_000,
+        'a read through the woken node',
+      );
       expect(textOf(read.body.result)).toContain('new owner');
     }, 40_000);
 
